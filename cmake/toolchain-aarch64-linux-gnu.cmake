@@ -1,0 +1,19 @@
+# Cross-compiles for Linux aarch64 on an x86_64 host with Debian's gcc-aarch64-linux-gnu.
+# ctest runs the test binaries through qemu-user; SEGFIT_QEMU_PAGE_SIZE (e.g. 65536) makes
+# qemu report a larger page size so the 16 KiB and 64 KiB page paths are exercised.
+set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR aarch64)
+set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
+set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
+set(CMAKE_FIND_ROOT_PATH /usr/aarch64-linux-gnu)
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
+find_program(QEMU_AARCH64 NAMES qemu-aarch64-static qemu-aarch64 REQUIRED)
+set(SEGFIT_QEMU_PAGE_SIZE "" CACHE STRING "Page size qemu reports to the tests (empty: 4096)")
+if(SEGFIT_QEMU_PAGE_SIZE)
+  set(CMAKE_CROSSCOMPILING_EMULATOR "${QEMU_AARCH64};-L;/usr/aarch64-linux-gnu;-p;${SEGFIT_QEMU_PAGE_SIZE}")
+else()
+  set(CMAKE_CROSSCOMPILING_EMULATOR "${QEMU_AARCH64};-L;/usr/aarch64-linux-gnu")
+endif()

@@ -1,0 +1,4 @@
+/** The example as a named module, to check segfit works on the module path. */
+module io.segfit.example {
+    requires io.segfit;
+}

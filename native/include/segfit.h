@@ -1,0 +1,156 @@
+/* segfit: a segregated-fit slab allocator on Linux mmap/mremap/madvise.
+ *
+ * This header is the whole public C API and the only symbols the shared libraries export
+ * (besides the JNI entry points). Every function is thread-safe. Functions that return a
+ * pointer report failure with NULL, errno (EINVAL or ENOMEM) and segfit_last_error();
+ * functions that return int or int64_t report failure with a negative SEGFIT_E_* code.
+ * The error codes, like everything here, are defined once: the Java facade reads them from
+ * this header through the JNI glue, never from a copy.
+ */
+#ifndef SEGFIT_H
+#define SEGFIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SEGFIT_VERSION_MAJOR 0
+#define SEGFIT_VERSION_MINOR 1
+#define SEGFIT_VERSION_PATCH 0
+
+#if defined(SEGFIT_BUILD)
+#define SEGFIT_API __attribute__((visibility("default")))
+#else
+#define SEGFIT_API
+#endif
+
+/* Error codes: X(name, value, message). 0 is success; every failure is negative and distinct.
+ * The Java facade maps each name to one exception type (see io.segfit.internal.Errors). */
+#define SEGFIT_ERRORS(X)                                                                           \
+  X(OK,                 0, "success")                                                              \
+  X(INVALID_SIZE,      -1, "size is negative or larger than the maximum block size")              \
+  X(INVALID_ALIGNMENT, -2, "alignment is not a power of two or is larger than the maximum")        \
+  X(NOT_A_BLOCK,       -3, "pointer is not the start of a block of this heap")                     \
+  X(ALREADY_FREE,      -4, "block was already freed")                                              \
+  X(SIZE_MISMATCH,     -5, "size does not match the block's size class")                          \
+  X(LIMIT,             -6, "the heap's byte limit would be exceeded")                              \
+  X(OUT_OF_MEMORY,     -7, "the operating system refused memory")                                  \
+  X(CLOSED,            -8, "the heap is destroyed")                                                \
+  X(INVALID_OPTION,    -9, "an option value is out of range")                                      \
+  X(CORRUPTED,        -10, "debug check failed: a canary or fill pattern was overwritten")
+
+#define SEGFIT_ENUM_ENTRY_(name, value, message) SEGFIT_E_##name = value,
+typedef enum segfit_error_e { SEGFIT_ERRORS(SEGFIT_ENUM_ENTRY_) } segfit_error_t;
+#undef SEGFIT_ENUM_ENTRY_
+
+/* Largest size accepted by any allocation call (PTRDIFF_MAX rounded down to a page). */
+#define SEGFIT_MAX_SIZE ((size_t)1 << 46)
+/* Largest alignment accepted by segfit_alloc_aligned. */
+#define SEGFIT_MAX_ALIGNMENT ((size_t)1 << 30)
+/* Blocks of at most segfit_small_max() bytes are slab blocks. A slab block never crosses a
+ * 2^SEGFIT_REGION_SHIFT-aligned boundary, so a caller may view every slab block as a slice of
+ * one buffer per region (the Java facade does). Larger blocks have mappings of their own. */
+#define SEGFIT_REGION_SHIFT 30
+/* Upper bound on the number of size classes, for fixed-size statistics arrays. */
+#define SEGFIT_MAX_CLASSES 128
+
+typedef struct segfit_heap_s segfit_heap_t;
+
+/* Options of one heap. Start from segfit_options_init(); zero means "default" for each field. */
+typedef struct segfit_options_s {
+  const char *name;        /* for statistics and messages; copied; NULL means "heap-<n>" */
+  uint64_t max_bytes;      /* limit on committed slab bytes + large-block bytes; 0 = none */
+  uint64_t reserve_bytes;  /* address space reserved at creation for slabs; 0 = grow on demand */
+  int pre_touch;           /* non-zero: pre-fault the reservation (MAP_POPULATE) */
+  int huge_pages;          /* non-zero: ask for transparent huge pages (MADV_HUGEPAGE) */
+  int64_t purge_delay_ms;  /* empty slabs are returned to the OS after this delay; <0 = default
+                              (SEGFIT_DEFAULT_PURGE_DELAY_MS), 0 = at once */
+  int debug;               /* non-zero: canaries, fill patterns, guard pages around large blocks */
+} segfit_options_t;
+
+#define SEGFIT_DEFAULT_PURGE_DELAY_MS 100
+
+/* Statistics of one size class, or of the large blocks (block_size 0). */
+typedef struct segfit_class_stats_s {
+  uint64_t block_size;   /* usable size of each block of the class */
+  uint64_t live_blocks;  /* allocated and not yet freed */
+  uint64_t live_bytes;   /* live_blocks * block_size (large: sum of mapped sizes) */
+  uint64_t allocs;       /* allocations, including those done by reallocation */
+  uint64_t frees;        /* frees, including those done by reallocation */
+  uint64_t slabs;        /* slabs currently holding this class */
+} segfit_class_stats_t;
+
+/* A snapshot of a heap (or of all heaps). Counters only grow; gauges describe "now". */
+typedef struct segfit_stats_s {
+  uint64_t live_bytes, live_blocks;               /* gauges, usable bytes */
+  uint64_t allocs, frees;                         /* counters */
+  uint64_t reallocs_in_place, reallocs_moved, reallocs_remapped;
+  uint64_t remote_frees;                          /* frees by a thread that does not own the slab */
+  uint64_t reserved_bytes, committed_bytes;       /* gauges: address space, memory backing it */
+  uint64_t segments, slabs;                       /* gauges */
+  uint64_t large_blocks, large_bytes;             /* gauges */
+  uint64_t purges, purged_bytes;                  /* counters: madvise calls and bytes released */
+  uint64_t abandoned_slabs, adopted_slabs;        /* counters */
+  uint64_t limit_hits;                            /* counter: allocations refused by max_bytes */
+  uint64_t max_bytes;                             /* the heap's limit, 0 = none */
+  uint32_t class_count;                           /* entries used in classes[] */
+  segfit_class_stats_t classes[SEGFIT_MAX_CLASSES];
+  segfit_class_stats_t large;
+} segfit_stats_t;
+
+SEGFIT_API void segfit_options_init(segfit_options_t *options);
+
+/* Creates a heap. Returns 0 and sets *heap, or a negative code (INVALID_OPTION, OUT_OF_MEMORY). */
+SEGFIT_API int segfit_heap_create(const segfit_options_t *options, segfit_heap_t **heap);
+/* Releases all memory of the heap at once, live blocks included. Safe while other threads are
+ * inside calls on the same heap: those calls finish first or fail with SEGFIT_E_CLOSED.
+ * Returns 0, or CLOSED when already destroyed. The default heap cannot be destroyed. */
+SEGFIT_API int segfit_heap_destroy(segfit_heap_t *heap);
+/* The process-wide heap, created on first use, configured from segfit_options_init(). */
+SEGFIT_API segfit_heap_t *segfit_default_heap(void);
+/* The heap's name as given at creation (valid until the heap is destroyed). */
+SEGFIT_API const char *segfit_heap_name(const segfit_heap_t *heap);
+
+/* Allocation. size 0 gives a unique minimum-size block. 16-byte alignment at least. */
+SEGFIT_API void *segfit_alloc(segfit_heap_t *heap, size_t size);
+/* Same, with the memory zeroed (fresh pages are not written). */
+SEGFIT_API void *segfit_alloc_zeroed(segfit_heap_t *heap, size_t size);
+/* alignment: any power of two up to SEGFIT_MAX_ALIGNMENT. */
+SEGFIT_API void *segfit_alloc_aligned(segfit_heap_t *heap, size_t size, size_t alignment);
+/* Resizes a block, keeping min(old, new) bytes: in place within a class, by mremap for large
+ * blocks, else by copying. ptr NULL allocates. On failure returns NULL and the block is
+ * unchanged and still live. */
+SEGFIT_API void *segfit_realloc(segfit_heap_t *heap, void *ptr, size_t new_size);
+
+/* Checked free: 0, or NOT_A_BLOCK (foreign, interior, other heap), ALREADY_FREE, CLOSED,
+ * CORRUPTED (debug mode; the block is still freed). NULL is a no-op returning 0. */
+SEGFIT_API int segfit_free(segfit_heap_t *heap, void *ptr);
+/* As segfit_free, also checking that size is what the block was allocated with (same class). */
+SEGFIT_API int segfit_free_sized(segfit_heap_t *heap, void *ptr, size_t size);
+/* Usable size of a live block (>= the requested size), or a negative code. */
+SEGFIT_API int64_t segfit_usable_size(segfit_heap_t *heap, const void *ptr);
+
+/* Returns empty slabs and cached segments of the heap (NULL: of every heap) to the OS now. */
+SEGFIT_API void segfit_trim(segfit_heap_t *heap);
+/* Fills *stats for the heap (NULL: the sum over all heaps). Returns 0 or CLOSED. */
+SEGFIT_API int segfit_stats(segfit_heap_t *heap, segfit_stats_t *stats);
+
+/* The code of the last failed call on this thread (0 if none). */
+SEGFIT_API int segfit_last_error(void);
+/* A static message for a code, e.g. for SEGFIT_E_LIMIT. */
+SEGFIT_API const char *segfit_strerror(int code);
+/* Size classes: count, and the block size of class i (0 <= i < count). */
+SEGFIT_API int segfit_class_count(void);
+SEGFIT_API size_t segfit_class_size(int index);
+/* The largest slab block size; above it blocks are large (own mapping). */
+SEGFIT_API size_t segfit_small_max(void);
+/* The OS page size the allocator runs with (sysconf at run time). */
+SEGFIT_API size_t segfit_page_size(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SEGFIT_H */

@@ -1,0 +1,1 @@
+# System tests (sys-*): registered here; filled in by the system-test work.

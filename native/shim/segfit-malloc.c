@@ -240,9 +240,8 @@ SHIM_EXPORT int posix_memalign(void **out, size_t alignment, size_t size) {
   if (!is_pow2(alignment) || alignment % sizeof(void *) != 0) return EINVAL;
   int saved = errno;
   void *p = aligned(alignment, size);
-  int rc = p == NULL ? errno : 0;
   errno = saved;
-  if (p == NULL) return rc == EINVAL ? EINVAL : ENOMEM;
+  if (p == NULL) return ENOMEM;
   *out = p;
   return 0;
 }

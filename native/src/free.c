@@ -1,0 +1,191 @@
+/* segfit — checked free, remote free and usable size.
+ *
+ * A pointer is accepted only if it is the start of a live block of the heap named in the call:
+ * its segment (from the map) belongs to that heap, its offset is an exact multiple of the
+ * block size (multiplication by a reciprocal, no division), and its state byte says LIVE.
+ * Otherwise the call returns NOT_A_BLOCK (foreign, interior, other heap, never handed out) or
+ * ALREADY_FREE, and nothing is written. The owner's fast path flips the state byte with a
+ * relaxed store and pushes on local_free; every other path flips it with a CAS (so of two
+ * racing frees, or a free racing a realloc, one loses) and another thread pushes on the slab's
+ * thread_free stack; if the owner had parked the slab as full it also leaves a hint byte in
+ * the owner's thread heap. Limitation: the owner's fast-path store is not a CAS, so a double
+ * free racing between the owner's plain free and another thread is not caught.
+ */
+#include "internal.h"
+
+int _sf_block_check(sf_heap_t *heap, const void *p, sf_slab_t **slabp, uint32_t *idxp) {
+  sf_segment_t *seg = _sf_segment_of(p);
+  if (seg == NULL) {
+    *slabp = NULL;
+    int64_t r = _sf_large_usable(heap, p);
+    return r < 0 ? (int)r : 0;
+  }
+  if (atomic_load_explicit(&seg->heap, memory_order_relaxed) != heap) return SEGFIT_E_NOT_A_BLOCK;
+  sf_slab_t *slab = _sf_segment_slab(seg, p);
+  bool exact;
+  uint32_t idx = _sf_slab_index(slab, p, &exact);
+  if (!exact) return SEGFIT_E_NOT_A_BLOCK;
+  uint8_t st = atomic_load_explicit(&slab->state[idx], memory_order_relaxed);
+  if (st != SF_BLOCK_LIVE) return st == SF_BLOCK_FREE ? SEGFIT_E_ALREADY_FREE : SEGFIT_E_NOT_A_BLOCK;
+  *slabp = slab;
+  *idxp = idx;
+  return 0;
+}
+
+/* Slow paths always CAS, the owner's included, so a realloc or checked free racing with a
+   free from another thread has exactly one winner. */
+int _sf_free_claim(sf_op_t *op, sf_slab_t *slab, uint32_t idx) {
+  (void)op;
+  uint8_t live = SF_BLOCK_LIVE;
+  if (!atomic_compare_exchange_strong_explicit(&slab->state[idx], &live, SF_BLOCK_FREE,
+                                               memory_order_acq_rel, memory_order_relaxed))
+    return SEGFIT_E_ALREADY_FREE;
+  return 0;
+}
+
+/* The owner's slow cases after a local free: the slab became empty, or was parked full. */
+static SF_NOINLINE void sf_free_local_slow(sf_theap_t *th, sf_slab_t *slab) {
+  if (slab->used == 0) _sf_theap_slab_emptied(th, slab);
+  else if (slab->in_full) _sf_theap_unfull(th, slab);
+}
+
+void _sf_free_finish(sf_op_t *op, sf_slab_t *slab, void *p) {
+  sf_heap_t *heap = op->heap;
+  sf_block_t *b = p;
+  if (heap->debug) _sf_debug_fill_freed(heap, slab, p);
+  if (atomic_load_explicit(&slab->owner_tld, memory_order_relaxed) == op->tld) {
+    sf_theap_t *th = atomic_load_explicit(&slab->owner, memory_order_relaxed);
+    b->next = slab->local_free;
+    slab->local_free = b;
+    _sf_count_inc(&th->count[_sf_slab_class(slab)].frees);
+    if (--slab->used == 0 || slab->in_full) sf_free_local_slow(th, slab);
+    return;
+  }
+  /* Remote: push on the slab's stack, count, and tell a parked-full owner. */
+  uintptr_t old = atomic_load_explicit(&slab->thread_free, memory_order_relaxed);
+  do {
+    b->next = (sf_block_t *)old;
+  } while (!atomic_compare_exchange_weak_explicit(&slab->thread_free, &old, (uintptr_t)b,
+                                                  memory_order_seq_cst, memory_order_relaxed));
+  unsigned cls = _sf_slab_class(slab);
+  atomic_fetch_add_explicit(&heap->body->remote_frees[cls], 1, memory_order_relaxed);
+  if (atomic_load_explicit(&slab->full, memory_order_seq_cst)) {
+    sf_theap_t *owner = atomic_load_explicit(&slab->owner, memory_order_relaxed);
+    /* Thread heaps are pooled, never unmapped: a stale owner only costs a useless scan. */
+    if (owner != NULL) atomic_store_explicit(&owner->hint[cls], 1, memory_order_relaxed);
+  }
+}
+
+int _sf_free_block(sf_op_t *op, sf_slab_t *slab, void *p, uint32_t idx) {
+  int rc = 0;
+  if (op->heap->debug && !_sf_debug_check_canary(op->heap, slab, p)) rc = SEGFIT_E_CORRUPTED;
+  int c = _sf_free_claim(op, slab, idx);
+  if (c != 0) return c;
+  _sf_free_finish(op, slab, p);
+  return rc;
+}
+
+/* Does `size` describe the block? Its class, or a class an aligned allocation of `size` at an
+   alignment the block has would have chosen. */
+static bool sf_size_matches(const sf_heap_t *heap, const sf_slab_t *slab, const void *p,
+                            size_t size) {
+  size_t need = size + (heap->debug ? SF_CANARY_SIZE : 0);
+  if (need > SF_SMALL_MAX) return false;
+  if (_sf_size_class(need) == _sf_slab_class(slab)) return true;
+  uintptr_t a = (uintptr_t)p;
+  for (size_t al = 2 * SF_MIN_BLOCK; al <= _sf_kind_slab_size(slab->kind) && (a & (al - 1)) == 0;
+       al <<= 1)
+    if (_sf_class_for_aligned(need, al) == _sf_slab_class(slab)) return true;
+  return false;
+}
+
+SF_NOINLINE int _sf_free_slow(sf_heap_t *heap, void *p, size_t size, bool sized) {
+  if (p == NULL) return 0;
+  if (heap == NULL) heap = _sf_heap_default();
+  if (heap == NULL) return SEGFIT_E_NOT_A_BLOCK;
+  sf_op_t op;
+  int rc = _sf_thread_begin(&op, heap);
+  if (rc != 0) {
+    _sf_set_error(rc);
+    return rc;
+  }
+  sf_slab_t *slab = NULL;
+  uint32_t idx = 0;
+  rc = _sf_block_check(heap, p, &slab, &idx);
+  if (rc == 0 && slab == NULL) {   /* large */
+    if (sized) {
+      int64_t usable = _sf_large_usable(heap, p);
+      size_t ps = _sf_page_size;
+      if (usable >= 0 && (size <= SF_SMALL_MAX || ((size + ps - 1) & ~(ps - 1)) != (size_t)usable))
+        rc = SEGFIT_E_SIZE_MISMATCH;
+    }
+    if (rc == 0) rc = _sf_large_free(heap, p);
+  } else if (rc == 0) {
+    if (sized && !sf_size_matches(heap, slab, p, size)) rc = SEGFIT_E_SIZE_MISMATCH;
+    else rc = _sf_free_block(&op, slab, p, idx);
+  }
+  _sf_thread_end(&op);
+  if (rc != 0) _sf_set_error(rc);
+  return rc;
+}
+
+/* The owner's fast path; `sized` is a constant at each call site. */
+SF_INLINE int sf_free_fast(sf_heap_t *heap, void *p, size_t size, bool sized) {
+  sf_tld_t *tld = _sf_tls;
+  if (sf_likely(tld > SF_TLD_DEAD && heap != NULL)) {
+    _sf_enter(tld, heap);
+    if (sf_likely(!_sf_enter_blocked(tld, heap))) {
+      sf_segment_t *seg = _sf_segment_of(p);
+      if (sf_likely(seg != NULL &&
+                    atomic_load_explicit(&seg->heap_key, memory_order_relaxed) == heap)) {
+        sf_slab_t *slab = _sf_segment_slab(seg, p);
+        if (sf_likely(atomic_load_explicit(&slab->owner_tld, memory_order_relaxed) == tld &&
+                      (!sized || (size <= SF_SMALL_MAX && _sf_size_class(size) == _sf_slab_class(slab))))) {
+          bool exact;
+          uint32_t idx = _sf_slab_index(slab, p, &exact);
+          if (sf_likely(exact && atomic_load_explicit(&slab->state[idx], memory_order_relaxed) ==
+                                     SF_BLOCK_LIVE)) {
+            atomic_store_explicit(&slab->state[idx], SF_BLOCK_FREE, memory_order_relaxed);
+            sf_block_t *b = p;
+            b->next = slab->local_free;
+            slab->local_free = b;
+            sf_theap_t *th = atomic_load_explicit(&slab->owner, memory_order_relaxed);
+            _sf_count_inc(&th->count[_sf_slab_class(slab)].frees);
+            if (sf_unlikely(--slab->used == 0 || slab->in_full)) sf_free_local_slow(th, slab);
+            _sf_leave(tld);
+            return 0;
+          }
+        }
+      }
+    }
+    _sf_leave(tld);
+  }
+  return _sf_free_slow(heap, p, size, sized);
+}
+
+int segfit_free(segfit_heap_t *heap, void *p) { return sf_free_fast(heap, p, 0, false); }
+
+int segfit_free_sized(segfit_heap_t *heap, void *p, size_t size) {
+  return sf_free_fast(heap, p, size, true);
+}
+
+int64_t segfit_usable_size(segfit_heap_t *heap, const void *p) {
+  if (heap == NULL) heap = _sf_heap_default();
+  if (heap == NULL || p == NULL) return SEGFIT_E_NOT_A_BLOCK;
+  sf_op_t op;
+  int rc = _sf_thread_begin(&op, heap);
+  if (rc != 0) {
+    _sf_set_error(rc);
+    return rc;
+  }
+  int64_t r;
+  sf_slab_t *slab = NULL;
+  uint32_t idx = 0;
+  rc = _sf_block_check(heap, p, &slab, &idx);
+  if (rc != 0) r = rc;
+  else if (slab != NULL) r = (int64_t)_sf_block_usable(heap, slab);
+  else r = _sf_large_usable(heap, p);
+  _sf_thread_end(&op);
+  if (r < 0) _sf_set_error((int)r);
+  return r;
+}

@@ -1,0 +1,452 @@
+/* segfit — heaps, thread heaps, size classes and slab hand-over between threads.
+ *
+ * Owns the size-class table (the one definition; segfit_class_size and the Java facade read
+ * it), heap creation and destruction, and everything a thread heap does with its slabs on the
+ * slow path: refilling a class (collect, extend, park full slabs, follow remote-free hints,
+ * adopt abandoned slabs, take a fresh slab), retiring empty slabs, abandoning all slabs at
+ * thread exit. A thread heap's lists are touched only by its owner or by whoever took the
+ * owner's record over (thread.c); the heap's pools and abandoned lists only under its lock.
+ * Lock order: global lock, then a heap's lock, then its large-block lock.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* --- size classes ----------------------------------------------------------------------- */
+/* Class i: 16 * (i + 1) for i < 8, then (5 + j) << (k + 5) for i = 8 + 4k + j. */
+#define SF_CS(i) ((i) < 8 ? ((i) + 1) * 16u : (5u + ((i) - 8) % 4) << (((i) - 8) / 4 + 5))
+#define SF_RECIP(i) ((((uint64_t)1 << SF_RECIP_SHIFT) + SF_CS(i) - 1) / SF_CS(i))
+#define SF_CAP(i)                                                                              \
+  ((SF_CS(i) <= SF_KIND0_MAX ? ((size_t)64 << 10)                                              \
+                             : SF_CS(i) <= SF_KIND1_MAX ? ((size_t)512 << 10) : ((size_t)4 << 20)) / \
+   SF_CS(i))
+#define SF_T4(M, i) M(i), M(i + 1), M(i + 2), M(i + 3)
+#define SF_T20(M, i) SF_T4(M, i), SF_T4(M, i + 4), SF_T4(M, i + 8), SF_T4(M, i + 12), SF_T4(M, i + 16)
+#define SF_TABLE(M) {SF_T20(M, 0), SF_T20(M, 20), SF_T20(M, 40)}
+const uint32_t _sf_class_size[SF_CLASSES] = SF_TABLE(SF_CS);
+/* Derived from the sizes, for division-free block arithmetic. */
+const uint64_t _sf_class_recip[SF_CLASSES] = SF_TABLE(SF_RECIP);
+const uint32_t _sf_class_capacity[SF_CLASSES] = SF_TABLE(SF_CAP);
+_Static_assert(SF_CS(SF_CLASSES - 1) == SF_SMALL_MAX, "the last class is the small maximum");
+_Static_assert(SF_CLASSES <= SEGFIT_MAX_CLASSES, "statistics arrays are large enough");
+
+unsigned _sf_class_for_aligned(size_t size, size_t alignment) {
+  unsigned c = _sf_size_class(size);
+  for (; c < SF_CLASSES; c++) {
+    size_t bs = _sf_class_size[c];
+    /* Blocks start at slab + i * bs, and slabs are aligned to their size. */
+    if ((bs & (alignment - 1)) == 0 && alignment <= _sf_kind_slab_size(_sf_class_kind(c)))
+      return c;
+  }
+  return SF_CLASSES;
+}
+
+int segfit_class_count(void) { return SF_CLASSES; }
+size_t segfit_class_size(int index) {
+  return index >= 0 && index < SF_CLASSES ? _sf_class_size[index] : 0;
+}
+size_t segfit_small_max(void) { return SF_SMALL_MAX; }
+size_t segfit_page_size(void) {
+  _sf_init();
+  return _sf_page_size;
+}
+
+/* --- thread heap records (pool under the global lock) ------------------------------------ */
+#define SF_THEAP_CHUNK 16
+static sf_theap_t *sf_theap_pool;
+
+sf_theap_t *_sf_theap_new(sf_heap_t *heap, sf_tld_t *tld) {
+  if (sf_theap_pool == NULL) {
+    sf_theap_t *chunk = _sf_os_meta_alloc(SF_THEAP_CHUNK * sizeof(sf_theap_t));
+    if (chunk == NULL) return NULL;
+    for (int i = SF_THEAP_CHUNK - 1; i >= 0; i--) {
+      chunk[i].next = sf_theap_pool;
+      sf_theap_pool = &chunk[i];
+    }
+  }
+  sf_theap_t *th = sf_theap_pool;
+  sf_theap_pool = th->next;
+  memset(th, 0, sizeof *th);
+  th->key = (sf_heap_t *)((uintptr_t)heap | (heap->debug ? 1u : 0u));
+  th->heap = heap;
+  th->tld = tld;
+  for (unsigned c = 0; c < SF_CLASSES; c++) th->cur[c] = &_sf_slab_empty;
+  return th;
+}
+
+void _sf_theap_free_record(sf_theap_t *th) {   /* pre: global lock */
+  th->key = NULL;
+  th->heap = NULL;
+  th->next = sf_theap_pool;
+  sf_theap_pool = th;
+}
+
+/* --- slab lists of a thread heap --------------------------------------------------------- */
+static void sf_set_cur(sf_theap_t *th, unsigned cls) {
+  sf_slab_t *h = th->avail[cls].head;
+  th->cur[cls] = h != NULL ? h : &_sf_slab_empty;
+}
+
+static void sf_take(sf_theap_t *th, sf_slab_t *slab) {
+  atomic_store_explicit(&slab->owner, th, memory_order_relaxed);
+  atomic_store_explicit(&slab->owner_tld, th->tld, memory_order_release);
+  slab->in_full = 0;
+  atomic_store_explicit(&slab->full, 0, memory_order_relaxed);
+}
+
+void _sf_theap_unfull(sf_theap_t *th, sf_slab_t *slab) {
+  unsigned cls = _sf_slab_class(slab);
+  sf_assert(slab->in_full);
+  _sf_list_remove(&th->fulls[cls], slab);
+  slab->in_full = 0;
+  atomic_store_explicit(&slab->full, 0, memory_order_relaxed);
+  _sf_list_append(&th->avail[cls], slab);
+  sf_set_cur(th, cls);
+}
+
+/* Gives an empty slab back to the heap's pool. */
+static void sf_release(sf_theap_t *th, sf_slab_t *slab, uint64_t now) {
+  sf_heap_t *heap = th->heap;
+  unsigned cls = _sf_slab_class(slab);
+  if (slab->in_full) _sf_list_remove(&th->fulls[cls], slab);
+  else _sf_list_remove(&th->avail[cls], slab);
+  sf_set_cur(th, cls);
+  pthread_mutex_lock(&heap->body->lock);
+  _sf_segment_release_slab_locked(heap->body, slab, now);
+  pthread_mutex_unlock(&heap->body->lock);
+  if (heap->purge_delay_ms == 0) _sf_segment_purge(heap, now, true);
+}
+
+void _sf_theap_slab_emptied(sf_theap_t *th, sf_slab_t *slab) {
+  uint64_t now = atomic_load_explicit(&_sf_clock_ms, memory_order_relaxed);
+  if (slab->in_full) _sf_theap_unfull(th, slab);
+  /* Keep the class's current slab (no thrash on alloc/free of one block); it is returned
+     after the purge delay by the purger or the next collection. */
+  if (th->heap->purge_delay_ms != 0 && slab == th->avail[_sf_slab_class(slab)].head) {
+    slab->stamp_ms = now;
+    return;
+  }
+  sf_release(th, slab, now);
+}
+
+/* Moves a slab to the head of its class's available list and makes it current. */
+static sf_slab_t *sf_make_current(sf_theap_t *th, sf_slab_t *slab) {
+  sf_slab_list_t *av = &th->avail[_sf_slab_class(slab)];
+  if (av->head != slab) {
+    _sf_list_remove(av, slab);
+    _sf_list_push(av, slab);
+  }
+  th->cur[_sf_slab_class(slab)] = slab;
+  return slab;
+}
+
+/* Parks a slab with no free block in the full list, unless a remote free raced in.
+   Dekker with the remote side: we store full then load thread_free; a remote free pushes
+   then loads full. Either we see the block or it sees `full` and leaves a hint. */
+static bool sf_park_full(sf_theap_t *th, sf_slab_t *slab) {
+  atomic_store_explicit(&slab->full, 1, memory_order_seq_cst);
+  if (atomic_load_explicit(&slab->thread_free, memory_order_seq_cst) != 0) {
+    atomic_store_explicit(&slab->full, 0, memory_order_relaxed);
+    return false;
+  }
+  _sf_list_remove(&th->avail[_sf_slab_class(slab)], slab);
+  slab->in_full = 1;
+  _sf_list_append(&th->fulls[_sf_slab_class(slab)], slab);
+  return true;
+}
+
+/* Extends a slab; at the heap's limit, purges dirty slabs (they may hold the budget) and
+   tries once more. */
+static bool sf_extend(sf_theap_t *th, sf_slab_t *s, int *err) {
+  sf_heap_body_t *b = th->heap->body;
+  if (_sf_slab_extend(s, b, err)) return true;
+  _sf_segment_purge(th->heap, 0, true);
+  return _sf_slab_extend(s, b, err);
+}
+
+sf_slab_t *_sf_theap_refill(sf_theap_t *th, unsigned cls, int *err) {
+  sf_slab_list_t *av = &th->avail[cls];
+  sf_heap_t *heap = th->heap;
+  sf_heap_body_t *b = heap->body;
+  for (;;) {
+    sf_slab_t *s = av->head;
+    while (s != NULL) {
+      sf_slab_t *next = s->next;
+      if (s->free != NULL) return sf_make_current(th, s);
+      _sf_slab_collect(s);
+      if (s->free != NULL) return sf_make_current(th, s);
+      if (s->reserved < _sf_slab_capacity(s)) {
+        if (!sf_extend(th, s, err)) return NULL;
+        return sf_make_current(th, s);
+      }
+      if (!sf_park_full(th, s)) {
+        _sf_slab_collect(s);
+        if (s->free != NULL) return sf_make_current(th, s);
+      }
+      s = next;
+    }
+    sf_set_cur(th, cls);
+    /* Remote frees came back to full slabs: move those back. */
+    if (atomic_load_explicit(&th->hint[cls], memory_order_relaxed)) {
+      atomic_store_explicit(&th->hint[cls], 0, memory_order_relaxed);
+      bool any = false;
+      for (sf_slab_t *f = th->fulls[cls].head; f != NULL;) {
+        sf_slab_t *next = f->next;
+        if (atomic_load_explicit(&f->thread_free, memory_order_acquire) != 0) {
+          _sf_theap_unfull(th, f);
+          any = true;
+        }
+        f = next;
+      }
+      if (any) continue;
+    }
+    /* Adopt a slab abandoned by an exited thread. */
+    pthread_mutex_lock(&b->lock);
+    sf_slab_t *a = b->abandoned[cls].head;
+    if (a != NULL) {
+      _sf_list_remove(&b->abandoned[cls], a);
+      b->adopted_slabs++;
+      a->where = SF_SLAB_OWNED;
+      sf_take(th, a);
+    }
+    pthread_mutex_unlock(&b->lock);
+    if (a != NULL) {
+      _sf_list_push(av, a);
+      continue;
+    }
+    /* A fresh slab from the heap's segments. */
+    sf_slab_t *f = _sf_segment_acquire_slab(heap, cls, err);
+    if (f == NULL) return NULL;
+    sf_take(th, f);
+    _sf_list_push(av, f);
+    th->cur[cls] = f;
+    if (!sf_extend(th, f, err)) return NULL;   /* stays in the list, empty, for later */
+    return f;
+  }
+}
+
+/* Collection by the owner or by the purger holding the owner's record: remote frees of all
+   slabs, hinted (or all) full slabs back to available, empty slabs back to the heap once
+   older than the purge delay (force: at once). */
+void _sf_theap_collect(sf_theap_t *th, uint64_t now, bool force, bool all_full) {
+  uint64_t delay = th->heap->purge_delay_ms;
+  for (unsigned cls = 0; cls < SF_CLASSES; cls++) {
+    if (all_full || atomic_load_explicit(&th->hint[cls], memory_order_relaxed)) {
+      atomic_store_explicit(&th->hint[cls], 0, memory_order_relaxed);
+      for (sf_slab_t *f = th->fulls[cls].head; f != NULL;) {
+        sf_slab_t *next = f->next;
+        if (atomic_load_explicit(&f->thread_free, memory_order_acquire) != 0)
+          _sf_theap_unfull(th, f);
+        f = next;
+      }
+    }
+    for (sf_slab_t *s = th->avail[cls].head; s != NULL;) {
+      sf_slab_t *next = s->next;
+      uint32_t got = _sf_slab_collect(s);
+      if (s->used == 0) {
+        bool head = s == th->avail[cls].head;
+        if (got > 0) s->stamp_ms = now;
+        if (!head || force || s->stamp_ms + delay <= now) sf_release(th, s, now);
+      }
+      s = next;
+    }
+  }
+}
+
+void _sf_theap_abandon(sf_theap_t *th) {
+  sf_heap_body_t *b = th->heap->body;
+  uint64_t now = atomic_load_explicit(&_sf_clock_ms, memory_order_relaxed);
+  pthread_mutex_lock(&b->lock);
+  for (unsigned cls = 0; cls < SF_CLASSES; cls++) {
+    for (int which = 0; which < 2; which++) {
+      sf_slab_list_t *l = which == 0 ? &th->avail[cls] : &th->fulls[cls];
+      while (l->head != NULL) {
+        sf_slab_t *s = l->head;
+        _sf_list_remove(l, s);
+        _sf_slab_collect(s);
+        if (s->used == 0) {
+          _sf_segment_release_slab_locked(b, s, now);
+          continue;
+        }
+        s->in_full = 0;
+        atomic_store_explicit(&s->full, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+        atomic_store_explicit(&s->owner_tld, NULL, memory_order_release);
+        s->where = SF_SLAB_ABANDONED;
+        _sf_list_append(&b->abandoned[cls], s);
+        b->abandoned_slabs++;
+      }
+    }
+    th->cur[cls] = &_sf_slab_empty;
+  }
+  pthread_mutex_unlock(&b->lock);
+  if (th->heap->purge_delay_ms == 0) _sf_segment_purge(th->heap, now, true);
+}
+
+void _sf_heap_collect_abandoned(sf_heap_t *heap, uint64_t now) {
+  sf_heap_body_t *b = heap->body;
+  pthread_mutex_lock(&b->lock);
+  for (unsigned cls = 0; cls < SF_CLASSES; cls++) {
+    for (sf_slab_t *s = b->abandoned[cls].head; s != NULL;) {
+      sf_slab_t *next = s->next;
+      _sf_slab_collect(s);
+      if (s->used == 0) {
+        _sf_list_remove(&b->abandoned[cls], s);
+        _sf_segment_release_slab_locked(b, s, now);
+      }
+      s = next;
+    }
+  }
+  pthread_mutex_unlock(&b->lock);
+}
+
+/* --- heaps -------------------------------------------------------------------------------- */
+#define SF_HANDLE_CHUNK 64
+static sf_heap_t *sf_handles;                  /* global lock: current chunk */
+static size_t sf_handles_left;
+static uint64_t sf_heap_counter;               /* global lock */
+
+static sf_heap_t *sf_handle_alloc(void) {      /* pre: global lock; never freed */
+  if (sf_handles_left == 0) {
+    sf_handles = _sf_os_meta_alloc(SF_HANDLE_CHUNK * sizeof(sf_heap_t));
+    if (sf_handles == NULL) return NULL;
+    sf_handles_left = SF_HANDLE_CHUNK;
+  }
+  sf_handles_left--;
+  return sf_handles++;
+}
+
+static int sf_heap_create(const segfit_options_t *options, bool is_default, sf_heap_t **out) {
+  _sf_init();
+  segfit_options_t opt;
+  if (options != NULL) opt = *options;
+  else segfit_options_init(&opt);
+  int rc = _sf_options_check(&opt);
+  if (rc != 0) return rc;
+  sf_heap_body_t *b = _sf_os_meta_alloc(sizeof *b);
+  if (b == NULL) return SEGFIT_E_OUT_OF_MEMORY;
+  pthread_mutex_lock(&_sf_global_lock);
+  sf_heap_t *h = sf_handle_alloc();
+  uint64_t n = sf_heap_counter++;
+  pthread_mutex_unlock(&_sf_global_lock);
+  if (h == NULL) {
+    _sf_os_meta_free(b, sizeof *b);
+    return SEGFIT_E_OUT_OF_MEMORY;
+  }
+  pthread_mutex_init(&b->lock, NULL);
+  pthread_mutex_init(&b->large_lock, NULL);
+  if (opt.name != NULL) snprintf(h->name, sizeof h->name, "%s", opt.name);
+  else if (is_default) snprintf(h->name, sizeof h->name, "default");
+  else snprintf(h->name, sizeof h->name, "heap-%llu", (unsigned long long)n);
+  b->opt = opt;
+  b->opt.name = h->name;
+  h->body = b;
+  h->slot = (uint32_t)(n % SF_THEAP_CACHE);
+  h->purge_delay_ms =
+      opt.purge_delay_ms < 0 ? SEGFIT_DEFAULT_PURGE_DELAY_MS : (uint64_t)opt.purge_delay_ms;
+  h->debug = opt.debug != 0;
+  h->is_default = is_default;
+  atomic_store_explicit(&h->closed, 0, memory_order_relaxed);
+  rc = _sf_segment_reserve(h);
+  if (rc != 0) {
+    pthread_mutex_destroy(&b->lock);
+    pthread_mutex_destroy(&b->large_lock);
+    _sf_os_meta_free(b, sizeof *b);
+    h->body = NULL;
+    atomic_store(&h->closed, 1);   /* the handle is burnt, never handed out */
+    return rc;
+  }
+  pthread_mutex_lock(&_sf_global_lock);
+  h->next = _sf_heaps;
+  _sf_heaps = h;
+  pthread_mutex_unlock(&_sf_global_lock);
+  _sf_purge_start();
+  *out = h;
+  return 0;
+}
+
+int segfit_heap_create(const segfit_options_t *options, segfit_heap_t **heap) {
+  if (heap == NULL) return SEGFIT_E_INVALID_OPTION;
+  *heap = NULL;
+  return sf_heap_create(options, false, heap);
+}
+
+static sf_heap_t *sf_default;
+static pthread_once_t sf_default_once = PTHREAD_ONCE_INIT;
+static void sf_default_init(void) {
+  if (sf_heap_create(NULL, true, &sf_default) != 0) sf_default = NULL;
+}
+
+sf_heap_t *_sf_heap_default(void) {
+  pthread_once(&sf_default_once, sf_default_init);
+  return sf_default;
+}
+
+segfit_heap_t *segfit_default_heap(void) { return _sf_heap_default(); }
+
+const char *segfit_heap_name(const segfit_heap_t *heap) {
+  if (heap == NULL) heap = _sf_heap_default();
+  return heap != NULL ? heap->name : NULL;
+}
+
+int segfit_heap_destroy(segfit_heap_t *heap) {
+  if (heap == NULL || heap->is_default) return SEGFIT_E_INVALID_OPTION;
+  pthread_mutex_lock(&_sf_global_lock);
+  if (atomic_load_explicit(&heap->closed, memory_order_relaxed)) {
+    pthread_mutex_unlock(&_sf_global_lock);
+    return SEGFIT_E_CLOSED;
+  }
+  atomic_store_explicit(&heap->closed, 1, memory_order_seq_cst);
+  for (sf_heap_t **pp = &_sf_heaps; *pp != NULL; pp = &(*pp)->next) {
+    if (*pp == heap) {
+      *pp = heap->next;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&_sf_global_lock);
+  /* Calls that entered before `closed` became visible finish; later ones see it. */
+  _sf_thread_wait_heap_idle(heap);
+  sf_heap_body_t *b = heap->body;
+  _sf_large_destroy_all(heap);
+  _sf_segment_destroy_all(heap);
+  pthread_mutex_destroy(&b->lock);
+  pthread_mutex_destroy(&b->large_lock);
+  heap->body = NULL;
+  _sf_os_meta_free(b, sizeof *b);
+  return 0;
+}
+
+/* Trim of one heap: the caller's own thread heap, then everyone else's through the purger's
+   path (idle records only), then the pools. */
+void _sf_heap_trim(sf_heap_t *heap) {
+  sf_op_t op;
+  if (_sf_thread_begin(&op, heap) != 0) return;
+  uint64_t now = _sf_os_now_ms();
+  atomic_store_explicit(&_sf_clock_ms, now, memory_order_relaxed);
+  sf_theap_t *th = _sf_thread_theap(&op, false);
+  if (th != NULL) _sf_theap_collect(th, now, true, true);
+  _sf_thread_end(&op);
+  _sf_purge_tick(now, true, heap);
+}
+
+void segfit_trim(segfit_heap_t *heap) {
+  _sf_init();
+  if (heap != NULL) {
+    _sf_heap_trim(heap);
+    return;
+  }
+  /* Every heap: our own thread heaps first, then the shared pass. */
+  sf_tld_t *t = _sf_thread_tld();
+  if (t != NULL) {
+    for (sf_theap_t *th = t->theaps; th != NULL; th = th->next) {
+      sf_op_t op;
+      if (_sf_thread_begin(&op, th->heap) != 0) continue;
+      _sf_theap_collect(th, _sf_os_now_ms(), true, true);
+      _sf_thread_end(&op);
+    }
+  }
+  uint64_t now = _sf_os_now_ms();
+  atomic_store_explicit(&_sf_clock_ms, now, memory_order_relaxed);
+  _sf_purge_tick(now, true, NULL);
+}

@@ -1,0 +1,453 @@
+/* segfit — internal types, constants and cross-file prototypes of the C core.
+ *
+ * Glossary. A *segment* is a 32 MiB mapping aligned to 32 MiB, owned by one heap and cut into
+ * equal *slabs* of one kind (64 KiB, 512 KiB or 4 MiB); a slab holds blocks of one size class.
+ * Segment and slab metadata (sf_segment_t, sf_slab_t, one state byte per block) live in a
+ * separate metadata mapping, never in user memory. A global *segment map* (one pointer per
+ * 32 MiB of address space, reserved with MAP_NORESERVE) finds a block's segment in one load.
+ * A *thread record* (sf_tld_t) is the only TLS word; it owns one *thread heap* (sf_theap_t) per
+ * heap it allocated from. *Large* blocks (> 1 MiB) have mappings of their own, found through a
+ * per-heap table. "OS page" always means the run-time page size (segfit_page_size()).
+ *
+ * Debug tiers (mimalloc style): SF_DEBUG 0 none, 1 cheap assertions, 2 internal invariants,
+ * 3 expensive walks. Default: 1 without NDEBUG, else 0.
+ */
+#ifndef SF_INTERNAL_H
+#define SF_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "segfit.h"
+
+#ifndef SF_DEBUG
+#ifdef NDEBUG
+#define SF_DEBUG 0
+#else
+#define SF_DEBUG 1
+#endif
+#endif
+
+#define sf_likely(x) __builtin_expect(!!(x), 1)
+#define sf_unlikely(x) __builtin_expect(!!(x), 0)
+#define SF_NOINLINE __attribute__((noinline))
+#define SF_INLINE static inline __attribute__((always_inline))
+
+void _sf_assert_fail(const char *expr, const char *file, int line);
+#define SF_ASSERT_(c) ((c) ? (void)0 : _sf_assert_fail(#c, __FILE__, __LINE__))
+#if SF_DEBUG >= 1
+#define sf_assert(c) SF_ASSERT_(c)
+#else
+#define sf_assert(c) ((void)0)
+#endif
+#if SF_DEBUG >= 2
+#define sf_assert_internal(c) SF_ASSERT_(c)
+#else
+#define sf_assert_internal(c) ((void)0)
+#endif
+#if SF_DEBUG >= 3
+#define sf_assert_expensive(c) SF_ASSERT_(c)
+#else
+#define sf_assert_expensive(c) ((void)0)
+#endif
+
+/* ThreadSanitizer does not understand membarrier(): under it the owner side of the handshake
+ * uses sequentially consistent atomics, which TSan models. */
+#if defined(__SANITIZE_THREAD__)
+#define SF_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SF_TSAN 1
+#endif
+#endif
+#ifndef SF_TSAN
+#define SF_TSAN 0
+#endif
+
+/* ------------------------------------------------------------------------------------------
+   Constants
+   ------------------------------------------------------------------------------------------ */
+#define SF_SEGMENT_SHIFT 25                       /* 32 MiB segments */
+#define SF_SEGMENT_SIZE ((size_t)1 << SF_SEGMENT_SHIFT)
+#define SF_VA_BITS 48                             /* the segment map covers this much */
+#define SF_MAP_ENTRIES ((size_t)1 << (SF_VA_BITS - SF_SEGMENT_SHIFT))
+
+#define SF_KINDS 3                                /* slab kinds: 64 KiB, 512 KiB, 4 MiB */
+#define SF_KIND0_MAX ((size_t)8 << 10)            /* blocks <= 8 KiB in 64 KiB slabs */
+#define SF_KIND1_MAX ((size_t)64 << 10)           /* blocks <= 64 KiB in 512 KiB slabs */
+#define SF_MAX_OS_PAGE ((size_t)64 << 10)         /* the smallest slab; larger OS pages fail init */
+
+#define SF_SMALL_MAX ((size_t)1 << 20)            /* largest slab block */
+#define SF_CLASSES 60                             /* 8 x 16 B steps + 4 per doubling to 1 MiB */
+#define SF_MIN_BLOCK 16
+#define SF_RECIP_SHIFT 42                         /* exact division: offset * d < 2^42 */
+#define SF_CANARY_SIZE 16                         /* debug heaps: canary after each block */
+
+#define SF_THEAP_CACHE 32                         /* direct-mapped heap->theap cache per thread */
+
+/* Per-block state bytes. NEVER: not handed out since the slab got its class. */
+enum { SF_BLOCK_NEVER = 0, SF_BLOCK_LIVE = 1, SF_BLOCK_FREE = 2 };
+
+/* Where a slab is. */
+enum { SF_SLAB_CLEAN = 0, SF_SLAB_DIRTY, SF_SLAB_PURGING, SF_SLAB_OWNED, SF_SLAB_ABANDONED };
+
+typedef struct sf_block_s { struct sf_block_s *next; } sf_block_t;
+typedef struct sf_slab_s sf_slab_t;
+typedef struct sf_segment_s sf_segment_t;
+typedef struct sf_theap_s sf_theap_t;
+typedef struct sf_tld_s sf_tld_t;
+typedef struct sf_large_table_s sf_large_table_t;
+typedef struct segfit_heap_s sf_heap_t;
+
+/* A doubly linked list of slabs. */
+typedef struct sf_slab_list_s { sf_slab_t *head, *tail; } sf_slab_list_t;
+
+/* ------------------------------------------------------------------------------------------
+   Slabs (page.c). Fields marked "owner" are touched only by the owning thread (or by whoever
+   took the owner's thread record over, see thread.c); "lock" fields under the heap's lock.
+   ------------------------------------------------------------------------------------------ */
+struct sf_slab_s {
+  sf_block_t *free;                 /* owner: allocation list */
+  uint32_t used;                    /* owner: blocks handed out and not yet collected back */
+  _Atomic(uint8_t) cls;             /* size class; always one of the slab's kind. Checked frees
+                                       from any thread derive the geometry from it alone */
+  uint8_t *start;                   /* first block (== slab address); owner/lock only */
+  _Atomic(uint8_t) *state;          /* one state byte per block; fixed for the metadata's life */
+  _Atomic(sf_tld_t *) owner_tld;    /* thread record owning the slab, NULL if none */
+  _Atomic(sf_theap_t *) owner;      /* its thread heap (remote frees read it for hints) */
+  sf_block_t *local_free;           /* owner: frees by the owner, not yet allocatable */
+  _Atomic(uintptr_t) thread_free;   /* frees by other threads (lock-free stack) */
+  _Atomic(uint8_t) full;            /* owner sets when it parks the slab in its full list */
+  uint8_t kind;                     /* 0, 1, 2 */
+  uint8_t where;                    /* SF_SLAB_* (lock or owner) */
+  uint8_t in_full;                  /* owner: in the theap's full list */
+  uint8_t free_fresh;               /* owner: every block on `free` is untouched (zero) memory */
+  uint8_t mem_fresh;                /* blocks beyond `reserved` are zero (fresh or purged) */
+  uint8_t pad_;
+  uint32_t touched;                 /* bytes from start counted as committed (page multiple) */
+  uint32_t reserved;                /* owner: blocks put on a free list so far (lazy init) */
+  uint64_t stamp_ms;                /* empty since (owned) / freed at (dirty) */
+  sf_slab_t *next, *prev;           /* list links: theap lists, segment pools, abandoned */
+  sf_segment_t *segment;
+};
+
+/* ------------------------------------------------------------------------------------------
+   Segments (segment.c)
+   ------------------------------------------------------------------------------------------ */
+/* Lookups from any thread (checked free, usable_size) read only the atomic fields, the layout
+   that follows from the kind, and the block address itself: a lookup racing with the segment
+   being unmapped and its metadata reused (same kind, same layout) reads consistent values. */
+struct sf_segment_s {
+  _Atomic(sf_heap_t *) heap_key;    /* the heap's handle, | 1 for debug heaps (fast-path check) */
+  _Atomic(sf_heap_t *) heap;
+  uint8_t *base;                    /* SF_SEGMENT_SIZE aligned */
+  uint32_t slab_shift;              /* log2 of the slab size */
+  uint32_t nslabs;
+  uint8_t kind;                     /* fixed for the metadata's life (pools are per kind) */
+  uint8_t in_reservation;           /* carved from the heap's reservation: never unmapped alone */
+  uint8_t precommitted;             /* pre-touched reservation: never purged */
+  uint32_t free_slabs, clean_slabs; /* lock */
+  sf_segment_t *next, *prev;        /* lock: the heap's segments */
+  size_t meta_size;                 /* bytes of this metadata mapping */
+  sf_slab_t slabs[];                /* then the state bytes */
+};
+
+/* ------------------------------------------------------------------------------------------
+   Thread heaps and thread records (heap.c, thread.c)
+   ------------------------------------------------------------------------------------------ */
+typedef struct sf_counter_s { _Atomic(uint64_t) allocs, frees; } sf_counter_t;
+
+struct sf_theap_s {
+  sf_heap_t *key;                   /* heap handle; | 1 for debug heaps so the fast path misses */
+  sf_heap_t *heap;
+  sf_tld_t *tld;
+  sf_theap_t *next;                 /* in the thread record's list */
+  sf_slab_t *cur[SF_CLASSES];       /* head of avail[c] or &_sf_slab_empty: fast-path slab */
+  sf_slab_list_t avail[SF_CLASSES]; /* slabs with free (or not yet counted) blocks */
+  sf_slab_list_t fulls[SF_CLASSES]; /* slabs with no free block at the last look */
+  _Atomic(uint8_t) hint[SF_CLASSES];/* remote threads: "a block came back to a full slab" */
+  /* statistics, written by the owner with relaxed atomic stores, read by anyone */
+  sf_counter_t count[SF_CLASSES];
+  _Atomic(uint64_t) reallocs_in_place, reallocs_moved, reallocs_remapped;
+};
+
+struct sf_tld_s {
+  /* the handshake words (see thread.c): written by the owner, read by the purger/destroyer */
+  _Atomic(sf_heap_t *) in_op;       /* heap of the call in progress, NULL between calls */
+  _Atomic(int) req;                 /* purger: "I want your heaps; wait" */
+  int last_error;
+  _Atomic(uint64_t) last_slow_ms;   /* owner's last slow path (relaxed stores) */
+  sf_theap_t *cache[SF_THEAP_CACHE];/* by heap->slot; &_sf_theap_none when empty */
+  sf_theap_t *theaps;               /* all thread heaps of this record */
+  sf_tld_t *next, *prev;            /* registry (global lock) */
+  sf_tld_t *pool_next;              /* free pool */
+  _Atomic(int) live;
+};
+
+/* ------------------------------------------------------------------------------------------
+   Heaps (heap.c)
+   ------------------------------------------------------------------------------------------ */
+typedef struct sf_region_s {        /* a reservation: reserve_bytes of slab address space */
+  uint8_t *base;
+  size_t size, used;
+} sf_region_t;
+
+typedef struct sf_heap_body_s {
+  pthread_mutex_t lock;             /* segments, pools, abandoned lists, counters below */
+  segfit_options_t opt;               /* opt.name points to the handle's name */
+  sf_segment_t *segments;
+  sf_slab_list_t dirty[SF_KINDS];   /* free slabs, not yet purged: head = most recent */
+  sf_slab_list_t clean[SF_KINDS];   /* free slabs, purged or never touched */
+  sf_slab_list_t abandoned[SF_CLASSES];
+  sf_region_t region;
+  _Atomic(uint64_t) committed;      /* slab + large bytes backed by memory (limit check) */
+  /* counters (lock) */
+  uint64_t reserved, segment_count, slab_count;
+  uint64_t slabs_by_class[SF_CLASSES];
+  uint64_t purges, purged_bytes, abandoned_slabs, adopted_slabs;
+  /* folded counters of exited threads (lock) */
+  uint64_t allocs[SF_CLASSES], frees[SF_CLASSES];
+  uint64_t reallocs_in_place, reallocs_moved, reallocs_remapped;
+  /* counters updated with atomics */
+  _Atomic(uint64_t) remote_frees[SF_CLASSES];
+  _Atomic(uint64_t) limit_hits;
+  /* large blocks */
+  pthread_mutex_t large_lock;
+  sf_large_table_t *large;
+  uint64_t large_count, large_bytes, large_allocs, large_frees; /* large_lock */
+  uintptr_t large_recent[16];        /* recently freed large blocks (ALREADY_FREE) */
+  unsigned large_recent_next;
+} sf_heap_body_t;
+
+/* The public handle. Never unmapped: a destroyed heap's handle stays valid and says CLOSED. */
+struct segfit_heap_s {
+  _Atomic(int) closed;
+  uint32_t slot;                    /* index into sf_tld_t.cache */
+  sf_heap_body_t *body;             /* NULL once destroyed */
+  sf_heap_t *next;                  /* global list of live heaps (global lock) */
+  uint64_t purge_delay_ms;
+  uint8_t debug, is_default;
+  char name[64];
+};
+
+/* ------------------------------------------------------------------------------------------
+   Size classes (heap.c holds the table; the arithmetic is here for the fast path)
+   ------------------------------------------------------------------------------------------ */
+/* Class of a size in 1 .. SF_SMALL_MAX (0 maps to class 0): 16-byte steps up to 128 B, then
+   four classes per power of two. No loop, no table. */
+SF_INLINE unsigned _sf_size_class(size_t size) {
+  if (size <= 128) return size <= 16 ? 0 : (unsigned)((size - 1) >> 4);
+  size_t s = size - 1;
+  unsigned b = 63u - (unsigned)__builtin_clzll((unsigned long long)s);  /* >= 7 */
+  return 8u + ((b - 7u) << 2) + (unsigned)((s >> (b - 2u)) & 3u);
+}
+extern const uint32_t _sf_class_size[SF_CLASSES];
+extern const uint64_t _sf_class_recip[SF_CLASSES];     /* ceil(2^SF_RECIP_SHIFT / size) */
+extern const uint32_t _sf_class_capacity[SF_CLASSES];  /* blocks per slab */
+SF_INLINE unsigned _sf_class_kind(unsigned cls) {
+  size_t bs = _sf_class_size[cls];
+  return bs <= SF_KIND0_MAX ? 0u : bs <= SF_KIND1_MAX ? 1u : 2u;
+}
+SF_INLINE size_t _sf_kind_slab_size(unsigned kind) { return (size_t)64 << (10 + 3 * kind); }
+SF_INLINE unsigned _sf_kind_slab_shift(unsigned kind) { return 16 + 3 * kind; }
+/* Smallest class whose blocks are all aligned to `alignment` (a power of two) and hold `size`;
+   SF_CLASSES if none. */
+unsigned _sf_class_for_aligned(size_t size, size_t alignment);
+
+/* ------------------------------------------------------------------------------------------
+   Globals (thread.c)
+   ------------------------------------------------------------------------------------------ */
+extern _Thread_local sf_tld_t *_sf_tls;   /* the one TLS word */
+#define SF_TLD_DEAD ((sf_tld_t *)1)       /* after the thread's destructor ran */
+extern sf_slab_t _sf_slab_empty;          /* a slab with no free block: fast paths miss */
+extern sf_theap_t _sf_theap_none;         /* a theap no heap matches */
+extern int _sf_use_fence;                 /* membarrier unavailable: owner fences */
+extern _Atomic(uint64_t) _sf_clock_ms;    /* coarse clock, advanced by slow paths and the purger */
+extern _Atomic(sf_segment_t *) *_sf_segment_map;
+extern pthread_mutex_t _sf_global_lock;   /* heaps list, thread registry */
+extern sf_heap_t *_sf_heaps;              /* live heaps (global lock) */
+extern sf_tld_t *_sf_tlds;                /* live thread records (global lock) */
+
+/* ------------------------------------------------------------------------------------------
+   The operation handshake (thread.c). Owner side: plain stores and a load, compiler barrier
+   only; the rare side issues membarrier(). See thread.c for the protocol.
+   ------------------------------------------------------------------------------------------ */
+SF_INLINE void _sf_enter(sf_tld_t *tld, sf_heap_t *heap) {
+#if SF_TSAN
+  atomic_store_explicit(&tld->in_op, heap, memory_order_seq_cst);
+#else
+  atomic_store_explicit(&tld->in_op, heap, memory_order_relaxed);
+  if (sf_unlikely(_sf_use_fence)) atomic_thread_fence(memory_order_seq_cst);
+  else atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+/* Non-zero when the call must take the slow entry (purger request or heap closed). */
+SF_INLINE int _sf_enter_blocked(sf_tld_t *tld, sf_heap_t *heap) {
+#if SF_TSAN
+  return atomic_load_explicit(&tld->req, memory_order_seq_cst) |
+         atomic_load_explicit(&heap->closed, memory_order_seq_cst);
+#else
+  return atomic_load_explicit(&tld->req, memory_order_relaxed) |
+         atomic_load_explicit(&heap->closed, memory_order_relaxed);
+#endif
+}
+SF_INLINE void _sf_leave(sf_tld_t *tld) {
+  atomic_store_explicit(&tld->in_op, NULL, memory_order_release);
+}
+
+/* An operation in progress from a slow path: the thread record (possibly the shared fallback
+   record of torn-down threads, then under its lock) and the heap. */
+typedef struct sf_op_s {
+  sf_tld_t *tld;
+  sf_heap_t *heap;
+  int fallback;
+} sf_op_t;
+
+/* thread.c */
+sf_tld_t *_sf_thread_tld(void);                     /* NULL after teardown or on OOM */
+int _sf_thread_begin(sf_op_t *op, sf_heap_t *heap);  /* 0 or CLOSED/OUT_OF_MEMORY */
+void _sf_thread_end(sf_op_t *op);
+sf_theap_t *_sf_thread_theap(sf_op_t *op, bool create);  /* pre: begun */
+void _sf_thread_asym_barrier(void);                  /* the rare side's full barrier */
+bool _sf_thread_takeover(sf_tld_t *tld);             /* pre: global lock; true: record is ours */
+void _sf_thread_release(sf_tld_t *tld);
+void _sf_thread_wait_heap_idle(sf_heap_t *heap);     /* waits until no call is inside heap */
+void _sf_set_error(int code);                        /* sets last error (and nothing else) */
+void _sf_init(void);                                 /* process init, idempotent */
+
+/* os.c: the only file that makes system calls */
+extern size_t _sf_page_size;
+void _sf_os_init(void);
+void *_sf_os_reserve(size_t size, size_t align, bool populate, bool huge);
+void _sf_os_unmap(void *p, size_t size);
+void *_sf_os_remap(void *p, size_t old_size, size_t new_size); /* MREMAP_MAYMOVE; NULL fail */
+bool _sf_os_shrink(void *p, size_t old_size, size_t new_size);  /* mremap in place */
+void _sf_os_purge(void *p, size_t size);                        /* MADV_DONTNEED */
+void _sf_os_huge(void *p, size_t size);                         /* MADV_HUGEPAGE */
+bool _sf_os_protect_none(void *p, size_t size);
+void *_sf_os_meta_alloc(size_t size);                           /* zeroed, page-rounded */
+void _sf_os_meta_free(void *p, size_t size);
+uint64_t _sf_os_now_ms(void);
+bool _sf_os_membarrier_register(void);
+void _sf_os_membarrier(void);
+void _sf_os_yield(void);
+void _sf_os_sleep_ms(uint64_t ms);
+
+/* options.c */
+int _sf_options_check(const segfit_options_t *o);
+int _sf_errno_of(int code);
+void *_sf_fail_ptr(int code);                        /* sets error + errno, returns NULL */
+
+/* segment.c */
+void _sf_segment_map_init(void);
+SF_INLINE sf_segment_t *_sf_segment_of(const void *p) {
+  uintptr_t a = (uintptr_t)p;
+  if (sf_unlikely(a >> SF_VA_BITS)) return NULL;
+  return atomic_load_explicit(&_sf_segment_map[a >> SF_SEGMENT_SHIFT], memory_order_relaxed);
+}
+SF_INLINE sf_slab_t *_sf_segment_slab(sf_segment_t *seg, const void *p) {
+  return &seg->slabs[((uintptr_t)p & (SF_SEGMENT_SIZE - 1)) >> _sf_kind_slab_shift(seg->kind)];
+}
+/* A slab of `cls` for `th`: a dirty one, a clean one, or from a new segment. pre: heap lock
+   NOT held. Returns NULL and sets *err (LIMIT or OUT_OF_MEMORY). */
+sf_slab_t *_sf_segment_acquire_slab(sf_heap_t *heap, unsigned cls, int *err);
+/* Gives an empty slab back to its segment (dirty pool). pre: heap lock held. */
+void _sf_segment_release_slab_locked(sf_heap_body_t *b, sf_slab_t *slab, uint64_t now);
+/* Adds `add` bytes to the heap's committed bytes unless that passes max_bytes. */
+bool _sf_commit(sf_heap_body_t *b, uint64_t add);
+void _sf_uncommit(sf_heap_body_t *b, uint64_t sub);
+/* Purges dirty slabs older than `delay_ms` (0 with force: all) and unmaps empty segments. */
+void _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force);
+int _sf_segment_reserve(sf_heap_t *heap);            /* the reservation at heap creation */
+void _sf_segment_destroy_all(sf_heap_t *heap);       /* unmaps everything of the heap */
+bool _sf_segment_is_valid(const sf_segment_t *seg);
+
+/* page.c */
+void _sf_slab_init(sf_slab_t *slab, unsigned cls);
+/* Puts up to one OS page of never-used blocks on the free list. False (err = LIMIT) when
+   committing the pages would pass the heap's max_bytes. */
+bool _sf_slab_extend(sf_slab_t *slab, sf_heap_body_t *b, int *err);
+uint32_t _sf_slab_collect(sf_slab_t *slab);          /* returns remote blocks collected */
+bool _sf_slab_has_free(const sf_slab_t *slab);
+bool _sf_page_is_valid(const sf_slab_t *slab);        /* "page" = slab, mimalloc's word */
+SF_INLINE unsigned _sf_slab_class(const sf_slab_t *slab) {
+  return atomic_load_explicit(&((sf_slab_t *)slab)->cls, memory_order_relaxed);
+}
+SF_INLINE size_t _sf_slab_bsize(const sf_slab_t *slab) { return _sf_class_size[_sf_slab_class(slab)]; }
+SF_INLINE uint32_t _sf_slab_capacity(const sf_slab_t *slab) {
+  return _sf_class_capacity[_sf_slab_class(slab)];
+}
+/* Block index of p in its slab; *exact when p is the start of a block. No division. */
+SF_INLINE uint32_t _sf_slab_index(const sf_slab_t *slab, const void *p, bool *exact) {
+  unsigned cls = _sf_slab_class(slab);
+  /* Slabs are aligned to their size: the offset needs no load of the slab's address. */
+  uint64_t off = (uint64_t)((uintptr_t)p & (_sf_kind_slab_size(_sf_class_kind(cls)) - 1));
+  uint64_t idx = (off * _sf_class_recip[cls]) >> SF_RECIP_SHIFT;
+  *exact = idx * _sf_class_size[cls] == off && idx < _sf_class_capacity[cls];
+  return (uint32_t)idx;
+}
+void _sf_list_push(sf_slab_list_t *l, sf_slab_t *s);        /* at head */
+void _sf_list_append(sf_slab_list_t *l, sf_slab_t *s);      /* at tail */
+void _sf_list_remove(sf_slab_list_t *l, sf_slab_t *s);
+
+/* heap.c */
+sf_theap_t *_sf_theap_new(sf_heap_t *heap, sf_tld_t *tld);
+void _sf_theap_abandon(sf_theap_t *th);              /* pre: op begun on th->heap */
+void _sf_theap_free_record(sf_theap_t *th);
+void _sf_theap_collect(sf_theap_t *th, uint64_t now, bool force, bool all_full);
+void _sf_theap_slab_emptied(sf_theap_t *th, sf_slab_t *slab);
+void _sf_theap_unfull(sf_theap_t *th, sf_slab_t *slab);
+sf_slab_t *_sf_theap_refill(sf_theap_t *th, unsigned cls, int *err);
+void _sf_heap_collect_abandoned(sf_heap_t *heap, uint64_t now);
+void _sf_heap_trim(sf_heap_t *heap);
+sf_heap_t *_sf_heap_default(void);
+
+/* alloc.c */
+void *_sf_alloc_slow(sf_heap_t *heap, size_t size, size_t alignment, bool zero);
+void *_sf_alloc_in(sf_theap_t *th, size_t size, size_t alignment, bool zero, int *err);
+
+/* free.c */
+int _sf_free_slow(sf_heap_t *heap, void *p, size_t size, bool sized);
+/* Checks p is a live block of heap and returns its slab (NULL: large or error *err). */
+int _sf_block_check(sf_heap_t *heap, const void *p, sf_slab_t **slab, uint32_t *idx);
+int _sf_free_block(sf_op_t *op, sf_slab_t *slab, void *p, uint32_t idx);
+/* The two halves of _sf_free_block: claim flips the state byte (0 or ALREADY_FREE); after it
+   the block belongs to the caller until finish puts it on a free list. */
+int _sf_free_claim(sf_op_t *op, sf_slab_t *slab, uint32_t idx);
+void _sf_free_finish(sf_op_t *op, sf_slab_t *slab, void *p);
+bool _sf_debug_check_canary(const sf_heap_t *heap, const sf_slab_t *slab, const uint8_t *p);
+void _sf_debug_fill_freed(const sf_heap_t *heap, const sf_slab_t *slab, uint8_t *p);
+size_t _sf_block_usable(const sf_heap_t *heap, const sf_slab_t *slab);
+
+/* large.c */
+typedef struct sf_large_entry_s {
+  uintptr_t addr;                   /* the block (0: empty table slot) */
+  size_t usable;                    /* page multiple */
+  uint8_t *map;                     /* the mapping (guard pages included) */
+  size_t map_size;
+} sf_large_entry_t;
+void *_sf_large_alloc(sf_heap_t *heap, size_t size, size_t alignment, int *err);
+int _sf_large_free(sf_heap_t *heap, void *p);
+/* Removes a live large block from the table (so no other call can see it) and returns it. */
+int _sf_large_take(sf_heap_t *heap, const void *p, sf_large_entry_t *out);
+void _sf_large_restore(sf_heap_t *heap, const sf_large_entry_t *e);
+void _sf_large_release(sf_heap_t *heap, const sf_large_entry_t *e);
+int64_t _sf_large_usable(sf_heap_t *heap, const void *p);
+void *_sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err);
+void _sf_large_destroy_all(sf_heap_t *heap);
+
+/* stats.c */
+SF_INLINE void _sf_count_inc(_Atomic(uint64_t) *c) {
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
+}
+void _sf_stats_fold(sf_theap_t *th);                 /* pre: heap lock */
+
+/* purge.c */
+void _sf_purge_start(void);                          /* starts the background purger once */
+void _sf_purge_tick(uint64_t now, bool force, sf_heap_t *only);
+
+#endif /* SF_INTERNAL_H */

@@ -1,0 +1,311 @@
+/* segfit: jni.c, the JNI glue of io.segfit.internal.NativeHeap. It only translates: each export calls
+ * one segfit_* function (freeBuffer/reallocateBuffer also read the buffer's address) and never
+ * allocates on its own, never throws, and never calls back into Java on a hot path. Addresses
+ * travel as positive jlongs; a failed allocation returns the negative SEGFIT_E_* code from the
+ * same call. The stats array layout comes from NativeHeap's constants through the javac -h header.
+ */
+#include <jni.h>
+#include <stdint.h>
+
+#include "segfit.h"
+#include "io_segfit_internal_NativeHeap.h"
+
+/* java.nio.Buffer.address, cached once: JNI field access ignores module encapsulation, so the
+ * facade needs neither Unsafe nor --add-opens to learn which block a buffer views. */
+static jfieldID buffer_address;
+
+/* The code of the call that just failed on this thread, never 0. */
+static jlong failure(void) {
+  int code = segfit_last_error();
+  return code < 0 ? (jlong)code : (jlong)SEGFIT_E_OUT_OF_MEMORY;
+}
+
+static jlong address_or_failure(void *p) {
+  return p != NULL ? (jlong)(intptr_t)p : failure();
+}
+
+static segfit_heap_t *heap_of(jlong heap) {
+  return (segfit_heap_t *)(intptr_t)heap;
+}
+
+static void *pointer_of(jlong address) {
+  return (void *)(intptr_t)address;
+}
+
+JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
+  JNIEnv *env;
+  if ((*vm)->GetEnv(vm, (void **)&env, JNI_VERSION_1_8) != JNI_OK) return JNI_ERR;
+  jclass buffer = (*env)->FindClass(env, "java/nio/Buffer");
+  if (buffer == NULL) return JNI_ERR;
+  buffer_address = (*env)->GetFieldID(env, buffer, "address", "J");
+  (*env)->DeleteLocalRef(env, buffer);
+  if (buffer_address == NULL) return JNI_ERR;
+  return JNI_VERSION_1_8;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Constants of segfit.h
+ * ------------------------------------------------------------------------------------------- */
+
+/* Class: io.segfit.internal.NativeHeap  Method: version  Signature: ()I */
+JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_version(JNIEnv *env, jclass cls) {
+  return SEGFIT_VERSION_MAJOR << 16 | SEGFIT_VERSION_MINOR << 8 | SEGFIT_VERSION_PATCH;
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: regionShift  Signature: ()I */
+JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_regionShift(JNIEnv *env, jclass cls) {
+  return SEGFIT_REGION_SHIFT;
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: maxSize  Signature: ()J */
+JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_maxSize(JNIEnv *env, jclass cls) {
+  return (jlong)SEGFIT_MAX_SIZE;
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: maxAlignment  Signature: ()J */
+JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_maxAlignment(JNIEnv *env, jclass cls) {
+  return (jlong)SEGFIT_MAX_ALIGNMENT;
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: maxClasses  Signature: ()I */
+JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_maxClasses(JNIEnv *env, jclass cls) {
+  return SEGFIT_MAX_CLASSES;
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: defaultPurgeDelayMs  Signature: ()J */
+JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_defaultPurgeDelayMs(JNIEnv *env,
+                                                                                jclass cls) {
+  return SEGFIT_DEFAULT_PURGE_DELAY_MS;
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: smallMax  Signature: ()J */
+JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_smallMax(JNIEnv *env, jclass cls) {
+  return (jlong)segfit_small_max();
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: pageSize  Signature: ()J */
+JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_pageSize(JNIEnv *env, jclass cls) {
+  return (jlong)segfit_page_size();
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Error codes: the SEGFIT_ERRORS X-macro as a table, so Java never retypes a value
+ * ------------------------------------------------------------------------------------------- */
+
+#define SF_JNI_ERROR_ENTRY_(name, value, message) {#name, value},
+static const struct {
+  const char *name;
+  int value;
+} sf_jni_errors[] = {SEGFIT_ERRORS(SF_JNI_ERROR_ENTRY_)};
+#undef SF_JNI_ERROR_ENTRY_
+#define SF_JNI_ERROR_COUNT ((jint)(sizeof(sf_jni_errors) / sizeof(sf_jni_errors[0])))
+
+/* Class: io.segfit.internal.NativeHeap  Method: errorCount  Signature: ()I */
+JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_errorCount(JNIEnv *env, jclass cls) {
+  return SF_JNI_ERROR_COUNT;
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: errorName  Signature: (I)Ljava/lang/String; */
+JNIEXPORT jstring JNICALL Java_io_segfit_internal_NativeHeap_errorName(JNIEnv *env, jclass cls,
+                                                                      jint index) {
+  if (index < 0 || index >= SF_JNI_ERROR_COUNT) return NULL;
+  return (*env)->NewStringUTF(env, sf_jni_errors[index].name);
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: errorValue  Signature: (I)I */
+JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_errorValue(JNIEnv *env, jclass cls,
+                                                                    jint index) {
+  if (index < 0 || index >= SF_JNI_ERROR_COUNT) return 0;
+  return sf_jni_errors[index].value;
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: errorMessage  Signature: (I)Ljava/lang/String; */
+JNIEXPORT jstring JNICALL Java_io_segfit_internal_NativeHeap_errorMessage(JNIEnv *env, jclass cls,
+                                                                         jint code) {
+  const char *message = segfit_strerror(code);
+  return message != NULL ? (*env)->NewStringUTF(env, message) : NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Heaps
+ * ------------------------------------------------------------------------------------------- */
+
+/* Class: io.segfit.internal.NativeHeap  Method: create  Signature: ([BJJZZJZ)J */
+JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_create(
+    JNIEnv *env, jclass cls, jbyteArray name, jlong max_bytes, jlong reserve_bytes,
+    jboolean pre_touch, jboolean huge_pages, jlong purge_delay_ms, jboolean debug) {
+  /* The name is copied into this frame (segfit_heap_create copies it again): no allocation. */
+  char name_buf[io_segfit_internal_NativeHeap_MAX_NAME_BYTES + 1];
+  segfit_options_t options;
+  segfit_options_init(&options);
+  if (name != NULL) {
+    jsize length = (*env)->GetArrayLength(env, name);
+    if (length < 1 || length > io_segfit_internal_NativeHeap_MAX_NAME_BYTES + 1) {
+      return SEGFIT_E_INVALID_OPTION;
+    }
+    (*env)->GetByteArrayRegion(env, name, 0, length, (jbyte *)name_buf);
+    name_buf[length - 1] = '\0';
+    options.name = name_buf;
+  }
+  options.max_bytes = (uint64_t)max_bytes;
+  options.reserve_bytes = (uint64_t)reserve_bytes;
+  options.pre_touch = pre_touch ? 1 : 0;
+  options.huge_pages = huge_pages ? 1 : 0;
+  options.purge_delay_ms = purge_delay_ms;
+  options.debug = debug ? 1 : 0;
+  segfit_heap_t *heap = NULL;
+  int rc = segfit_heap_create(&options, &heap);
+  return rc == 0 ? (jlong)(intptr_t)heap : (jlong)rc;
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: destroy  Signature: (J)I */
+JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_destroy(JNIEnv *env, jclass cls,
+                                                                 jlong heap) {
+  return segfit_heap_destroy(heap_of(heap));
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: name  Signature: (J)Ljava/lang/String; */
+JNIEXPORT jstring JNICALL Java_io_segfit_internal_NativeHeap_name(JNIEnv *env, jclass cls,
+                                                                 jlong heap) {
+  const char *name = segfit_heap_name(heap_of(heap));
+  return name != NULL ? (*env)->NewStringUTF(env, name) : NULL;
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: trim  Signature: (J)V */
+JNIEXPORT void JNICALL Java_io_segfit_internal_NativeHeap_trim(JNIEnv *env, jclass cls,
+                                                              jlong heap) {
+  segfit_trim(heap_of(heap));
+}
+
+static void put_class(jlong *out, const segfit_class_stats_t *c) {
+  out[io_segfit_internal_NativeHeap_CLASS_BLOCK_SIZE] = (jlong)c->block_size;
+  out[io_segfit_internal_NativeHeap_CLASS_LIVE_BLOCKS] = (jlong)c->live_blocks;
+  out[io_segfit_internal_NativeHeap_CLASS_LIVE_BYTES] = (jlong)c->live_bytes;
+  out[io_segfit_internal_NativeHeap_CLASS_ALLOCS] = (jlong)c->allocs;
+  out[io_segfit_internal_NativeHeap_CLASS_FREES] = (jlong)c->frees;
+  out[io_segfit_internal_NativeHeap_CLASS_SLABS] = (jlong)c->slabs;
+}
+
+#define SF_JNI_STATS_LENGTH \
+  (io_segfit_internal_NativeHeap_STAT_HEADER + \
+   (SEGFIT_MAX_CLASSES + 1) * io_segfit_internal_NativeHeap_CLASS_FIELDS)
+
+/* Class: io.segfit.internal.NativeHeap  Method: stats  Signature: (J[J)I */
+JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_stats(JNIEnv *env, jclass cls,
+                                                               jlong heap, jlongArray out) {
+  segfit_stats_t s;
+  jlong v[SF_JNI_STATS_LENGTH];
+  if ((*env)->GetArrayLength(env, out) < SF_JNI_STATS_LENGTH) return SEGFIT_E_INVALID_OPTION;
+  int rc = segfit_stats(heap_of(heap), &s);
+  if (rc != 0) return rc;
+  v[io_segfit_internal_NativeHeap_STAT_LIVE_BYTES] = (jlong)s.live_bytes;
+  v[io_segfit_internal_NativeHeap_STAT_LIVE_BLOCKS] = (jlong)s.live_blocks;
+  v[io_segfit_internal_NativeHeap_STAT_ALLOCS] = (jlong)s.allocs;
+  v[io_segfit_internal_NativeHeap_STAT_FREES] = (jlong)s.frees;
+  v[io_segfit_internal_NativeHeap_STAT_REALLOCS_IN_PLACE] = (jlong)s.reallocs_in_place;
+  v[io_segfit_internal_NativeHeap_STAT_REALLOCS_MOVED] = (jlong)s.reallocs_moved;
+  v[io_segfit_internal_NativeHeap_STAT_REALLOCS_REMAPPED] = (jlong)s.reallocs_remapped;
+  v[io_segfit_internal_NativeHeap_STAT_REMOTE_FREES] = (jlong)s.remote_frees;
+  v[io_segfit_internal_NativeHeap_STAT_RESERVED_BYTES] = (jlong)s.reserved_bytes;
+  v[io_segfit_internal_NativeHeap_STAT_COMMITTED_BYTES] = (jlong)s.committed_bytes;
+  v[io_segfit_internal_NativeHeap_STAT_SEGMENTS] = (jlong)s.segments;
+  v[io_segfit_internal_NativeHeap_STAT_SLABS] = (jlong)s.slabs;
+  v[io_segfit_internal_NativeHeap_STAT_LARGE_BLOCKS] = (jlong)s.large_blocks;
+  v[io_segfit_internal_NativeHeap_STAT_LARGE_BYTES] = (jlong)s.large_bytes;
+  v[io_segfit_internal_NativeHeap_STAT_PURGES] = (jlong)s.purges;
+  v[io_segfit_internal_NativeHeap_STAT_PURGED_BYTES] = (jlong)s.purged_bytes;
+  v[io_segfit_internal_NativeHeap_STAT_ABANDONED_SLABS] = (jlong)s.abandoned_slabs;
+  v[io_segfit_internal_NativeHeap_STAT_ADOPTED_SLABS] = (jlong)s.adopted_slabs;
+  v[io_segfit_internal_NativeHeap_STAT_LIMIT_HITS] = (jlong)s.limit_hits;
+  v[io_segfit_internal_NativeHeap_STAT_MAX_BYTES] = (jlong)s.max_bytes;
+  uint32_t count = s.class_count <= SEGFIT_MAX_CLASSES ? s.class_count : SEGFIT_MAX_CLASSES;
+  v[io_segfit_internal_NativeHeap_STAT_CLASS_COUNT] = (jlong)count;
+  jlong *record = v + io_segfit_internal_NativeHeap_STAT_HEADER;
+  for (uint32_t i = 0; i < count; i++, record += io_segfit_internal_NativeHeap_CLASS_FIELDS) {
+    put_class(record, &s.classes[i]);
+  }
+  put_class(record, &s.large);
+  record += io_segfit_internal_NativeHeap_CLASS_FIELDS;
+  (*env)->SetLongArrayRegion(env, out, 0, (jsize)(record - v), v);
+  return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Blocks by address
+ * ------------------------------------------------------------------------------------------- */
+
+/* Class: io.segfit.internal.NativeHeap  Method: allocate  Signature: (JJ)J */
+JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_allocate(JNIEnv *env, jclass cls,
+                                                                   jlong heap, jlong size) {
+  return address_or_failure(segfit_alloc(heap_of(heap), (size_t)size));
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: allocateZeroed  Signature: (JJ)J */
+JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_allocateZeroed(JNIEnv *env, jclass cls,
+                                                                         jlong heap,
+                                                                         jlong size) {
+  return address_or_failure(segfit_alloc_zeroed(heap_of(heap), (size_t)size));
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: allocateAligned  Signature: (JJJ)J */
+JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_allocateAligned(
+    JNIEnv *env, jclass cls, jlong heap, jlong size, jlong alignment) {
+  return address_or_failure(segfit_alloc_aligned(heap_of(heap), (size_t)size, (size_t)alignment));
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: reallocate  Signature: (JJJ)J */
+JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_reallocate(JNIEnv *env, jclass cls,
+                                                                     jlong heap, jlong address,
+                                                                     jlong new_size) {
+  return address_or_failure(segfit_realloc(heap_of(heap), pointer_of(address), (size_t)new_size));
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: free  Signature: (JJ)I */
+JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_free(JNIEnv *env, jclass cls,
+                                                              jlong heap, jlong address) {
+  return segfit_free(heap_of(heap), pointer_of(address));
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: usableSize  Signature: (JJ)J */
+JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_usableSize(JNIEnv *env, jclass cls,
+                                                                     jlong heap, jlong address) {
+  return (jlong)segfit_usable_size(heap_of(heap), pointer_of(address));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Blocks by buffer
+ * ------------------------------------------------------------------------------------------- */
+
+/* Class: io.segfit.internal.NativeHeap  Method: freeBuffer  Signature: (JLjava/nio/ByteBuffer;I)J */
+JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_freeBuffer(JNIEnv *env, jclass cls,
+                                                                     jlong heap, jobject buffer,
+                                                                     jint capacity) {
+  jlong address = (*env)->GetLongField(env, buffer, buffer_address);
+  if (address == 0) return 0; /* segfit_free_sized(NULL) would succeed: not a block */
+  int rc = segfit_free_sized(heap_of(heap), pointer_of(address), (size_t)capacity);
+  return rc == 0 ? address : (jlong)rc;
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: reallocateBuffer
+ * Signature: (JLjava/nio/ByteBuffer;IJ)J */
+JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_reallocateBuffer(
+    JNIEnv *env, jclass cls, jlong heap, jobject buffer, jint capacity, jlong new_size) {
+  jlong address = (*env)->GetLongField(env, buffer, buffer_address);
+  if (address == 0) return 0; /* segfit_realloc(NULL) would allocate: not a block */
+  int64_t usable = segfit_usable_size(heap_of(heap), pointer_of(address));
+  if (usable < 0) return (jlong)usable;
+  if ((int64_t)capacity > usable) return SEGFIT_E_SIZE_MISMATCH;
+  return address_or_failure(segfit_realloc(heap_of(heap), pointer_of(address), (size_t)new_size));
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: address  Signature: (Ljava/nio/ByteBuffer;)J */
+JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_address(JNIEnv *env, jclass cls,
+                                                                  jobject buffer) {
+  return (*env)->GetLongField(env, buffer, buffer_address);
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: wrap  Signature: (JJ)Ljava/nio/ByteBuffer; */
+JNIEXPORT jobject JNICALL Java_io_segfit_internal_NativeHeap_wrap(JNIEnv *env, jclass cls,
+                                                                 jlong address, jlong capacity) {
+  return (*env)->NewDirectByteBuffer(env, pointer_of(address), capacity);
+}

@@ -1,0 +1,240 @@
+/* segfit — large blocks: one mapping each, found through a per-heap hash table.
+ *
+ * Blocks above segfit_small_max() (or aligned beyond what a slab class offers) get their own
+ * page-rounded mapping; debug heaps put a PROT_NONE guard page on each side. The table
+ * (open addressing, linear probing, backward-shift deletion) maps block address -> mapping and
+ * is only touched under the heap's large lock. realloc between large sizes is mremap
+ * (MREMAP_MAYMOVE, no copy) done while holding that lock, and the entry is replaced in the
+ * same critical section, so a free or usable_size racing on the old address from another
+ * thread sees either the old block (before) or no block (after) -- never a half-moved one.
+ * A small ring of recently freed addresses lets a double free say ALREADY_FREE.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+struct sf_large_table_s {
+  size_t cap, count;                 /* cap: power of two */
+  sf_large_entry_t e[];
+};
+
+static size_t sf_hash(uintptr_t a, size_t cap) {
+  return (size_t)(((a >> 12) * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1);
+}
+
+static size_t sf_table_bytes(size_t cap) {
+  return sizeof(sf_large_table_t) + cap * sizeof(sf_large_entry_t);
+}
+
+static sf_large_entry_t *sf_find(sf_large_table_t *t, uintptr_t a) {
+  if (t == NULL) return NULL;
+  for (size_t i = sf_hash(a, t->cap);; i = (i + 1) & (t->cap - 1)) {
+    if (t->e[i].addr == a) return &t->e[i];
+    if (t->e[i].addr == 0) return NULL;
+  }
+}
+
+static void sf_insert_raw(sf_large_table_t *t, const sf_large_entry_t *e) {
+  size_t i = sf_hash(e->addr, t->cap);
+  while (t->e[i].addr != 0) i = (i + 1) & (t->cap - 1);
+  t->e[i] = *e;
+  t->count++;
+}
+
+static bool sf_insert(sf_heap_body_t *b, const sf_large_entry_t *e) {   /* pre: large lock */
+  sf_large_table_t *t = b->large;
+  if (t == NULL || (t->count + 1) * 2 > t->cap) {
+    size_t cap = t == NULL ? 64 : t->cap * 2;
+    sf_large_table_t *n = _sf_os_meta_alloc(sf_table_bytes(cap));
+    if (n == NULL) return false;
+    n->cap = cap;
+    if (t != NULL) {
+      for (size_t i = 0; i < t->cap; i++)
+        if (t->e[i].addr != 0) sf_insert_raw(n, &t->e[i]);
+      _sf_os_meta_free(t, sf_table_bytes(t->cap));
+    }
+    b->large = t = n;
+  }
+  sf_insert_raw(t, e);
+  for (unsigned i = 0; i < 16; i++)
+    if (b->large_recent[i] == e->addr) b->large_recent[i] = 0;
+  return true;
+}
+
+static void sf_remove(sf_heap_body_t *b, sf_large_entry_t *slot) {   /* pre: large lock */
+  sf_large_table_t *t = b->large;
+  size_t i = (size_t)(slot - t->e);
+  t->e[i].addr = 0;
+  t->count--;
+  /* Backward-shift the cluster after the hole. */
+  for (size_t j = (i + 1) & (t->cap - 1); t->e[j].addr != 0; j = (j + 1) & (t->cap - 1)) {
+    size_t h = sf_hash(t->e[j].addr, t->cap);
+    bool movable = i <= j ? (h <= i || h > j) : (h <= i && h > j);
+    if (movable) {
+      t->e[i] = t->e[j];
+      t->e[j].addr = 0;
+      i = j;
+    }
+  }
+}
+
+static int sf_missing(sf_heap_body_t *b, uintptr_t a) {   /* pre: large lock */
+  for (unsigned i = 0; i < 16; i++)
+    if (a != 0 && b->large_recent[i] == a) return SEGFIT_E_ALREADY_FREE;
+  return SEGFIT_E_NOT_A_BLOCK;
+}
+
+static size_t sf_round_page(size_t n) { return (n + _sf_page_size - 1) & ~(_sf_page_size - 1); }
+
+void *_sf_large_alloc(sf_heap_t *heap, size_t size, size_t alignment, int *err) {
+  sf_heap_body_t *b = heap->body;
+  size_t ps = _sf_page_size;
+  size_t usable = sf_round_page(size == 0 ? 1 : size);
+  size_t align = alignment > ps ? alignment : ps;
+  size_t front = heap->debug ? align : 0;    /* guard page just below the block */
+  size_t back = heap->debug ? ps : 0;
+  size_t map_size = front + usable + back;
+  if (map_size < usable) {
+    *err = SEGFIT_E_INVALID_SIZE;
+    return NULL;
+  }
+  if (!_sf_commit(b, usable)) {
+    atomic_fetch_add_explicit(&b->limit_hits, 1, memory_order_relaxed);
+    *err = SEGFIT_E_LIMIT;
+    return NULL;
+  }
+  uint8_t *map = _sf_os_reserve(map_size, align, false, b->opt.huge_pages != 0);
+  if (map == NULL) {
+    _sf_uncommit(b, usable);
+    *err = SEGFIT_E_OUT_OF_MEMORY;
+    return NULL;
+  }
+  uint8_t *p = map + front;
+  if (heap->debug) {
+    _sf_os_protect_none(p - ps, ps);
+    _sf_os_protect_none(p + usable, ps);
+  }
+  sf_large_entry_t e = {(uintptr_t)p, usable, map, map_size};
+  pthread_mutex_lock(&b->large_lock);
+  bool ok = sf_insert(b, &e);
+  if (ok) {
+    b->large_count++;
+    b->large_bytes += usable;
+    b->large_allocs++;
+  }
+  pthread_mutex_unlock(&b->large_lock);
+  if (!ok) {
+    _sf_os_unmap(map, map_size);
+    _sf_uncommit(b, usable);
+    *err = SEGFIT_E_OUT_OF_MEMORY;
+    return NULL;
+  }
+  return p;
+}
+
+int _sf_large_take(sf_heap_t *heap, const void *p, sf_large_entry_t *out) {
+  sf_heap_body_t *b = heap->body;
+  pthread_mutex_lock(&b->large_lock);
+  sf_large_entry_t *e = sf_find(b->large, (uintptr_t)p);
+  int rc = 0;
+  if (e == NULL) {
+    rc = sf_missing(b, (uintptr_t)p);
+  } else {
+    *out = *e;
+    sf_remove(b, e);
+    b->large_recent[b->large_recent_next++ % 16] = (uintptr_t)p;
+  }
+  pthread_mutex_unlock(&b->large_lock);
+  return rc;
+}
+
+void _sf_large_restore(sf_heap_t *heap, const sf_large_entry_t *e) {
+  sf_heap_body_t *b = heap->body;
+  pthread_mutex_lock(&b->large_lock);
+  bool ok = sf_insert(b, e);
+  pthread_mutex_unlock(&b->large_lock);
+  sf_assert(ok);   /* the table had room for it a moment ago and only grows */
+  (void)ok;
+}
+
+void _sf_large_release(sf_heap_t *heap, const sf_large_entry_t *e) {
+  sf_heap_body_t *b = heap->body;
+  pthread_mutex_lock(&b->large_lock);
+  b->large_count--;
+  b->large_bytes -= e->usable;
+  b->large_frees++;
+  pthread_mutex_unlock(&b->large_lock);
+  _sf_os_unmap(e->map, e->map_size);
+  _sf_uncommit(b, e->usable);
+}
+
+int _sf_large_free(sf_heap_t *heap, void *p) {
+  sf_large_entry_t e;
+  int rc = _sf_large_take(heap, p, &e);
+  if (rc == 0) _sf_large_release(heap, &e);
+  return rc;
+}
+
+int64_t _sf_large_usable(sf_heap_t *heap, const void *p) {
+  sf_heap_body_t *b = heap->body;
+  pthread_mutex_lock(&b->large_lock);
+  sf_large_entry_t *e = sf_find(b->large, (uintptr_t)p);
+  int64_t r = e != NULL ? (int64_t)e->usable : sf_missing(b, (uintptr_t)p);
+  pthread_mutex_unlock(&b->large_lock);
+  return r;
+}
+
+void *_sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err) {
+  sf_heap_t *heap = op->heap;
+  sf_heap_body_t *b = heap->body;
+  size_t usable = sf_round_page(new_size);
+  sf_theap_t *th = _sf_thread_theap(op, true);
+  pthread_mutex_lock(&b->large_lock);
+  sf_large_entry_t *e = sf_find(b->large, (uintptr_t)p);
+  if (e == NULL) {
+    *err = sf_missing(b, (uintptr_t)p);
+    pthread_mutex_unlock(&b->large_lock);
+    return NULL;
+  }
+  sf_large_entry_t old = *e;
+  if (usable == old.usable) {
+    pthread_mutex_unlock(&b->large_lock);
+    if (th != NULL) _sf_count_inc(&th->reallocs_in_place);
+    return p;
+  }
+  if (usable > old.usable && !_sf_commit(b, usable - old.usable)) {
+    pthread_mutex_unlock(&b->large_lock);
+    atomic_fetch_add_explicit(&b->limit_hits, 1, memory_order_relaxed);
+    *err = SEGFIT_E_LIMIT;
+    return NULL;
+  }
+  /* The mapping is exactly the block (no guard pages outside debug heaps). */
+  uint8_t *q = _sf_os_remap(old.map, old.map_size, usable);
+  if (q == NULL) {
+    pthread_mutex_unlock(&b->large_lock);
+    if (usable > old.usable) _sf_uncommit(b, usable - old.usable);
+    *err = SEGFIT_E_OUT_OF_MEMORY;
+    return NULL;
+  }
+  if (usable < old.usable) _sf_uncommit(b, old.usable - usable);
+  else if (b->opt.huge_pages) _sf_os_huge(q, usable);
+  sf_remove(b, e);
+  sf_large_entry_t ne = {(uintptr_t)q, usable, q, usable};
+  bool ok = sf_insert(b, &ne);   /* the table just lost an entry: there is room */
+  sf_assert(ok);
+  (void)ok;
+  b->large_bytes = b->large_bytes - old.usable + usable;
+  pthread_mutex_unlock(&b->large_lock);
+  if (th != NULL) _sf_count_inc(&th->reallocs_remapped);
+  return q;
+}
+
+void _sf_large_destroy_all(sf_heap_t *heap) {
+  sf_heap_body_t *b = heap->body;
+  sf_large_table_t *t = b->large;
+  if (t == NULL) return;
+  for (size_t i = 0; i < t->cap; i++)
+    if (t->e[i].addr != 0) _sf_os_unmap(t->e[i].map, t->e[i].map_size);
+  _sf_os_meta_free(t, sf_table_bytes(t->cap));
+  b->large = NULL;
+}

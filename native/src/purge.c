@@ -1,0 +1,97 @@
+/* segfit — the background purger: memory goes back to the OS whether or not its owner calls.
+ *
+ * One detached thread, started on the first slab allocation, wakes every half purge delay
+ * (clamped to 5..100 ms, the smallest delay of all heaps). Each tick it takes over thread
+ * records whose owner is between calls and idle for a tick (every 8th tick: busy ones too,
+ * briefly), collects their remote frees and hands back their empty slabs; collects abandoned
+ * slabs; then purges dirty slabs older than the delay (MADV_DONTNEED) and unmaps empty
+ * segments. The whole tick runs under the global lock, so a heap cannot be destroyed under it.
+ * segfit_trim() runs the same tick at once with `force`.
+ */
+#include <signal.h>
+#include <string.h>
+
+#include "internal.h"
+
+static _Atomic(int) sf_purger_started;
+static uint64_t sf_tick_count;   /* global lock */
+
+static uint64_t sf_tick_ms(void) {   /* pre: global lock */
+  uint64_t tick = 100;
+  for (sf_heap_t *h = _sf_heaps; h != NULL; h = h->next)
+    if (h->purge_delay_ms / 2 < tick) tick = h->purge_delay_ms / 2;
+  return tick < 5 ? 5 : tick;
+}
+
+static bool sf_tld_wanted(sf_tld_t *t, sf_heap_t *only) {
+  for (sf_theap_t *th = t->theaps; th != NULL; th = th->next)
+    if ((only == NULL || th->heap == only) && !atomic_load(&th->heap->closed)) return true;
+  return false;
+}
+
+void _sf_purge_tick(uint64_t now, bool force, sf_heap_t *only) {
+  pthread_mutex_lock(&_sf_global_lock);
+  if (only != NULL && atomic_load(&only->closed)) {
+    pthread_mutex_unlock(&_sf_global_lock);
+    return;
+  }
+  uint64_t tick = sf_tick_ms();
+  bool busy_too = force || (++sf_tick_count % 8) == 0;
+  /* Ask every candidate record at once, then one barrier for all of them. */
+  bool any = false;
+  for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next) {
+    uint64_t last = atomic_load_explicit(&t->last_slow_ms, memory_order_relaxed);
+    if (!sf_tld_wanted(t, only) || (!busy_too && last + tick > now)) continue;
+    atomic_store_explicit(&t->req, 1, memory_order_seq_cst);
+    any = true;
+  }
+  if (any) {
+    _sf_thread_asym_barrier();
+    for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next) {
+      if (!atomic_load_explicit(&t->req, memory_order_relaxed)) continue;
+      if (atomic_load_explicit(&t->in_op, memory_order_seq_cst) == NULL) {
+        for (sf_theap_t *th = t->theaps; th != NULL; th = th->next) {
+          if (atomic_load(&th->heap->closed) || (only != NULL && th->heap != only)) continue;
+          _sf_theap_collect(th, now, force, force);
+        }
+      }
+      _sf_thread_release(t);
+    }
+  }
+  for (sf_heap_t *h = _sf_heaps; h != NULL; h = h->next) {
+    if (only != NULL && h != only) continue;
+    _sf_heap_collect_abandoned(h, now);
+    _sf_segment_purge(h, now, force);
+  }
+  pthread_mutex_unlock(&_sf_global_lock);
+}
+
+static void *sf_purger(void *arg) {
+  (void)arg;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  for (;;) {
+    pthread_mutex_lock(&_sf_global_lock);
+    uint64_t tick = sf_tick_ms();
+    pthread_mutex_unlock(&_sf_global_lock);
+    _sf_os_sleep_ms(tick);
+    uint64_t now = _sf_os_now_ms();
+    atomic_store_explicit(&_sf_clock_ms, now, memory_order_relaxed);
+    _sf_purge_tick(now, false, NULL);
+  }
+  return NULL;
+}
+
+void _sf_purge_start(void) {
+  if (atomic_load_explicit(&sf_purger_started, memory_order_relaxed)) return;
+  if (atomic_exchange(&sf_purger_started, 1)) return;
+  pthread_attr_t attr;
+  pthread_t t;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  if (pthread_create(&t, &attr, sf_purger, NULL) == 0) pthread_setname_np(t, "segfit-purge");
+  /* If it cannot start, slow paths and segfit_trim() still purge; we do not retry. */
+  pthread_attr_destroy(&attr);
+}

@@ -1,0 +1,344 @@
+/* segfit — segments, their slab pools, purging, and the global segment map.
+ *
+ * A segment is SF_SEGMENT_SIZE (32 MiB) of address space aligned to its size, owned by one
+ * heap, holding slabs of one kind. Its metadata (header, slab records, block state bytes) is a
+ * separate mapping from a per-kind pool that is never unmapped, so a stale lookup reads
+ * harmless memory. The segment map has one entry per 32 MiB of the low 2^48 bytes (reserved
+ * with MAP_NORESERVE, touched sparsely). Free slabs sit in the heap's per-kind pools: `dirty`
+ * (still backed by memory, head = most recently freed) and `clean` (purged or never touched).
+ * Dirty slabs are purged with MADV_DONTNEED once older than the heap's purge delay; a segment
+ * whose slabs are all clean is unmapped unless it is part of the heap's reservation. Slabs
+ * change pools only under the heap lock; madvise and munmap run outside it.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+_Atomic(sf_segment_t *) *_sf_segment_map;
+
+static pthread_mutex_t sf_meta_lock = PTHREAD_MUTEX_INITIALIZER;
+static sf_segment_t *sf_meta_pool[SF_KINDS];
+
+void _sf_segment_map_init(void) {
+  _sf_segment_map = _sf_os_meta_alloc(SF_MAP_ENTRIES * sizeof(_sf_segment_map[0]));
+  /* Without the map nothing can be allocated; every lookup must still be safe. */
+  if (_sf_segment_map == NULL) {
+    static _Atomic(sf_segment_t *) none[1];
+    _sf_segment_map = none;
+  }
+}
+
+static bool sf_map_ok(void) { return _sf_segment_map != NULL && _sf_page_size <= SF_MAX_OS_PAGE; }
+
+static unsigned sf_kind_first_class(unsigned kind) {
+  unsigned c = 0;
+  while (_sf_class_kind(c) != kind) c++;
+  return c;
+}
+
+/* Blocks of the smallest class of a kind: the most a slab of that kind can hold. */
+static size_t sf_kind_max_capacity(unsigned kind) {
+  return _sf_class_capacity[sf_kind_first_class(kind)];
+}
+
+static size_t sf_meta_size(unsigned kind) {
+  size_t n = SF_SEGMENT_SIZE / _sf_kind_slab_size(kind);
+  return sizeof(sf_segment_t) + n * sizeof(sf_slab_t) + n * sf_kind_max_capacity(kind);
+}
+
+/* Metadata for a segment of `kind`; *fresh when newly mapped (all zero). */
+static sf_segment_t *sf_meta_get(unsigned kind, bool *fresh) {
+  pthread_mutex_lock(&sf_meta_lock);
+  sf_segment_t *m = sf_meta_pool[kind];
+  if (m != NULL) sf_meta_pool[kind] = m->next;
+  pthread_mutex_unlock(&sf_meta_lock);
+  *fresh = m == NULL;
+  if (m == NULL) {
+    size_t size = sf_meta_size(kind);
+    m = _sf_os_meta_alloc(size);
+    if (m == NULL) return NULL;
+    m->meta_size = size;
+    m->kind = (uint8_t)kind;
+  }
+  return m;
+}
+
+static void sf_meta_put(sf_segment_t *m) {
+  /* Drop the state bytes' memory (zero when read again); keep the header and slab records,
+     which a stale lookup may still read, and which keep their kind-fixed layout. */
+  uint8_t *states = (uint8_t *)&m->slabs[m->nslabs];
+  size_t ps = _sf_page_size;
+  uintptr_t from = ((uintptr_t)states + ps - 1) & ~(uintptr_t)(ps - 1);
+  uintptr_t to = ((uintptr_t)m + m->meta_size) & ~(uintptr_t)(ps - 1);
+  /* State bytes on the partial pages at the ends stay; _sf_slab_init resets a slab's bytes
+     (those of its current class) before giving it a new class anyway. */
+  if (to > from) _sf_os_purge((void *)from, to - from);
+  unsigned kind = m->kind;
+  pthread_mutex_lock(&sf_meta_lock);
+  m->next = sf_meta_pool[kind];
+  sf_meta_pool[kind] = m;
+  pthread_mutex_unlock(&sf_meta_lock);
+}
+
+/* A new segment of `kind`, its slabs all in the clean pool. pre: heap lock. */
+static sf_segment_t *sf_segment_new(sf_heap_t *heap, unsigned kind) {
+  sf_heap_body_t *b = heap->body;
+  uint8_t *base = NULL;
+  bool in_reservation = false;
+  if (b->region.base != NULL && b->region.used + SF_SEGMENT_SIZE <= b->region.size) {
+    base = b->region.base + b->region.used;
+    b->region.used += SF_SEGMENT_SIZE;
+    in_reservation = true;
+  } else {
+    base = _sf_os_reserve(SF_SEGMENT_SIZE, SF_SEGMENT_SIZE, false, b->opt.huge_pages != 0);
+    if (base == NULL) return NULL;
+  }
+  bool fresh;
+  sf_segment_t *seg = sf_meta_get(kind, &fresh);
+  if (seg == NULL) {
+    if (!in_reservation) _sf_os_unmap(base, SF_SEGMENT_SIZE);
+    else b->region.used -= SF_SEGMENT_SIZE;
+    return NULL;
+  }
+  uint32_t nslabs = (uint32_t)(SF_SEGMENT_SIZE / _sf_kind_slab_size(kind));
+  size_t maxcap = sf_kind_max_capacity(kind);
+  /* No memset: a stale lookup may be reading the atomic fields of reused metadata. */
+  seg->base = base;
+  atomic_store_explicit(&seg->heap, heap, memory_order_relaxed);
+  atomic_store_explicit(&seg->heap_key, (sf_heap_t *)((uintptr_t)heap | (heap->debug ? 1u : 0u)),
+                        memory_order_relaxed);
+  seg->slab_shift = _sf_kind_slab_shift(kind);
+  seg->nslabs = nslabs;
+  seg->in_reservation = in_reservation;
+  seg->precommitted = in_reservation && b->opt.pre_touch;
+  seg->free_slabs = seg->clean_slabs = nslabs;
+  _Atomic(uint8_t) *states = (_Atomic(uint8_t) *)(void *)&seg->slabs[nslabs];
+  for (uint32_t i = 0; i < nslabs; i++) {
+    sf_slab_t *s = &seg->slabs[i];
+    if (fresh) {
+      s->state = states + i * maxcap;
+      s->kind = (uint8_t)kind;
+      s->segment = seg;
+      atomic_store_explicit(&s->cls, (uint8_t)sf_kind_first_class(kind), memory_order_relaxed);
+    }
+    s->start = base + ((size_t)i << seg->slab_shift);
+    s->free = s->local_free = NULL;
+    s->used = s->reserved = s->touched = 0;
+    atomic_store_explicit(&s->owner_tld, NULL, memory_order_relaxed);
+    atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+    atomic_store_explicit(&s->thread_free, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->full, 0, memory_order_relaxed);
+    s->in_full = s->free_fresh = 0;
+    s->where = SF_SLAB_CLEAN;
+    s->mem_fresh = 1;
+    s->stamp_ms = 0;
+    _sf_list_append(&b->clean[kind], s);
+  }
+  seg->next = b->segments;
+  seg->prev = NULL;
+  if (b->segments != NULL) b->segments->prev = seg;
+  b->segments = seg;
+  b->segment_count++;
+  if (!in_reservation) b->reserved += SF_SEGMENT_SIZE;
+  atomic_store_explicit(&_sf_segment_map[(uintptr_t)base >> SF_SEGMENT_SHIFT], seg,
+                        memory_order_release);
+  return seg;
+}
+
+bool _sf_commit(sf_heap_body_t *b, uint64_t add) {
+  uint64_t max = b->opt.max_bytes;
+  if (max == 0) {
+    atomic_fetch_add_explicit(&b->committed, add, memory_order_relaxed);
+    return true;
+  }
+  uint64_t cur = atomic_load_explicit(&b->committed, memory_order_relaxed);
+  do {
+    if (cur + add > max) return false;
+  } while (!atomic_compare_exchange_weak_explicit(&b->committed, &cur, cur + add,
+                                                  memory_order_relaxed, memory_order_relaxed));
+  return true;
+}
+
+void _sf_uncommit(sf_heap_body_t *b, uint64_t sub) {
+  atomic_fetch_sub_explicit(&b->committed, sub, memory_order_relaxed);
+}
+
+sf_slab_t *_sf_segment_acquire_slab(sf_heap_t *heap, unsigned cls, int *err) {
+  sf_heap_body_t *b = heap->body;
+  unsigned kind = _sf_class_kind(cls);
+  if (!sf_map_ok()) {
+    *err = SEGFIT_E_OUT_OF_MEMORY;
+    return NULL;
+  }
+  sf_slab_t *slab = NULL;
+  {
+    pthread_mutex_lock(&b->lock);
+    if ((slab = b->dirty[kind].head) != NULL) {
+      _sf_list_remove(&b->dirty[kind], slab);
+      slab->mem_fresh = 0;
+    } else {
+      slab = b->clean[kind].head;
+      if (slab == NULL) {
+        if (sf_segment_new(heap, kind) == NULL) {
+          pthread_mutex_unlock(&b->lock);
+          *err = SEGFIT_E_OUT_OF_MEMORY;
+          return NULL;
+        }
+        slab = b->clean[kind].head;
+      }
+      _sf_list_remove(&b->clean[kind], slab);
+      slab->segment->clean_slabs--;
+    }
+    if (slab != NULL) {
+      slab->segment->free_slabs--;
+      slab->where = SF_SLAB_OWNED;
+      b->slab_count++;
+      b->slabs_by_class[cls]++;
+    }
+    pthread_mutex_unlock(&b->lock);
+  }
+  _sf_slab_init(slab, cls);
+  return slab;
+}
+
+void _sf_segment_release_slab_locked(sf_heap_body_t *b, sf_slab_t *slab, uint64_t now) {
+  sf_assert(slab->where == SF_SLAB_OWNED || slab->where == SF_SLAB_ABANDONED);
+  atomic_store_explicit(&slab->owner_tld, NULL, memory_order_relaxed);
+  atomic_store_explicit(&slab->owner, NULL, memory_order_relaxed);
+  slab->where = SF_SLAB_DIRTY;
+  slab->stamp_ms = now;
+  slab->in_full = 0;
+  _sf_list_push(&b->dirty[slab->kind], slab);
+  slab->segment->free_slabs++;
+  b->slab_count--;
+  b->slabs_by_class[_sf_slab_class(slab)]--;
+}
+
+/* Unlinks a segment whose slabs are all clean. pre: heap lock. */
+static void sf_segment_detach(sf_heap_body_t *b, sf_segment_t *seg) {
+  for (uint32_t i = 0; i < seg->nslabs; i++) _sf_list_remove(&b->clean[seg->kind], &seg->slabs[i]);
+  if (seg->prev != NULL) seg->prev->next = seg->next;
+  else b->segments = seg->next;
+  if (seg->next != NULL) seg->next->prev = seg->prev;
+  b->segment_count--;
+  b->reserved -= SF_SEGMENT_SIZE;
+  atomic_store_explicit(&_sf_segment_map[(uintptr_t)seg->base >> SF_SEGMENT_SHIFT], NULL,
+                        memory_order_release);
+}
+
+void _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force) {
+  sf_heap_body_t *b = heap->body;
+  uint64_t delay = heap->purge_delay_ms;
+  sf_slab_t *batch = NULL;
+  pthread_mutex_lock(&b->lock);
+  for (unsigned k = 0; k < SF_KINDS; k++) {
+    sf_slab_t *s = b->dirty[k].tail;
+    while (s != NULL && (force || s->stamp_ms + delay <= now)) {
+      sf_slab_t *prev = s->prev;
+      _sf_list_remove(&b->dirty[k], s);
+      if (s->segment->precommitted) {   /* pre-touched on request: keep it resident */
+        s->where = SF_SLAB_CLEAN;
+        s->mem_fresh = 0;
+        s->segment->clean_slabs++;
+        _sf_list_push(&b->clean[k], s);
+      } else {
+        s->where = SF_SLAB_PURGING;
+        s->next = batch;
+        batch = s;
+      }
+      s = prev;
+    }
+  }
+  pthread_mutex_unlock(&b->lock);
+  if (batch == NULL) return;
+  uint64_t calls = 0, bytes = 0;
+  for (sf_slab_t *s = batch; s != NULL;) {
+    /* Coalesce runs of neighbouring slabs into one madvise. */
+    uint8_t *start = s->start;
+    size_t len = _sf_kind_slab_size(s->kind);
+    sf_slab_t *t = s->next;
+    while (t != NULL && t->start == start + len && t->kind == s->kind) {
+      len += _sf_kind_slab_size(t->kind);
+      t = t->next;
+    }
+    _sf_os_purge(start, len);
+    calls++;
+    bytes += len;
+    s = t;
+  }
+  sf_segment_t *dead = NULL;
+  pthread_mutex_lock(&b->lock);
+  for (sf_slab_t *s = batch; s != NULL;) {
+    sf_slab_t *next = s->next;
+    sf_segment_t *seg = s->segment;
+    s->where = SF_SLAB_CLEAN;
+    s->mem_fresh = 1;
+    seg->clean_slabs++;
+    _sf_uncommit(b, s->touched);
+    s->touched = 0;
+    _sf_list_append(&b->clean[s->kind], s);
+    if (seg->clean_slabs == seg->nslabs && !seg->in_reservation) {
+      sf_segment_detach(b, seg);
+      seg->next = dead;
+      dead = seg;
+    }
+    s = next;
+  }
+  b->purges += calls;
+  b->purged_bytes += bytes;
+  pthread_mutex_unlock(&b->lock);
+  while (dead != NULL) {
+    sf_segment_t *next = dead->next;
+    _sf_os_unmap(dead->base, SF_SEGMENT_SIZE);
+    sf_meta_put(dead);
+    dead = next;
+  }
+}
+
+int _sf_segment_reserve(sf_heap_t *heap) {
+  sf_heap_body_t *b = heap->body;
+  size_t size = (b->opt.reserve_bytes + SF_SEGMENT_SIZE - 1) & ~(SF_SEGMENT_SIZE - 1);
+  if (size == 0) return 0;
+  uint8_t *base = _sf_os_reserve(size, SF_SEGMENT_SIZE, b->opt.pre_touch != 0,
+                                 b->opt.huge_pages != 0);
+  if (base == NULL) return SEGFIT_E_OUT_OF_MEMORY;
+  b->region.base = base;
+  b->region.size = size;
+  b->region.used = 0;
+  b->reserved += size;
+  if (b->opt.pre_touch) atomic_fetch_add_explicit(&b->committed, size, memory_order_relaxed);
+  return 0;
+}
+
+void _sf_segment_destroy_all(sf_heap_t *heap) {
+  sf_heap_body_t *b = heap->body;
+  sf_segment_t *seg = b->segments;
+  b->segments = NULL;
+  while (seg != NULL) {
+    sf_segment_t *next = seg->next;
+    atomic_store_explicit(&_sf_segment_map[(uintptr_t)seg->base >> SF_SEGMENT_SHIFT], NULL,
+                          memory_order_release);
+    if (!seg->in_reservation) _sf_os_unmap(seg->base, SF_SEGMENT_SIZE);
+    sf_meta_put(seg);
+    seg = next;
+  }
+  if (b->region.base != NULL) _sf_os_unmap(b->region.base, b->region.size);
+  b->region.base = NULL;
+}
+
+/* Checks a segment's bookkeeping. pre: heap lock held or heap quiescent. */
+bool _sf_segment_is_valid(const sf_segment_t *seg) {
+  if (((uintptr_t)seg->base & (SF_SEGMENT_SIZE - 1)) != 0) return false;
+  if (_sf_segment_of(seg->base) != seg) return false;
+  if (seg->nslabs != SF_SEGMENT_SIZE / _sf_kind_slab_size(seg->kind)) return false;
+  uint32_t free_slabs = 0, clean = 0;
+  for (uint32_t i = 0; i < seg->nslabs; i++) {
+    const sf_slab_t *s = &seg->slabs[i];
+    if (s->segment != seg || s->kind != seg->kind) return false;
+    if (s->start != seg->base + ((size_t)i << seg->slab_shift)) return false;
+    if (s->where == SF_SLAB_CLEAN) clean++;
+    if (s->where == SF_SLAB_CLEAN || s->where == SF_SLAB_DIRTY || s->where == SF_SLAB_PURGING)
+      free_slabs++;
+  }
+  return free_slabs == seg->free_slabs && clean == seg->clean_slabs;
+}

@@ -1,0 +1,260 @@
+/* segfit — thread records, the one TLS word, the operation handshake and thread exit.
+ *
+ * Every call runs inside an "operation" of its thread record: the owner stores the heap in
+ * in_op (a plain store), then loads req and the heap's closed flag, with only a compiler
+ * barrier between. The rare side (the purger taking a record over, heap destroy) stores its
+ * flag, issues membarrier(PRIVATE_EXPEDITED) -- a full barrier on every running thread -- and
+ * then loads in_op: either the owner sees the flag, or the rare side sees the owner inside a
+ * call (asymmetric Dekker). Without membarrier the owner issues a seq_cst fence instead,
+ * decided once at init; TSan builds use seq_cst atomics on both sides. A record taken over by
+ * the purger (req set, in_op seen NULL) belongs to the purger until it clears req; its owner
+ * waits at the entry of its next call. Threads whose destructor already ran share a fallback
+ * record under a mutex. Records and thread heaps are pooled and never unmapped, so a stale
+ * pointer to one is always safe to read.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+_Thread_local sf_tld_t *_sf_tls;   /* global-dynamic TLS (the build passes the model) */
+int _sf_use_fence;
+_Atomic(uint64_t) _sf_clock_ms;
+pthread_mutex_t _sf_global_lock = PTHREAD_MUTEX_INITIALIZER;
+sf_heap_t *_sf_heaps;
+sf_tld_t *_sf_tlds;
+sf_slab_t _sf_slab_empty;
+sf_theap_t _sf_theap_none;
+
+static pthread_once_t sf_once = PTHREAD_ONCE_INIT;
+static pthread_key_t sf_key;
+static sf_tld_t sf_fallback;                     /* shared by torn-down threads */
+static pthread_mutex_t sf_fallback_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(int) sf_orphan_error;             /* last error when there is no record */
+
+/* Record pool: chunks of records, never unmapped; destroy walks every record ever made. */
+#define SF_TLD_CHUNK 64
+#define SF_TLD_CHUNKS_MAX 8192
+static sf_tld_t *sf_tld_chunks[SF_TLD_CHUNKS_MAX];
+static _Atomic(size_t) sf_tld_chunk_count;
+static sf_tld_t *sf_tld_pool;                     /* global lock */
+
+static void sf_thread_done(void *arg);
+
+static void sf_tld_init(sf_tld_t *t) {
+  atomic_store_explicit(&t->in_op, NULL, memory_order_relaxed);
+  atomic_store_explicit(&t->req, 0, memory_order_relaxed);
+  t->last_error = 0;
+  atomic_store_explicit(&t->last_slow_ms, 0, memory_order_relaxed);
+  for (int i = 0; i < SF_THEAP_CACHE; i++) t->cache[i] = &_sf_theap_none;
+  t->theaps = NULL;
+  t->next = t->prev = t->pool_next = NULL;
+}
+
+static void sf_registry_add(sf_tld_t *t) {   /* pre: global lock */
+  t->prev = NULL;
+  t->next = _sf_tlds;
+  if (_sf_tlds != NULL) _sf_tlds->prev = t;
+  _sf_tlds = t;
+  atomic_store_explicit(&t->live, 1, memory_order_relaxed);
+}
+
+static void sf_registry_remove(sf_tld_t *t) {   /* pre: global lock */
+  if (t->prev != NULL) t->prev->next = t->next;
+  else _sf_tlds = t->next;
+  if (t->next != NULL) t->next->prev = t->prev;
+  t->next = t->prev = NULL;
+  atomic_store_explicit(&t->live, 0, memory_order_relaxed);
+}
+
+static void sf_init_once(void) {
+  _sf_os_init();
+  _sf_segment_map_init();
+  _sf_use_fence = !_sf_os_membarrier_register();
+  atomic_store(&_sf_clock_ms, _sf_os_now_ms());
+  _sf_theap_none.heap = NULL;
+  _sf_theap_none.key = NULL;
+  _sf_slab_empty.free = NULL;
+  _sf_slab_empty.where = SF_SLAB_OWNED;
+  sf_tld_init(&sf_fallback);
+  pthread_mutex_lock(&_sf_global_lock);
+  sf_registry_add(&sf_fallback);
+  pthread_mutex_unlock(&_sf_global_lock);
+  pthread_key_create(&sf_key, sf_thread_done);
+}
+
+void _sf_init(void) { pthread_once(&sf_once, sf_init_once); }
+
+static sf_tld_t *sf_tld_alloc(void) {   /* pre: global lock */
+  if (sf_tld_pool == NULL) {
+    size_t n = atomic_load_explicit(&sf_tld_chunk_count, memory_order_relaxed);
+    if (n >= SF_TLD_CHUNKS_MAX) return NULL;
+    sf_tld_t *chunk = _sf_os_meta_alloc(SF_TLD_CHUNK * sizeof(sf_tld_t));
+    if (chunk == NULL) return NULL;
+    for (int i = SF_TLD_CHUNK - 1; i >= 0; i--) {
+      chunk[i].pool_next = sf_tld_pool;
+      sf_tld_pool = &chunk[i];
+    }
+    sf_tld_chunks[n] = chunk;
+    atomic_store_explicit(&sf_tld_chunk_count, n + 1, memory_order_release);
+  }
+  sf_tld_t *t = sf_tld_pool;
+  sf_tld_pool = t->pool_next;
+  return t;
+}
+
+sf_tld_t *_sf_thread_tld(void) {
+  sf_tld_t *t = _sf_tls;
+  if (sf_likely(t > SF_TLD_DEAD)) return t;
+  if (t == SF_TLD_DEAD) return NULL;
+  _sf_init();
+  pthread_mutex_lock(&_sf_global_lock);
+  t = sf_tld_alloc();
+  if (t != NULL) {
+    sf_tld_init(t);
+    sf_registry_add(t);
+  }
+  pthread_mutex_unlock(&_sf_global_lock);
+  if (t == NULL) return NULL;
+  _sf_tls = t;
+  pthread_setspecific(sf_key, t);
+  return t;
+}
+
+/* Enters an operation on heap: 0, or CLOSED (then not entered). Waits while the purger holds
+   the record. */
+static int sf_op_enter(sf_tld_t *t, sf_heap_t *heap) {
+  for (;;) {
+    _sf_enter(t, heap);
+    if (!_sf_enter_blocked(t, heap)) return 0;
+    if (atomic_load_explicit(&heap->closed, memory_order_acquire)) {
+      _sf_leave(t);
+      return SEGFIT_E_CLOSED;
+    }
+    while (atomic_load_explicit(&t->req, memory_order_acquire)) _sf_os_yield();
+  }
+}
+
+int _sf_thread_begin(sf_op_t *op, sf_heap_t *heap) {
+  sf_tld_t *t = _sf_thread_tld();
+  op->heap = heap;
+  op->fallback = 0;
+  if (t == NULL) {
+    _sf_init();
+    pthread_mutex_lock(&sf_fallback_lock);
+    op->fallback = 1;
+    t = &sf_fallback;
+  }
+  op->tld = t;
+  int rc = sf_op_enter(t, heap);
+  if (rc != 0) {
+    if (op->fallback) pthread_mutex_unlock(&sf_fallback_lock);
+    return rc;
+  }
+  atomic_store_explicit(&t->last_slow_ms, atomic_load_explicit(&_sf_clock_ms, memory_order_relaxed),
+                        memory_order_relaxed);
+  return 0;
+}
+
+void _sf_thread_end(sf_op_t *op) {
+  _sf_leave(op->tld);
+  if (op->fallback) pthread_mutex_unlock(&sf_fallback_lock);
+}
+
+sf_theap_t *_sf_thread_theap(sf_op_t *op, bool create) {
+  sf_tld_t *t = op->tld;
+  sf_heap_t *heap = op->heap;
+  sf_theap_t *th = t->cache[heap->slot];
+  if (th->heap == heap) return th;
+  /* The list changes only under the global lock, so statistics readers can walk it. */
+  pthread_mutex_lock(&_sf_global_lock);
+  sf_theap_t **pp = &t->theaps, *found = NULL;
+  while (*pp != NULL) {
+    th = *pp;
+    if (atomic_load_explicit(&th->heap->closed, memory_order_acquire)) {
+      /* The heap was destroyed: its slabs are gone; drop the record without touching them. */
+      *pp = th->next;
+      if (t->cache[th->heap->slot] == th) t->cache[th->heap->slot] = &_sf_theap_none;
+      _sf_theap_free_record(th);
+      continue;
+    }
+    if (th->heap == heap) found = th;
+    pp = &th->next;
+  }
+  if (found == NULL && create) {
+    found = _sf_theap_new(heap, t);
+    if (found != NULL) {
+      found->next = t->theaps;
+      t->theaps = found;
+    }
+  }
+  pthread_mutex_unlock(&_sf_global_lock);
+  if (found != NULL) t->cache[heap->slot] = found;
+  return found;
+}
+
+/* The thread's pthread-key destructor: abandon every thread heap, give the record back. */
+static void sf_thread_done(void *arg) {
+  sf_tld_t *t = arg;
+  for (sf_theap_t *th = t->theaps; th != NULL; th = th->next) {
+    if (sf_op_enter(t, th->heap) != 0) continue;   /* destroyed: nothing to hand over */
+    _sf_theap_abandon(th);
+    _sf_leave(t);
+  }
+  pthread_mutex_lock(&_sf_global_lock);
+  while (t->theaps != NULL) {
+    sf_theap_t *th = t->theaps;
+    t->theaps = th->next;
+    /* Under the global lock, so a statistics reader sees the counters exactly once. */
+    if (!atomic_load_explicit(&th->heap->closed, memory_order_acquire)) _sf_stats_fold(th);
+    _sf_theap_free_record(th);
+  }
+  for (int i = 0; i < SF_THEAP_CACHE; i++) t->cache[i] = &_sf_theap_none;
+  sf_registry_remove(t);
+  t->pool_next = sf_tld_pool;
+  sf_tld_pool = t;
+  pthread_mutex_unlock(&_sf_global_lock);
+  _sf_tls = SF_TLD_DEAD;   /* later calls on this thread use the fallback record */
+}
+
+void _sf_thread_asym_barrier(void) {
+  _sf_os_membarrier();
+}
+
+bool _sf_thread_takeover(sf_tld_t *t) {
+  atomic_store_explicit(&t->req, 1, memory_order_seq_cst);
+  _sf_thread_asym_barrier();
+  if (atomic_load_explicit(&t->in_op, memory_order_seq_cst) != NULL) {
+    atomic_store_explicit(&t->req, 0, memory_order_release);
+    return false;
+  }
+  return true;   /* the seq_cst load above also acquires the owner's last release */
+}
+
+void _sf_thread_release(sf_tld_t *t) {
+  atomic_store_explicit(&t->req, 0, memory_order_release);
+}
+
+static void sf_wait_not_in(sf_tld_t *t, sf_heap_t *heap) {
+  while (atomic_load_explicit(&t->in_op, memory_order_acquire) == heap) _sf_os_yield();
+}
+
+void _sf_thread_wait_heap_idle(sf_heap_t *heap) {
+  /* pre: heap->closed was set (seq_cst); the barrier orders it before our loads of in_op. */
+  _sf_thread_asym_barrier();
+  sf_wait_not_in(&sf_fallback, heap);
+  size_t n = atomic_load_explicit(&sf_tld_chunk_count, memory_order_acquire);
+  for (size_t c = 0; c < n; c++)
+    for (int i = 0; i < SF_TLD_CHUNK; i++) sf_wait_not_in(&sf_tld_chunks[c][i], heap);
+}
+
+void _sf_set_error(int code) {
+  sf_tld_t *t = _sf_tls;
+  if (t > SF_TLD_DEAD) t->last_error = code;
+  else atomic_store_explicit(&sf_orphan_error, code, memory_order_relaxed);
+}
+
+int segfit_last_error(void) {
+  sf_tld_t *t = _sf_tls;
+  if (t > SF_TLD_DEAD) return t->last_error;
+  return atomic_load_explicit(&sf_orphan_error, memory_order_relaxed);
+}

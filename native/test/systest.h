@@ -1,0 +1,78 @@
+/* segfit — helpers shared by the system tests (sys-*): checks that fail with file and line,
+ * RSS from /proc/self/statm, the workload scale and a monotonic clock.
+ *
+ * SEGFIT_TEST_SCALE (a factor, default 1) shrinks the workloads; system.cmake sets it for qemu
+ * and sanitizer builds so every test stays short there. Checks never depend on wall time except
+ * where the test's whole point is a deadline (the purge test), and those deadlines are generous.
+ */
+#ifndef SEGFIT_SYSTEST_H
+#define SEGFIT_SYSTEST_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "segfit.h"
+
+#define CHECK(cond)                                                                            \
+  do {                                                                                         \
+    if (!(cond)) {                                                                             \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                 \
+      exit(1);                                                                                 \
+    }                                                                                          \
+  } while (0)
+
+#define CHECK_MSG(cond, ...)                                                                   \
+  do {                                                                                         \
+    if (!(cond)) {                                                                             \
+      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);                 \
+      fprintf(stderr, __VA_ARGS__);                                                            \
+      fputc('\n', stderr);                                                                     \
+      exit(1);                                                                                 \
+    }                                                                                          \
+  } while (0)
+
+#define MiB ((uint64_t)1 << 20)
+
+static inline double systest_scale(void) {
+  const char *s = getenv("SEGFIT_TEST_SCALE");
+  double v = s != NULL ? atof(s) : 1.0;
+  return v > 0 ? v : 1.0;
+}
+
+static inline long systest_scaled(long n) {
+  long v = (long)((double)n * systest_scale());
+  return v < 1 ? 1 : v;
+}
+
+/* Resident bytes of this process. */
+static inline uint64_t systest_rss(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long size = 0, resident = 0;
+  CHECK(f != NULL);
+  CHECK(fscanf(f, "%ld %ld", &size, &resident) == 2);
+  fclose(f);
+  return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static inline double systest_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static inline void systest_sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0) {
+  }
+}
+
+/* Reads the heap's statistics (NULL: all heaps) into *st, failing the test on an error. */
+static inline void systest_stats(segfit_heap_t *heap, segfit_stats_t *st) {
+  int rc = segfit_stats(heap, st);
+  CHECK_MSG(rc == 0, "segfit_stats: %s", segfit_strerror(rc));
+}
+
+#endif /* SEGFIT_SYSTEST_H */

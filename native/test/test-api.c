@@ -1,0 +1,671 @@
+/* core-api: the public C API of segfit, one named check per promise of segfit.h.
+ *
+ * Covers size-class arithmetic (every size up to the small maximum against a slow reference),
+ * alignment, zeroing, realloc (in place, moved, mremapped), checked free (foreign, interior,
+ * other-heap and double frees with distinct codes), limits, option validation, statistics,
+ * destroy with live blocks, debug canaries and guard pages, thread-lifecycle corner cases and
+ * page-size independence. Deterministic; runs in seconds natively and under qemu.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testhelper.h"
+
+static size_t ps(void) { return segfit_page_size(); }
+
+/* --- size classes ------------------------------------------------------------------------- */
+TEST(size_classes_match_reference) {
+  int n = segfit_class_count();
+  CHECK(n > 0 && n <= SEGFIT_MAX_CLASSES);
+  CHECK_EQ(segfit_class_size(n - 1), segfit_small_max());
+  CHECK(segfit_small_max() >= ((size_t)1 << 20));
+  CHECK_EQ(segfit_class_size(-1), 0);
+  CHECK_EQ(segfit_class_size(n), 0);
+  for (int i = 0; i < n; i++) {
+    size_t s = segfit_class_size(i);
+    CHECK(s % 16 == 0);
+    if (i > 0) CHECK(s > segfit_class_size(i - 1));
+    if (s <= 128) CHECK_EQ(s, 16 * (size_t)(i + 1));                  /* 16-byte steps */
+    if (i > 0 && s > 128) CHECK(s * 4 <= segfit_class_size(i - 1) * 5); /* <= 25% apart */
+  }
+  /* Every size against a linear search of the table. */
+  int ref = 0;
+  for (size_t size = 0; size <= segfit_small_max(); size++) {
+    while (segfit_class_size(ref) < (size == 0 ? 1 : size)) ref++;
+    if ((int)_sf_size_class(size) != ref) {
+      fprintf(stderr, "size %zu: class %u, reference %d\n", size, _sf_size_class(size), ref);
+      CHECK(0);
+    }
+  }
+}
+
+TEST(usable_size_is_class_size) {
+  segfit_heap_t *h = th_heap("classes", -1);
+  for (int i = 0; i < segfit_class_count(); i++) {
+    size_t s = segfit_class_size(i);
+    size_t sizes[3] = {s, s - 15, i > 0 ? segfit_class_size(i - 1) + 1 : 1};
+    for (int k = 0; k < 3; k++) {
+      void *p = segfit_alloc(h, sizes[k]);
+      CHECK(p != NULL && ((uintptr_t)p & 15) == 0);
+      CHECK_EQ(segfit_usable_size(h, p), s);
+      memset(p, 0x5A, s);
+      CHECK_EQ(segfit_free(h, p), 0);
+    }
+  }
+  /* Above the small maximum: page-rounded large blocks. */
+  void *p = segfit_alloc(h, segfit_small_max() + 1);
+  CHECK(p != NULL);
+  CHECK_EQ(segfit_usable_size(h, p), (segfit_small_max() + ps()) & ~(ps() - 1));
+  CHECK_EQ(segfit_free(h, p), 0);
+  th_check_valid(h);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
+TEST(zero_size_blocks_are_unique) {
+  segfit_heap_t *h = th_heap("zero-size", -1);
+  void *a = segfit_alloc(h, 0), *b = segfit_alloc(h, 0);
+  CHECK(a != NULL && b != NULL && a != b);
+  CHECK(segfit_usable_size(h, a) >= 1);
+  CHECK_EQ(segfit_free(h, a), 0);
+  CHECK_EQ(segfit_free(h, b), 0);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
+/* --- alignment ---------------------------------------------------------------------------- */
+TEST(aligned_allocation) {
+  segfit_heap_t *h = th_heap("aligned", -1);
+  for (size_t a = 1; a <= ((size_t)64 << 20); a <<= 1) {
+    size_t sizes[5] = {1, a > 1 ? a - 1 : 1, a, a + 1, 3 * a};
+    for (int k = 0; k < 5; k++) {
+      size_t s = sizes[k];
+      if (s > ((size_t)96 << 20)) continue;
+      void *p = segfit_alloc_aligned(h, s, a);
+      CHECK(p != NULL);
+      CHECK(((uintptr_t)p & (a - 1)) == 0);
+      CHECK(((uintptr_t)p & 15) == 0);
+      int64_t u = segfit_usable_size(h, p);
+      CHECK(u >= (int64_t)s);
+      if (a == ps()) CHECK((size_t)u - s < ps());   /* page alignment wastes < one page */
+      memset(p, 0x11, (size_t)u);
+      CHECK_EQ(segfit_free(h, p), 0);
+    }
+  }
+  /* Power-of-two sizes are naturally aligned without asking. */
+  for (size_t s = 16; s <= segfit_small_max(); s <<= 1) {
+    void *p = segfit_alloc(h, s);
+    CHECK(p != NULL && ((uintptr_t)p & (s - 1)) == 0);
+    CHECK_EQ(segfit_free(h, p), 0);
+  }
+  size_t bad[4] = {0, 3, 48, SEGFIT_MAX_ALIGNMENT << 1};
+  for (int i = 0; i < 4; i++) {
+    errno = 0;
+    CHECK(segfit_alloc_aligned(h, 64, bad[i]) == NULL);
+    CHECK_EQ(segfit_last_error(), SEGFIT_E_INVALID_ALIGNMENT);
+    CHECK_EQ(errno, EINVAL);
+  }
+  th_check_valid(h);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
+/* --- zeroing ------------------------------------------------------------------------------ */
+static int all_zero(const void *p, size_t n) {
+  const uint8_t *b = p;
+  for (size_t i = 0; i < n; i++)
+    if (b[i] != 0) return 0;
+  return 1;
+}
+
+TEST(zeroed_allocation) {
+  segfit_heap_t *h = th_heap("zeroed", -1);
+  th_rng_t r = {42};
+  /* Dirty every class, then ask for zeroed blocks of the same classes many times over. */
+  for (int round = 0; round < 3; round++) {
+    void *keep[200];
+    for (int i = 0; i < 200; i++) {
+      size_t s = 1 + th_below(&r, i < 190 ? 4096 : segfit_small_max() + (64u << 10));
+      keep[i] = segfit_alloc_zeroed(h, s);
+      CHECK(keep[i] != NULL);
+      CHECK(all_zero(keep[i], s));
+      memset(keep[i], 0xEE, (size_t)segfit_usable_size(h, keep[i]));
+    }
+    for (int i = 0; i < 200; i++) CHECK_EQ(segfit_free(h, keep[i]), 0);
+  }
+  /* Reused dirty blocks of one class (freed blocks and dirty slabs come back first). */
+  static void *many[2000];
+  for (int i = 0; i < 2000; i++) {
+    many[i] = segfit_alloc(h, 100);
+    memset(many[i], 0xFF, 112);
+  }
+  for (int i = 0; i < 2000; i++) CHECK_EQ(segfit_free(h, many[i]), 0);
+  for (int i = 0; i < 2000; i++) {
+    many[i] = segfit_alloc_zeroed(h, 100);
+    CHECK(all_zero(many[i], 112));
+  }
+  for (int i = 0; i < 2000; i++) CHECK_EQ(segfit_free(h, many[i]), 0);
+  void *q;
+  /* Purged memory is fresh again and still reads zero. */
+  segfit_trim(h);
+  q = segfit_alloc_zeroed(h, 100);
+  CHECK(all_zero(q, 112));
+  CHECK_EQ(segfit_free(h, q), 0);
+  th_check_valid(h);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
+/* --- realloc ------------------------------------------------------------------------------ */
+TEST(realloc_in_place_moved_remapped) {
+  segfit_heap_t *h = th_heap("realloc", -1);
+  segfit_stats_t st;
+  /* NULL allocates. */
+  uint8_t *p = segfit_realloc(h, NULL, 40);
+  CHECK(p != NULL);
+  th_fill(p, 40, 1);
+  /* Within the class: same pointer. */
+  uint8_t *q = segfit_realloc(h, p, 48);
+  CHECK(q == p && th_filled(q, 40, 1));
+  /* Across classes: moved, contents kept. */
+  q = segfit_realloc(h, p, 5000);
+  CHECK(q != NULL && q != p && th_filled(q, 40, 1));
+  CHECK_EQ(segfit_free(h, p), SEGFIT_E_ALREADY_FREE);
+  th_fill(q, 5000, 2);
+  /* Small to large. */
+  p = segfit_realloc(h, q, (size_t)3 << 20);
+  CHECK(p != NULL && th_filled(p, 5000, 2));
+  th_fill(p, (size_t)3 << 20, 3);
+  /* Large to large: mremap keeps the contents. */
+  q = segfit_realloc(h, p, (size_t)40 << 20);
+  CHECK(q != NULL && th_filled(q, (size_t)3 << 20, 3));
+  CHECK_EQ(segfit_usable_size(h, q), (size_t)40 << 20);
+  p = segfit_realloc(h, q, (size_t)2 << 20);
+  CHECK(p != NULL && th_filled(p, (size_t)2 << 20, 3));
+  /* Same page count: in place. */
+  q = segfit_realloc(h, p, ((size_t)2 << 20) - 1);
+  CHECK(q == p);
+  /* Large to small. */
+  p = segfit_realloc(h, q, 1000);
+  CHECK(p != NULL && th_filled(p, 1000, 3));
+  CHECK_EQ(segfit_usable_size(h, p), 1024);
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK(st.reallocs_in_place >= 2 && st.reallocs_moved >= 3 && st.reallocs_remapped >= 2);
+  CHECK_EQ(st.live_blocks, 1);
+  CHECK_EQ(st.large_blocks, 0);
+  /* Failure leaves the block live and unchanged. */
+  errno = 0;
+  CHECK(segfit_realloc(h, p, SEGFIT_MAX_SIZE + 1) == NULL);
+  CHECK_EQ(segfit_last_error(), SEGFIT_E_INVALID_SIZE);
+  CHECK_EQ(errno, EINVAL);
+  CHECK(th_filled(p, 1000, 3));
+  int local = 0;
+  CHECK(segfit_realloc(h, &local, 10) == NULL);
+  CHECK_EQ(segfit_last_error(), SEGFIT_E_NOT_A_BLOCK);
+  CHECK(segfit_realloc(h, p + 16, 10) == NULL);
+  CHECK_EQ(segfit_last_error(), SEGFIT_E_NOT_A_BLOCK);
+  CHECK_EQ(segfit_free(h, p), 0);
+  CHECK(segfit_realloc(h, p, 10) == NULL);
+  CHECK_EQ(segfit_last_error(), SEGFIT_E_ALREADY_FREE);
+  th_check_valid(h);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
+/* --- checked free ------------------------------------------------------------------------- */
+TEST(checked_free_rejects_bad_pointers) {
+  segfit_heap_t *h = th_heap("checked", -1), *other = th_heap("checked-other", -1);
+  char stack[64];
+  void *libc = malloc(64);
+  uint8_t *p = segfit_alloc(h, 64), *p2 = segfit_alloc(h, 64);
+  uint8_t *big = segfit_alloc(h, (size_t)2 << 20);
+  uint8_t *o = segfit_alloc(other, 64);
+  CHECK(p && p2 && big && o);
+  th_fill(p, 64, 9);
+  CHECK_EQ(segfit_free(h, stack), SEGFIT_E_NOT_A_BLOCK);
+  CHECK_EQ(segfit_free(h, libc), SEGFIT_E_NOT_A_BLOCK);
+  CHECK_EQ(segfit_last_error(), SEGFIT_E_NOT_A_BLOCK);
+  CHECK_EQ(segfit_free(h, o), SEGFIT_E_NOT_A_BLOCK);      /* another heap's block */
+  CHECK_EQ(segfit_free(other, p), SEGFIT_E_NOT_A_BLOCK);
+  CHECK_EQ(segfit_free(h, p + 16), SEGFIT_E_NOT_A_BLOCK); /* interior */
+  CHECK_EQ(segfit_free(h, p + 1), SEGFIT_E_NOT_A_BLOCK);
+  CHECK_EQ(segfit_free(h, big + ps()), SEGFIT_E_NOT_A_BLOCK);
+  CHECK_EQ(segfit_free(h, (void *)(uintptr_t)1), SEGFIT_E_NOT_A_BLOCK);
+  CHECK_EQ(segfit_free(h, (void *)~(uintptr_t)15), SEGFIT_E_NOT_A_BLOCK);
+  /* A block of the slab that was never handed out. */
+  CHECK_EQ(segfit_free(h, p2 + 64 * 8), SEGFIT_E_NOT_A_BLOCK);
+  CHECK_EQ(segfit_usable_size(h, p + 16), SEGFIT_E_NOT_A_BLOCK);
+  CHECK_EQ(segfit_usable_size(h, stack), SEGFIT_E_NOT_A_BLOCK);
+  /* Sized free checks the class. */
+  CHECK_EQ(segfit_free_sized(h, p2, 4096), SEGFIT_E_SIZE_MISMATCH);
+  CHECK_EQ(segfit_free_sized(h, big, 100), SEGFIT_E_SIZE_MISMATCH);
+  CHECK_EQ(segfit_free_sized(h, p2, 60), 0);
+  CHECK_EQ(segfit_free_sized(h, big, (size_t)2 << 20), 0);
+  /* Nothing was harmed. */
+  CHECK(th_filled(p, 64, 9));
+  CHECK_EQ(segfit_usable_size(other, o), 64);
+  /* Double frees. */
+  CHECK_EQ(segfit_free(h, p), 0);
+  CHECK_EQ(segfit_free(h, p), SEGFIT_E_ALREADY_FREE);
+  CHECK_EQ(segfit_last_error(), SEGFIT_E_ALREADY_FREE);
+  CHECK_EQ(segfit_usable_size(h, p), SEGFIT_E_ALREADY_FREE);
+  CHECK_EQ(segfit_free(h, big), SEGFIT_E_ALREADY_FREE);
+  CHECK_EQ(segfit_free(h, NULL), 0);
+  /* An aligned block's requested size is accepted by free_sized. */
+  void *al = segfit_alloc_aligned(h, 100, 4096);
+  CHECK_EQ(segfit_free_sized(h, al, 100), 0);
+  /* The heap still works and its slabs are intact. */
+  for (int i = 0; i < 1000; i++) {
+    void *x = segfit_alloc(h, 64);
+    CHECK(x != NULL);
+    CHECK_EQ(segfit_free(h, x), 0);
+  }
+  th_check_valid(h);
+  th_check_valid(other);
+  free(libc);
+  CHECK_EQ(segfit_free(other, o), 0);
+  CHECK_EQ(segfit_heap_destroy(other), 0);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
+static void *free_remote(void *arg) {
+  void **args = arg;
+  segfit_heap_t *h = args[0];
+  intptr_t rc1 = segfit_free(h, args[1]);
+  intptr_t rc2 = segfit_free(h, args[1]);
+  args[2] = (void *)rc1;
+  args[3] = (void *)rc2;
+  /* A thread that only frees creates no thread heap. */
+  args[4] = (void *)(uintptr_t)(_sf_tls > SF_TLD_DEAD && _sf_tls->theaps == NULL);
+  return NULL;
+}
+
+TEST(remote_double_free_and_free_only_thread) {
+  segfit_heap_t *h = th_heap("remote", -1);
+  void *p = segfit_alloc(h, 200);
+  void *args[5] = {h, p, 0, 0, 0};
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, free_remote, args) == 0);
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK_EQ((intptr_t)args[2], 0);
+  CHECK_EQ((intptr_t)args[3], SEGFIT_E_ALREADY_FREE);
+  CHECK(args[4] != NULL);
+  CHECK_EQ(segfit_free(h, p), SEGFIT_E_ALREADY_FREE);
+  segfit_stats_t st;
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.remote_frees, 1);
+  CHECK_EQ(st.live_blocks, 0);
+  /* The block comes back to the owner. */
+  void *q = NULL;
+  for (int i = 0; i < 10000 && q != p; i++) {
+    q = segfit_alloc(h, 200);
+    if (q != p) CHECK(segfit_free(h, q) == 0 || 1);
+  }
+  th_check_valid(h);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
+/* --- limits and options ------------------------------------------------------------------- */
+TEST(limit_is_enforced) {
+  segfit_options_t o;
+  segfit_options_init(&o);
+  o.max_bytes = (size_t)1 << 20;
+  segfit_heap_t *h;
+  CHECK(segfit_heap_create(&o, &h) == 0);
+  void *blocks[4096];
+  int n = 0;
+  for (; n < 4096; n++) {
+    errno = 0;
+    blocks[n] = segfit_alloc(h, 1000);
+    if (blocks[n] == NULL) break;
+  }
+  CHECK(n > 100 && n < 4096);
+  CHECK_EQ(errno, ENOMEM);
+  CHECK_EQ(segfit_last_error(), SEGFIT_E_LIMIT);
+  segfit_stats_t st;
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK(st.limit_hits >= 1 && st.committed_bytes <= o.max_bytes);
+  CHECK_EQ(st.max_bytes, o.max_bytes);
+  CHECK(segfit_alloc(h, (size_t)2 << 20) == NULL);   /* large over the limit */
+  CHECK_EQ(segfit_last_error(), SEGFIT_E_LIMIT);
+  for (int i = 0; i < n; i++) CHECK_EQ(segfit_free(h, blocks[i]), 0);
+  /* Freed slabs (even of another kind) make room again. */
+  void *big = segfit_alloc(h, 600 << 10);
+  CHECK(big != NULL);
+  CHECK_EQ(segfit_free(h, big), 0);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
+TEST(options_are_validated) {
+  segfit_options_t o;
+  segfit_heap_t *h = (segfit_heap_t *)1;
+  segfit_options_init(&o);
+  CHECK(o.purge_delay_ms < 0 && o.max_bytes == 0 && o.name == NULL);
+  o.max_bytes = 1 << 20;
+  o.reserve_bytes = 2 << 20;
+  CHECK_EQ(segfit_heap_create(&o, &h), SEGFIT_E_INVALID_OPTION);
+  CHECK(h == NULL);
+  segfit_options_init(&o);
+  o.pre_touch = 1;
+  CHECK_EQ(segfit_heap_create(&o, &h), SEGFIT_E_INVALID_OPTION);
+  segfit_options_init(&o);
+  o.purge_delay_ms = (int64_t)1 << 40;
+  CHECK_EQ(segfit_heap_create(&o, &h), SEGFIT_E_INVALID_OPTION);
+  segfit_options_init(&o);
+  o.max_bytes = SEGFIT_MAX_SIZE + 1;
+  CHECK_EQ(segfit_heap_create(&o, &h), SEGFIT_E_INVALID_OPTION);
+  segfit_options_init(&o);
+  char longname[100];
+  memset(longname, 'x', sizeof longname - 1);
+  longname[99] = 0;
+  o.name = longname;
+  CHECK_EQ(segfit_heap_create(&o, &h), SEGFIT_E_INVALID_OPTION);
+  CHECK_EQ(segfit_heap_create(NULL, NULL), SEGFIT_E_INVALID_OPTION);
+  /* Defaults, names. */
+  CHECK(segfit_heap_create(NULL, &h) == 0);
+  CHECK(strncmp(segfit_heap_name(h), "heap-", 5) == 0);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+  CHECK(strcmp(segfit_heap_name(segfit_default_heap()), "default") == 0);
+  char name[16] = "mine";
+  o.name = name;
+  CHECK(segfit_heap_create(&o, &h) == 0);
+  name[0] = 'X';   /* the name was copied */
+  CHECK(strcmp(segfit_heap_name(h), "mine") == 0);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+  /* Reservation, pre-touched: the steady state makes no new segment. */
+  segfit_options_init(&o);
+  o.reserve_bytes = (size_t)64 << 20;
+  o.pre_touch = 1;
+  o.huge_pages = 1;
+  CHECK(segfit_heap_create(&o, &h) == 0);
+  segfit_stats_t st;
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK(st.reserved_bytes >= o.reserve_bytes && st.committed_bytes >= o.reserve_bytes);
+  void *ps_[64];
+  for (int i = 0; i < 64; i++) CHECK((ps_[i] = segfit_alloc(h, 100 + 1000 * (size_t)i)) != NULL);
+  for (int i = 0; i < 64; i++) CHECK_EQ(segfit_free(h, ps_[i]), 0);
+  segfit_trim(h);
+  segfit_stats_t st2;
+  CHECK(segfit_stats(h, &st2) == 0);
+  CHECK_EQ(st2.reserved_bytes, st.reserved_bytes);   /* all inside the reservation */
+  CHECK_EQ(st2.purged_bytes, 0);                     /* pre-touched memory is kept */
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
+TEST(error_messages) {
+  const int codes[] = {SEGFIT_E_OK,           SEGFIT_E_INVALID_SIZE,   SEGFIT_E_INVALID_ALIGNMENT,
+                       SEGFIT_E_NOT_A_BLOCK,  SEGFIT_E_ALREADY_FREE,   SEGFIT_E_SIZE_MISMATCH,
+                       SEGFIT_E_LIMIT,        SEGFIT_E_OUT_OF_MEMORY,  SEGFIT_E_CLOSED,
+                       SEGFIT_E_INVALID_OPTION, SEGFIT_E_CORRUPTED};
+  int n = (int)(sizeof codes / sizeof codes[0]);
+  for (int i = 0; i < n; i++) {
+    CHECK(segfit_strerror(codes[i]) != NULL);
+    for (int j = 0; j < i; j++) CHECK(strcmp(segfit_strerror(codes[i]), segfit_strerror(codes[j])));
+  }
+  CHECK(strstr(segfit_strerror(-1000), "unknown") != NULL);
+  errno = 0;
+  CHECK(segfit_alloc(NULL, SEGFIT_MAX_SIZE + 1) == NULL);
+  CHECK_EQ(errno, EINVAL);
+  CHECK_EQ(segfit_last_error(), SEGFIT_E_INVALID_SIZE);
+}
+
+/* --- statistics --------------------------------------------------------------------------- */
+static void *alloc_in_thread(void *arg) {
+  segfit_heap_t *h = arg;
+  for (int i = 0; i < 100; i++) CHECK(segfit_alloc(h, 24) != NULL);   /* left live */
+  return NULL;
+}
+
+TEST(statistics_are_consistent) {
+  segfit_heap_t *h = th_heap("stats", -1);
+  segfit_stats_t st, all;
+  void *b[300];
+  for (int i = 0; i < 300; i++) b[i] = segfit_alloc(h, (size_t)(i % 3 == 0 ? 32 : 3000));
+  void *big = segfit_alloc(h, (size_t)5 << 20);
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.live_blocks, 301);
+  CHECK_EQ(st.allocs, 301);
+  CHECK_EQ(st.frees, 0);
+  CHECK_EQ(st.classes[_sf_size_class(32)].live_blocks, 100);
+  CHECK_EQ(st.classes[_sf_size_class(3000)].live_blocks, 200);
+  CHECK_EQ(st.classes[_sf_size_class(3000)].live_bytes, 200 * segfit_class_size((int)_sf_size_class(3000)));
+  CHECK_EQ(st.large_blocks, 1);
+  CHECK_EQ(st.large.live_bytes, (size_t)5 << 20);
+  CHECK_EQ(st.live_bytes, 100 * 32 + 200 * segfit_class_size((int)_sf_size_class(3000)) + ((size_t)5 << 20));
+  CHECK(st.segments >= 1 && st.slabs >= 2 && st.committed_bytes >= st.live_bytes);
+  CHECK(st.reserved_bytes >= st.committed_bytes);
+  CHECK_EQ(st.class_count, segfit_class_count());
+  for (int c = 0; c < segfit_class_count(); c++) CHECK_EQ(st.classes[c].block_size, segfit_class_size(c));
+  for (int i = 0; i < 300; i += 2) CHECK_EQ(segfit_free(h, b[i]), 0);
+  CHECK_EQ(segfit_free(h, big), 0);
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.live_blocks, 150);
+  CHECK_EQ(st.frees, 151);
+  /* A thread that exits with live blocks: its counters stay, its slabs are abandoned. */
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, alloc_in_thread, h) == 0);
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.live_blocks, 250);
+  CHECK(st.abandoned_slabs >= 1);
+  /* The sum over all heaps includes this one. */
+  CHECK(segfit_stats(NULL, &all) == 0);
+  CHECK(all.live_blocks >= st.live_blocks && all.allocs >= st.allocs);
+  CHECK_EQ(segfit_stats(h, NULL), SEGFIT_E_INVALID_OPTION);
+  for (int i = 1; i < 300; i += 2) CHECK_EQ(segfit_free(h, b[i]), 0);
+  th_check_valid(h);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
+/* --- destroy ------------------------------------------------------------------------------ */
+static int mapped(const void *p) {
+  unsigned char v;
+  return mincore((void *)((uintptr_t)p & ~(ps() - 1)), 1, &v) == 0;
+}
+
+TEST(destroy_with_live_blocks) {
+  segfit_heap_t *h = th_heap("destroy", -1);
+  void *small = segfit_alloc(h, 100), *mid = segfit_alloc(h, 300000);
+  void *large = segfit_alloc(h, (size_t)8 << 20);
+  CHECK(small && mid && large && mapped(small) && mapped(large));
+  for (int i = 0; i < 10000; i++) CHECK(segfit_alloc(h, (size_t)(i % 5000) + 1) != NULL);
+  segfit_stats_t before, after;
+  CHECK(segfit_stats(NULL, &before) == 0);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+  CHECK(!mapped(small) && !mapped(mid) && !mapped(large));
+  CHECK(segfit_stats(NULL, &after) == 0);
+  CHECK(after.reserved_bytes + ((size_t)32 << 20) <= before.reserved_bytes);
+  /* The handle stays safe to pass. */
+  CHECK_EQ(segfit_heap_destroy(h), SEGFIT_E_CLOSED);
+  errno = 0;
+  CHECK(segfit_alloc(h, 10) == NULL);
+  CHECK_EQ(segfit_last_error(), SEGFIT_E_CLOSED);
+  CHECK(segfit_alloc_zeroed(h, 10) == NULL && segfit_alloc_aligned(h, 10, 64) == NULL);
+  CHECK(segfit_realloc(h, small, 10) == NULL);
+  CHECK_EQ(segfit_free(h, small), SEGFIT_E_CLOSED);
+  CHECK_EQ(segfit_free_sized(h, small, 100), SEGFIT_E_CLOSED);
+  CHECK_EQ(segfit_usable_size(h, small), SEGFIT_E_CLOSED);
+  CHECK_EQ(segfit_stats(h, &after), SEGFIT_E_CLOSED);
+  CHECK(strcmp(segfit_heap_name(h), "destroy") == 0);
+  segfit_trim(h);
+  CHECK_EQ(segfit_heap_destroy(segfit_default_heap()), SEGFIT_E_INVALID_OPTION);
+  /* A new heap reusing the slot works; the stale thread heap is pruned. */
+  for (int i = 0; i < 40; i++) {
+    segfit_heap_t *n = th_heap("after", -1);
+    void *p = segfit_alloc(n, 64);
+    CHECK(p != NULL);
+    CHECK_EQ(segfit_free(n, p), 0);
+    CHECK_EQ(segfit_heap_destroy(n), 0);
+  }
+}
+
+/* --- debug heaps -------------------------------------------------------------------------- */
+TEST(debug_canaries_fill_and_guards) {
+  segfit_options_t o;
+  segfit_options_init(&o);
+  o.debug = 1;
+  o.name = "debug";
+  segfit_heap_t *h;
+  CHECK(segfit_heap_create(&o, &h) == 0);
+  uint8_t *p = segfit_alloc(h, 100);
+  CHECK(p != NULL);
+  int64_t u = segfit_usable_size(h, p);
+  CHECK(u >= 100);
+  CHECK(p[0] == 0xA5 && p[99] == 0xA5);   /* alloc fill */
+  memset(p, 1, (size_t)u);
+  CHECK_EQ(segfit_free(h, p), 0);
+  CHECK(p[20] == 0xDF);                    /* free fill (our own mapping: readable) */
+  p = segfit_alloc(h, 100);
+  u = segfit_usable_size(h, p);
+  p[u] ^= 0xFF;                            /* one byte past the usable size */
+  CHECK_EQ(segfit_free(h, p), SEGFIT_E_CORRUPTED);
+  CHECK_EQ(segfit_free(h, p), SEGFIT_E_ALREADY_FREE);   /* it was freed anyway */
+  uint8_t *z = segfit_alloc_zeroed(h, 300);
+  CHECK(all_zero(z, 300));
+  CHECK_EQ(segfit_free(h, z), 0);
+  /* Realloc keeps contents and canaries. */
+  p = segfit_alloc(h, 40);
+  th_fill(p, 40, 5);
+  p = segfit_realloc(h, p, 4000);
+  CHECK(th_filled(p, 40, 5));
+  p = segfit_realloc(h, p, (size_t)3 << 20);
+  CHECK(th_filled(p, 40, 5));
+  CHECK_EQ(segfit_free(h, p), 0);
+  /* Guard pages around large blocks. */
+  uint8_t *big = segfit_alloc(h, (size_t)2 << 20);
+  CHECK(big != NULL);
+#if !SF_TSAN
+  for (int side = 0; side < 2; side++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      signal(SIGSEGV, SIG_DFL);   /* no sanitizer report: just die of the signal */
+      volatile uint8_t *x = side ? big + ((size_t)2 << 20) : big - 1;
+      *x = 1;   /* a guard page: not writable */
+      _exit(0);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+  }
+#endif
+  CHECK_EQ(segfit_free(h, big), 0);
+  th_check_valid(h);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
+/* --- page size and purging ---------------------------------------------------------------- */
+TEST(page_size_and_lazy_slabs) {
+  CHECK_EQ(segfit_page_size(), (size_t)sysconf(_SC_PAGESIZE));
+  segfit_heap_t *h = th_heap("lazy", 0);
+  /* One 16-byte block touches one OS page of its 64 KiB slab, not the whole slab. */
+  uint8_t *p = segfit_alloc(h, 16);
+  CHECK(p != NULL);
+  uint8_t *slab = (uint8_t *)((uintptr_t)p & ~(uintptr_t)0xFFFF);
+  unsigned char vec[16];
+  size_t pages = ((size_t)64 << 10) / ps();
+  if (pages > 1) {
+    CHECK(mincore(slab, (size_t)64 << 10, vec) == 0);
+    size_t resident = 0;
+    for (size_t i = 0; i < pages; i++) resident += vec[i] & 1;
+    CHECK(resident <= 2);
+  }
+  /* Purge delay 0: an emptied slab goes back to the OS at once. */
+  CHECK_EQ(segfit_free(h, p), 0);
+  segfit_stats_t st;
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK(st.purges >= 1 && st.purged_bytes >= ps() && st.purged_bytes % ps() == 0);
+  CHECK_EQ(st.committed_bytes, 0);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
+TEST(purge_after_delay_without_calls) {
+  segfit_heap_t *h = th_heap("delay", 20);
+  void *b[2000];
+  for (int i = 0; i < 2000; i++) CHECK((b[i] = segfit_alloc(h, 4000)) != NULL);
+  for (int i = 0; i < 2000; i++) CHECK_EQ(segfit_free(h, b[i]), 0);
+  /* No more calls on this heap; the background purger must return the memory. Poll
+     generously: this checks that it happens, not how fast. */
+  segfit_stats_t st;
+  for (int i = 0; i < 1000; i++) {
+    CHECK(segfit_stats(h, &st) == 0);
+    if (st.committed_bytes <= ((size_t)64 << 10)) break;
+    usleep(10000);
+  }
+  CHECK(st.committed_bytes <= ((size_t)64 << 10));
+  CHECK(st.purged_bytes >= (size_t)2000 * 4000 / 2);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
+TEST(trim_returns_memory) {
+  segfit_heap_t *h = th_heap("trim", 1000000);
+  void *b[500];
+  for (int i = 0; i < 500; i++) CHECK((b[i] = segfit_alloc(h, 20000)) != NULL);
+  for (int i = 0; i < 500; i++) CHECK_EQ(segfit_free(h, b[i]), 0);
+  segfit_stats_t st;
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK(st.committed_bytes >= (size_t)500 * 20000 / 2);   /* delay is long: still held */
+  segfit_trim(h);
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.committed_bytes, 0);
+  CHECK_EQ(st.segments, 0);
+  CHECK_EQ(st.live_blocks, 0);
+  segfit_trim(NULL);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
+/* --- thread lifecycle --------------------------------------------------------------------- */
+static pthread_key_t late_key;
+static segfit_heap_t *late_heap;
+static _Atomic(int) late_result = -100;
+
+static void late_destructor(void *arg) {
+  /* Runs after segfit's own thread-exit destructor (keys run in creation order in glibc). */
+  void *p = segfit_alloc(late_heap, 128);
+  int rc = p != NULL ? segfit_free(late_heap, p) : -99;
+  int rc2 = segfit_free(late_heap, arg);   /* a block allocated before teardown */
+  atomic_store(&late_result, rc == 0 && rc2 == 0 ? 0 : -1);
+}
+
+static void *late_thread(void *arg) {
+  (void)arg;
+  void *p = segfit_alloc(late_heap, 64);
+  pthread_setspecific(late_key, p);
+  return NULL;
+}
+
+TEST(calls_after_thread_teardown) {
+  late_heap = th_heap("late", -1);
+  CHECK(pthread_key_create(&late_key, late_destructor) == 0);
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, late_thread, NULL) == 0);
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK_EQ(atomic_load(&late_result), 0);
+  segfit_stats_t st;
+  CHECK(segfit_stats(late_heap, &st) == 0);
+  CHECK_EQ(st.live_blocks, 0);
+  CHECK_EQ(segfit_heap_destroy(late_heap), 0);
+  pthread_key_delete(late_key);
+}
+
+int main(void) {
+  printf("core-api (page size %zu)\n", segfit_page_size());
+  RUN(size_classes_match_reference);
+  RUN(usable_size_is_class_size);
+  RUN(zero_size_blocks_are_unique);
+  RUN(aligned_allocation);
+  RUN(zeroed_allocation);
+  RUN(realloc_in_place_moved_remapped);
+  RUN(checked_free_rejects_bad_pointers);
+  RUN(remote_double_free_and_free_only_thread);
+  RUN(limit_is_enforced);
+  RUN(options_are_validated);
+  RUN(error_messages);
+  RUN(statistics_are_consistent);
+  RUN(destroy_with_live_blocks);
+  RUN(debug_canaries_fill_and_guards);
+  RUN(page_size_and_lazy_slabs);
+  RUN(purge_after_delay_without_calls);
+  RUN(trim_returns_memory);
+  RUN(calls_after_thread_teardown);
+  printf("core-api: ok\n");
+  return 0;
+}

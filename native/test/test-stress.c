@@ -1,0 +1,343 @@
+/* core-stress: the allocator under concurrent use. Deterministic seeds; not a benchmark.
+ *
+ * 1. transfer: worker threads allocate blocks of random sizes (small, medium, some large),
+ *    stamp them with a pattern derived from their address and size, and pass most of them to
+ *    other workers through queues; whoever frees a block first checks its pattern. Workers exit
+ *    with live blocks still queued or parked, and fresh workers adopt the abandoned slabs and
+ *    free the leftovers. Ends with every block freed and the statistics back at zero.
+ * 2. remap race: one thread reallocates a block (small <-> large, large <-> large by mremap)
+ *    while another frees the same old pointer and a third asks its usable size; exactly one
+ *    free must win and nothing may crash.
+ * 3. destroy race: threads allocate and free on a heap that the main thread destroys under
+ *    them; every call after that must fail with CLOSED, none may crash or touch unmapped memory.
+ * SEGFIT_TEST_SCALE (a factor) shrinks the work under qemu and the sanitizers.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "testhelper.h"
+
+static double scale(void) {
+  const char *s = getenv("SEGFIT_TEST_SCALE");
+  double v = s != NULL ? atof(s) : 1.0;
+  return v > 0 ? v : 1.0;
+}
+static long scaled(long n) {
+  long v = (long)((double)n * scale());
+  return v < 1 ? 1 : v;
+}
+
+/* --- blocks with a checkable pattern ------------------------------------------------------- */
+static uint64_t stamp_of(const void *p, size_t size) {
+  return ((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull) ^ size;
+}
+
+static void stamp(void *p, size_t size) {
+  uint8_t *b = p;
+  uint64_t s = stamp_of(p, size);
+  size_t n = size < 4096 ? size : 256;
+  for (size_t i = 0; i < n; i++) b[i] = (uint8_t)(s >> ((i % 8) * 8)) ^ (uint8_t)i;
+  if (size > n)
+    for (size_t i = size - 256; i < size; i++) b[i] = (uint8_t)(s >> ((i % 8) * 8)) ^ (uint8_t)i;
+}
+
+static void check_stamp(const void *p, size_t size) {
+  const uint8_t *b = p;
+  uint64_t s = stamp_of(p, size);
+  size_t n = size < 4096 ? size : 256;
+  for (size_t i = 0; i < n; i++) CHECK(b[i] == ((uint8_t)(s >> ((i % 8) * 8)) ^ (uint8_t)i));
+  if (size > n)
+    for (size_t i = size - 256; i < size; i++)
+      CHECK(b[i] == ((uint8_t)(s >> ((i % 8) * 8)) ^ (uint8_t)i));
+}
+
+typedef struct { void *p; size_t size; } item_t;
+
+/* --- 1. transfer ---------------------------------------------------------------------------- */
+#define NWORKERS 4
+#define QCAP 512
+
+typedef struct {
+  pthread_mutex_t lock;
+  item_t items[QCAP];
+  int head, count;
+} queue_t;
+
+static queue_t queues[NWORKERS];
+static segfit_heap_t *heap;
+static _Atomic(long) blocks_freed, blocks_made;
+
+static bool q_push(queue_t *q, item_t it) {
+  pthread_mutex_lock(&q->lock);
+  bool ok = q->count < QCAP;
+  if (ok) q->items[(q->head + q->count++) % QCAP] = it;
+  pthread_mutex_unlock(&q->lock);
+  return ok;
+}
+
+static bool q_pop(queue_t *q, item_t *it) {
+  pthread_mutex_lock(&q->lock);
+  bool ok = q->count > 0;
+  if (ok) {
+    *it = q->items[q->head];
+    q->head = (q->head + 1) % QCAP;
+    q->count--;
+  }
+  pthread_mutex_unlock(&q->lock);
+  return ok;
+}
+
+static void release(item_t it) {
+  check_stamp(it.p, it.size);
+  CHECK_EQ(segfit_free(heap, it.p), 0);
+  atomic_fetch_add(&blocks_freed, 1);
+}
+
+static size_t random_size(th_rng_t *r) {
+  uint64_t k = th_below(r, 1000);
+  if (k < 700) return 1 + th_below(r, 512);
+  if (k < 950) return 512 + th_below(r, 16384);
+  if (k < 995) return 16384 + th_below(r, 1u << 20);
+  return (1u << 20) + th_below(r, 3u << 20);   /* large */
+}
+
+typedef struct { int id; uint64_t seed; long ops; } worker_arg_t;
+
+static void *worker(void *argp) {
+  worker_arg_t *arg = argp;
+  th_rng_t r = {arg->seed};
+  item_t local[64];
+  int nlocal = 0;
+  for (long op = 0; op < arg->ops; op++) {
+    uint64_t what = th_below(&r, 100);
+    if (what < 45) {
+      size_t size = random_size(&r);
+      void *p;
+      uint64_t how = th_below(&r, 10);
+      if (how == 0) {
+        size_t al = (size_t)16 << th_below(&r, 10);
+        p = segfit_alloc_aligned(heap, size, al);
+        CHECK(p != NULL && ((uintptr_t)p & (al - 1)) == 0);
+      } else if (how == 1) {
+        p = segfit_alloc_zeroed(heap, size);
+        CHECK(p != NULL);
+        const uint8_t *b = p;
+        for (size_t i = 0; i < size; i += 61) CHECK(b[i] == 0);
+      } else {
+        p = segfit_alloc(heap, size);
+        CHECK(p != NULL);
+      }
+      stamp(p, size);
+      atomic_fetch_add(&blocks_made, 1);
+      item_t it = {p, size};
+      int to = (int)th_below(&r, NWORKERS);
+      if (to != arg->id && q_push(&queues[to], it)) continue;
+      if (nlocal < 64) local[nlocal++] = it;
+      else release(it);
+    } else if (what < 80) {
+      item_t it;
+      if (q_pop(&queues[arg->id], &it)) release(it);   /* mostly remote frees */
+    } else if (what < 92) {
+      if (nlocal > 0) {
+        int i = (int)th_below(&r, (uint64_t)nlocal);
+        release(local[i]);
+        local[i] = local[--nlocal];
+      }
+    } else if (nlocal > 0) {
+      /* realloc a local block, checking the kept prefix */
+      int i = (int)th_below(&r, (uint64_t)nlocal);
+      size_t ns = random_size(&r);
+      check_stamp(local[i].p, local[i].size);
+      uint8_t keep[64];
+      size_t kn = local[i].size < ns ? local[i].size : ns;
+      if (kn > 64) kn = 64;
+      memcpy(keep, local[i].p, kn);
+      void *q = segfit_realloc(heap, local[i].p, ns);
+      CHECK(q != NULL);
+      CHECK(memcmp(q, keep, kn) == 0);
+      stamp(q, ns);
+      local[i].p = q;
+      local[i].size = ns;
+    }
+  }
+  /* Exit with live blocks: half go to the parking queue of worker 0's successor, half stay
+     for the next generation (queued to random workers). */
+  for (int i = 0; i < nlocal; i++) {
+    if (!q_push(&queues[(arg->id + 1 + i) % NWORKERS], local[i])) release(local[i]);
+  }
+  th_check_valid(heap);
+  return NULL;
+}
+
+static void test_transfer(void) {
+  heap = th_heap("stress-transfer", 20);
+  for (int i = 0; i < NWORKERS; i++) pthread_mutex_init(&queues[i].lock, NULL);
+  long ops = scaled(40000);
+  int generations = 4;
+  for (int g = 0; g < generations; g++) {
+    pthread_t t[NWORKERS];
+    worker_arg_t a[NWORKERS];
+    for (int i = 0; i < NWORKERS; i++) {
+      a[i] = (worker_arg_t){i, 0x1234567ull * (uint64_t)(g * NWORKERS + i + 1), ops};
+      CHECK(pthread_create(&t[i], NULL, worker, &a[i]) == 0);
+    }
+    for (int i = 0; i < NWORKERS; i++) CHECK(pthread_join(t[i], NULL) == 0);
+  }
+  segfit_stats_t st;
+  CHECK(segfit_stats(heap, &st) == 0);
+  CHECK(st.abandoned_slabs > 0 && st.remote_frees > 0);
+  /* The main thread frees what is left in the queues. */
+  for (int i = 0; i < NWORKERS; i++) {
+    item_t it;
+    while (q_pop(&queues[i], &it)) release(it);
+  }
+  CHECK_EQ(atomic_load(&blocks_freed), atomic_load(&blocks_made));
+  CHECK(segfit_stats(heap, &st) == 0);
+  CHECK_EQ(st.live_blocks, 0);
+  CHECK_EQ(st.live_bytes, 0);
+  CHECK_EQ(st.large_blocks, 0);
+  printf("  transfer: %ld blocks, %llu remote frees, %llu abandoned, %llu adopted slabs\n",
+         atomic_load(&blocks_made), (unsigned long long)st.remote_frees,
+         (unsigned long long)st.abandoned_slabs, (unsigned long long)st.adopted_slabs);
+  segfit_trim(heap);
+  CHECK(segfit_stats(heap, &st) == 0);
+  CHECK_EQ(st.committed_bytes, 0);
+  CHECK_EQ(segfit_heap_destroy(heap), 0);
+}
+
+/* --- 2. remap race --------------------------------------------------------------------------- */
+static _Atomic(void *) race_ptr;
+static _Atomic(int) race_round = -1, race_done_b = -1, race_stop;
+static _Atomic(int) race_free_rc;
+
+static void *race_freer(void *arg) {
+  (void)arg;
+  for (int round = 0;; round++) {
+    while (atomic_load(&race_round) < round)
+      if (atomic_load(&race_stop)) return NULL;
+    void *p = atomic_load(&race_ptr);
+    atomic_store(&race_free_rc, segfit_free(heap, p));
+    atomic_store(&race_done_b, round);
+  }
+}
+
+static void *race_asker(void *arg) {
+  (void)arg;
+  while (!atomic_load(&race_stop)) {
+    void *p = atomic_load(&race_ptr);
+    int64_t u = segfit_usable_size(heap, p);
+    CHECK(u > 0 || u == SEGFIT_E_NOT_A_BLOCK || u == SEGFIT_E_ALREADY_FREE);
+  }
+  return NULL;
+}
+
+static void test_remap_race(void) {
+  heap = th_heap("stress-remap", -1);
+  pthread_t b, c;
+  CHECK(pthread_create(&b, NULL, race_freer, NULL) == 0);
+  CHECK(pthread_create(&c, NULL, race_asker, NULL) == 0);
+  th_rng_t r = {777};
+  int rounds = (int)scaled(3000), realloc_won = 0, free_won = 0;
+  for (int round = 0; round < rounds; round++) {
+    static const size_t sizes[] = {100, 5000, 300000, (size_t)2 << 20, (size_t)9 << 20};
+    size_t from = sizes[th_below(&r, 5)], to = sizes[th_below(&r, 5)] + th_below(&r, 100000);
+    uint8_t *p = segfit_alloc(heap, from);
+    CHECK(p != NULL);
+    memset(p, 0x3C, from < 4096 ? from : 4096);
+    atomic_store(&race_ptr, p);
+    atomic_store(&race_round, round);   /* B frees p now, while we realloc it */
+    uint8_t *q = segfit_realloc(heap, p, to);
+    int err = q == NULL ? segfit_last_error() : 0;
+    while (atomic_load(&race_done_b) < round) {
+    }
+    int rb = atomic_load(&race_free_rc);
+    if (q == NULL) {
+      CHECK(err == SEGFIT_E_NOT_A_BLOCK || err == SEGFIT_E_ALREADY_FREE);
+      CHECK_EQ(rb, 0);
+      free_won++;
+    } else {
+      int fa = segfit_free(heap, q);
+      if ((rb == 0) + (fa == 0) != 1)
+        fprintf(stderr, "round %d: %zu -> %zu: p %p q %p free(p) %d free(q) %d\n", round, from,
+                to, (void *)p, (void *)q, rb, fa);
+      CHECK((rb == 0) + (fa == 0) == 1);
+      realloc_won++;
+    }
+  }
+  atomic_store(&race_stop, 1);
+  CHECK(pthread_join(b, NULL) == 0);
+  CHECK(pthread_join(c, NULL) == 0);
+  segfit_stats_t st;
+  CHECK(segfit_stats(heap, &st) == 0);
+  CHECK_EQ(st.live_blocks, 0);
+  CHECK_EQ(st.large_blocks, 0);
+  printf("  remap race: %d rounds, realloc first %d, free first %d, %llu mremaps\n", rounds,
+         realloc_won, free_won, (unsigned long long)st.reallocs_remapped);
+  CHECK_EQ(segfit_heap_destroy(heap), 0);
+}
+
+/* --- 3. destroy race ------------------------------------------------------------------------- */
+static segfit_heap_t *_Atomic doomed;
+static _Atomic(int) doomed_closed_seen;
+
+static void *doomed_worker(void *arg) {
+  th_rng_t r = {(uint64_t)(uintptr_t)arg};
+  segfit_heap_t *h = atomic_load(&doomed);
+  void *mine[32] = {0};
+  for (;;) {
+    int i = (int)th_below(&r, 32);
+    if (mine[i] == NULL) {
+      size_t size = th_below(&r, 10) == 0 ? (size_t)(1 << 20) + 4096 : 1 + th_below(&r, 20000);
+      void *p = th_below(&r, 2) ? segfit_alloc(h, size) : segfit_alloc_zeroed(h, size);
+      if (p == NULL) {
+        CHECK_EQ(segfit_last_error(), SEGFIT_E_CLOSED);
+        break;
+      }
+      /* Not touched here: the heap may be destroyed (and the block unmapped) at any moment
+         after the call returns; zeroed allocations write inside the call. */
+      mine[i] = p;
+    } else {
+      int rc = segfit_free(h, mine[i]);
+      if (rc == SEGFIT_E_CLOSED) break;
+      CHECK_EQ(rc, 0);
+      mine[i] = NULL;
+    }
+  }
+  /* Everything after the close fails the same way. */
+  CHECK(segfit_alloc(h, 10) == NULL);
+  CHECK_EQ(segfit_free(h, mine[0] != NULL ? mine[0] : (void *)&r), SEGFIT_E_CLOSED);
+  CHECK_EQ(segfit_usable_size(h, &r), SEGFIT_E_CLOSED);
+  atomic_fetch_add(&doomed_closed_seen, 1);
+  return NULL;
+}
+
+static void test_destroy_race(void) {
+  int rounds = (int)scaled(20);
+  if (rounds < 3) rounds = 3;
+  for (int round = 0; round < rounds; round++) {
+    atomic_store(&doomed, th_heap("stress-doomed", round % 2 ? 0 : -1));
+    atomic_store(&doomed_closed_seen, 0);
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+      CHECK(pthread_create(&t[i], NULL, doomed_worker, (void *)(uintptr_t)(round * 3 + i + 1)) == 0);
+    usleep(2000 + 1000 * (round % 5));
+    CHECK_EQ(segfit_heap_destroy(atomic_load(&doomed)), 0);
+    for (int i = 0; i < 3; i++) CHECK(pthread_join(t[i], NULL) == 0);
+    CHECK_EQ(atomic_load(&doomed_closed_seen), 3);
+  }
+  printf("  destroy race: %d rounds\n", rounds);
+}
+
+int main(void) {
+  printf("core-stress (page size %zu, scale %.2f)\n", segfit_page_size(), scale());
+  test_transfer();
+  printf("  ok  transfer\n");
+  test_remap_race();
+  printf("  ok  remap race\n");
+  test_destroy_race();
+  printf("  ok  destroy race\n");
+  printf("core-stress: ok\n");
+  return 0;
+}

@@ -1,0 +1,199 @@
+package io.segfit;
+
+import io.segfit.internal.NativeHeap;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * An immutable snapshot of a heap's figures, taken by {@link Heap#stats()}. Counters only grow
+ * over a heap's life; gauges describe the moment of the snapshot. Sizes are in bytes. Figures
+ * are read without stopping other threads, so a snapshot taken while they allocate is
+ * consistent per counter, not across counters. Instances are thread-safe.
+ */
+public final class HeapStats {
+  private final String heapName;
+  private final long[] v;
+  private final List<SizeClassStats> sizeClasses;
+  private final SizeClassStats large;
+  private final long leaksReported;
+
+  HeapStats(String heapName, long[] raw, long leaksReported) {
+    this.heapName = heapName;
+    this.v = raw.clone();
+    this.leaksReported = leaksReported;
+    int count = (int) raw[NativeHeap.STAT_CLASS_COUNT];
+    List<SizeClassStats> classes = new ArrayList<>(count);
+    for (int i = 0; i < count; i++) classes.add(record(raw, i));
+    this.sizeClasses = Collections.unmodifiableList(classes);
+    this.large = record(raw, count);
+  }
+
+  private static SizeClassStats record(long[] raw, int index) {
+    int at = NativeHeap.STAT_HEADER + index * NativeHeap.CLASS_FIELDS;
+    return new SizeClassStats(raw[at + NativeHeap.CLASS_BLOCK_SIZE],
+        raw[at + NativeHeap.CLASS_LIVE_BLOCKS], raw[at + NativeHeap.CLASS_LIVE_BYTES],
+        raw[at + NativeHeap.CLASS_ALLOCS], raw[at + NativeHeap.CLASS_FREES],
+        raw[at + NativeHeap.CLASS_SLABS]);
+  }
+
+  /** The heap's name. */
+  public String heapName() {
+    return heapName;
+  }
+
+  /** Gauge: usable bytes of the blocks allocated and not yet freed. */
+  public long liveBytes() {
+    return v[NativeHeap.STAT_LIVE_BYTES];
+  }
+
+  /** Gauge: blocks allocated and not yet freed. */
+  public long liveBlocks() {
+    return v[NativeHeap.STAT_LIVE_BLOCKS];
+  }
+
+  /** Counter: allocations, including those made by reallocation. */
+  public long allocations() {
+    return v[NativeHeap.STAT_ALLOCS];
+  }
+
+  /** Counter: frees, including those made by reallocation. */
+  public long frees() {
+    return v[NativeHeap.STAT_FREES];
+  }
+
+  /** Counter: reallocations that kept the block where it was (same size class). */
+  public long reallocationsInPlace() {
+    return v[NativeHeap.STAT_REALLOCS_IN_PLACE];
+  }
+
+  /** Counter: reallocations that moved the block by copying it. */
+  public long reallocationsMoved() {
+    return v[NativeHeap.STAT_REALLOCS_MOVED];
+  }
+
+  /** Counter: reallocations of large blocks done by {@code mremap}, without copying. */
+  public long reallocationsRemapped() {
+    return v[NativeHeap.STAT_REALLOCS_REMAPPED];
+  }
+
+  /** Counter: frees made by a thread other than the one owning the block's slab. */
+  public long remoteFrees() {
+    return v[NativeHeap.STAT_REMOTE_FREES];
+  }
+
+  /** Gauge: address space reserved by the heap. */
+  public long reservedBytes() {
+    return v[NativeHeap.STAT_RESERVED_BYTES];
+  }
+
+  /** Gauge: memory backing the reserved address space (what counts against the limit). */
+  public long committedBytes() {
+    return v[NativeHeap.STAT_COMMITTED_BYTES];
+  }
+
+  /** Gauge: segments the heap holds. */
+  public long segments() {
+    return v[NativeHeap.STAT_SEGMENTS];
+  }
+
+  /** Gauge: slabs the heap holds. */
+  public long slabs() {
+    return v[NativeHeap.STAT_SLABS];
+  }
+
+  /** Gauge: live large blocks. */
+  public long largeBlocks() {
+    return v[NativeHeap.STAT_LARGE_BLOCKS];
+  }
+
+  /** Gauge: bytes mapped for live large blocks. */
+  public long largeBytes() {
+    return v[NativeHeap.STAT_LARGE_BYTES];
+  }
+
+  /** Counter: purges, each returning the memory of empty slabs to the OS. */
+  public long purges() {
+    return v[NativeHeap.STAT_PURGES];
+  }
+
+  /** Counter: bytes returned to the OS by purges. */
+  public long purgedBytes() {
+    return v[NativeHeap.STAT_PURGED_BYTES];
+  }
+
+  /** Counter: slabs abandoned by exiting threads. */
+  public long abandonedSlabs() {
+    return v[NativeHeap.STAT_ABANDONED_SLABS];
+  }
+
+  /** Counter: abandoned slabs adopted by other threads. */
+  public long adoptedSlabs() {
+    return v[NativeHeap.STAT_ADOPTED_SLABS];
+  }
+
+  /** Counter: allocations refused because of the heap's limit. */
+  public long limitHits() {
+    return v[NativeHeap.STAT_LIMIT_HITS];
+  }
+
+  /** The heap's limit, 0 when it has none. */
+  public long maxBytes() {
+    return v[NativeHeap.STAT_MAX_BYTES];
+  }
+
+  /** Counter: leaks reported by the heap's leak detection (see {@link LeakDetection}). */
+  public long leaksReported() {
+    return leaksReported;
+  }
+
+  /** Per-size-class figures, smallest class first (unmodifiable). */
+  public List<SizeClassStats> sizeClasses() {
+    return sizeClasses;
+  }
+
+  /** Figures of the large blocks. */
+  public SizeClassStats large() {
+    return large;
+  }
+
+  @Override
+  public String toString() {
+    StringBuilder sb = new StringBuilder();
+    sb.append("HeapStats[").append(heapName).append("]\n")
+        .append("  live        ").append(bytes(liveBytes())).append(" in ").append(liveBlocks())
+        .append(" blocks (large: ").append(largeBlocks()).append(" blocks, ")
+        .append(bytes(largeBytes())).append(")\n")
+        .append("  memory      committed ").append(bytes(committedBytes())).append(", reserved ")
+        .append(bytes(reservedBytes())).append(", limit ")
+        .append(maxBytes() == 0 ? "none" : bytes(maxBytes())).append(", ").append(segments())
+        .append(" segments, ").append(slabs()).append(" slabs\n")
+        .append("  operations  ").append(allocations()).append(" allocations, ").append(frees())
+        .append(" frees (").append(remoteFrees()).append(" remote), reallocations ")
+        .append(reallocationsInPlace()).append(" in place / ").append(reallocationsMoved())
+        .append(" moved / ").append(reallocationsRemapped()).append(" remapped\n")
+        .append("  returned    ").append(purges()).append(" purges, ").append(bytes(purgedBytes()))
+        .append("; slabs abandoned ").append(abandonedSlabs()).append(", adopted ")
+        .append(adoptedSlabs()).append("; limit hits ").append(limitHits())
+        .append("; leaks reported ").append(leaksReported).append('\n');
+    for (SizeClassStats c : sizeClasses) {
+      if (c.allocations() != 0 || c.liveBlocks() != 0) sb.append("  class ").append(c).append('\n');
+    }
+    if (large.allocations() != 0 || large.liveBlocks() != 0) {
+      sb.append("  class ").append(large).append('\n');
+    }
+    return sb.toString();
+  }
+
+  private static String bytes(long n) {
+    if (n < 1024) return n + " B";
+    String[] units = {"KiB", "MiB", "GiB", "TiB"};
+    double d = n;
+    int u = -1;
+    while (d >= 1024 && u < units.length - 1) {
+      d /= 1024;
+      u++;
+    }
+    return String.format(java.util.Locale.ROOT, "%.1f %s", d, units[u]);
+  }
+}

@@ -1,0 +1,131 @@
+/*
+ * The native methods of segfit, one per C entry point, implemented in native/src/jni.c.
+ *
+ * Invariants: every method is a plain translation of one segfit_* call (jni.c never allocates
+ * on its own). Calls that produce an address return it as a positive long, or a negative
+ * SEGFIT_E_* code on failure, so an allocation is one JNI call. Nothing here checks arguments:
+ * the C core checks every size, alignment and pointer, and Errors turns its codes into
+ * exceptions. Callers must have called NativeLibrary.ensureLoaded() first. The STAT_* and
+ * CLASS_* constants fix the layout of the array stats() fills; javac -h turns them into the
+ * macros jni.c uses, so the layout is defined here only.
+ */
+package io.segfit.internal;
+
+import java.nio.ByteBuffer;
+
+public final class NativeHeap {
+  private NativeHeap() {}
+
+  // --- layout of the long[] filled by stats(): a header, then one record per size class, then
+  // one record for the large blocks (javac -h exports these to jni.c) -------------------------
+  public static final int STAT_LIVE_BYTES = 0;
+  public static final int STAT_LIVE_BLOCKS = 1;
+  public static final int STAT_ALLOCS = 2;
+  public static final int STAT_FREES = 3;
+  public static final int STAT_REALLOCS_IN_PLACE = 4;
+  public static final int STAT_REALLOCS_MOVED = 5;
+  public static final int STAT_REALLOCS_REMAPPED = 6;
+  public static final int STAT_REMOTE_FREES = 7;
+  public static final int STAT_RESERVED_BYTES = 8;
+  public static final int STAT_COMMITTED_BYTES = 9;
+  public static final int STAT_SEGMENTS = 10;
+  public static final int STAT_SLABS = 11;
+  public static final int STAT_LARGE_BLOCKS = 12;
+  public static final int STAT_LARGE_BYTES = 13;
+  public static final int STAT_PURGES = 14;
+  public static final int STAT_PURGED_BYTES = 15;
+  public static final int STAT_ABANDONED_SLABS = 16;
+  public static final int STAT_ADOPTED_SLABS = 17;
+  public static final int STAT_LIMIT_HITS = 18;
+  public static final int STAT_MAX_BYTES = 19;
+  public static final int STAT_CLASS_COUNT = 20;
+  public static final int STAT_HEADER = 21;
+
+  public static final int CLASS_BLOCK_SIZE = 0;
+  public static final int CLASS_LIVE_BLOCKS = 1;
+  public static final int CLASS_LIVE_BYTES = 2;
+  public static final int CLASS_ALLOCS = 3;
+  public static final int CLASS_FREES = 4;
+  public static final int CLASS_SLABS = 5;
+  public static final int CLASS_FIELDS = 6;
+
+  /** Longest heap name in UTF-8 bytes; jni.c copies names into a stack buffer of this size. */
+  public static final int MAX_NAME_BYTES = 255;
+
+  /** Length of the array stats() needs. */
+  public static int statsLength() {
+    return STAT_HEADER + (maxClasses() + 1) * CLASS_FIELDS;
+  }
+
+  // --- constants of segfit.h --------------------------------------------------------------
+  /** SEGFIT_VERSION_MAJOR << 16 | MINOR << 8 | PATCH. */
+  public static native int version();
+  /** SEGFIT_REGION_SHIFT. */
+  public static native int regionShift();
+  /** SEGFIT_MAX_SIZE. */
+  public static native long maxSize();
+  /** SEGFIT_MAX_ALIGNMENT. */
+  public static native long maxAlignment();
+  /** SEGFIT_MAX_CLASSES. */
+  public static native int maxClasses();
+  /** SEGFIT_DEFAULT_PURGE_DELAY_MS. */
+  public static native long defaultPurgeDelayMs();
+  /** segfit_small_max(). */
+  public static native long smallMax();
+  /** segfit_page_size(). */
+  public static native long pageSize();
+
+  // --- error codes (the SEGFIT_ERRORS X-macro) ----------------------------------------------
+  /** Number of entries of SEGFIT_ERRORS. */
+  public static native int errorCount();
+  /** Name (without SEGFIT_E_) of entry index of SEGFIT_ERRORS. */
+  public static native String errorName(int index);
+  /** Value of entry index of SEGFIT_ERRORS. */
+  public static native int errorValue(int index);
+  /** segfit_strerror(code). */
+  public static native String errorMessage(int code);
+
+  // --- heaps ---------------------------------------------------------------------------------
+  /**
+   * segfit_heap_create. name: NUL-terminated UTF-8 of at most MAX_NAME_BYTES bytes, or null;
+   * purgeDelayMs < 0 means the default. Returns the heap pointer or a negative code.
+   */
+  public static native long create(byte[] name, long maxBytes, long reserveBytes,
+      boolean preTouch, boolean hugePages, long purgeDelayMs, boolean debug);
+  /** segfit_heap_destroy: 0 or a negative code. */
+  public static native int destroy(long heap);
+  /** segfit_heap_name. */
+  public static native String name(long heap);
+  /** segfit_trim. */
+  public static native void trim(long heap);
+  /** segfit_stats into out (length statsLength()): 0 or a negative code. */
+  public static native int stats(long heap, long[] out);
+
+  // --- blocks by address: results are addresses (> 0) or negative codes ----------------------
+  public static native long allocate(long heap, long size);
+  public static native long allocateZeroed(long heap, long size);
+  public static native long allocateAligned(long heap, long size, long alignment);
+  public static native long reallocate(long heap, long address, long newSize);
+  /** segfit_free: 0 or a negative code. */
+  public static native int free(long heap, long address);
+  /** segfit_usable_size: the size or a negative code. */
+  public static native long usableSize(long heap, long address);
+
+  // --- blocks by buffer: the address is read from the buffer inside the call -----------------
+  /**
+   * segfit_free_sized(buffer's address, capacity). Returns the address freed (> 0), or a
+   * negative code; 0 when the buffer's address is 0 (not a block). buffer must be direct.
+   */
+  public static native long freeBuffer(long heap, ByteBuffer buffer, int capacity);
+  /**
+   * segfit_realloc of the block the buffer starts, after checking with segfit_usable_size that
+   * it is a live block at least capacity bytes long. Returns the new address or a negative
+   * code (0 when the buffer's address is 0). buffer must be direct.
+   */
+  public static native long reallocateBuffer(long heap, ByteBuffer buffer, int capacity,
+      long newSize);
+  /** The address of a direct buffer (java.nio.Buffer.address). */
+  public static native long address(ByteBuffer buffer);
+  /** JNI NewDirectByteBuffer: an up-call, used once per region and for straddling blocks. */
+  public static native ByteBuffer wrap(long address, long capacity);
+}

@@ -1,0 +1,12 @@
+/**
+ * segfit: an off-heap allocator with explicit free over a native slab allocator. Exports
+ * {@code io.segfit}; the natives and their loader live in the unexported
+ * {@code io.segfit.internal}. JDK Flight Recorder is optional at run time. On JDK 22+ run with
+ * {@code --enable-native-access=io.segfit}.
+ */
+module io.segfit {
+  requires transitive java.management;
+  requires static jdk.jfr;
+
+  exports io.segfit;
+}

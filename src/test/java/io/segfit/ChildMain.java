@@ -1,0 +1,74 @@
+package io.segfit;
+
+import java.nio.ByteBuffer;
+
+/** Entry point of the child JVMs that LoaderTest and DefaultHeapPropertiesTest start. */
+public final class ChildMain {
+  private ChildMain() {}
+
+  public static void main(String[] args) {
+    switch (args[0]) {
+      case "probe":
+        probe();
+        break;
+      case "default-heap":
+        defaultHeap();
+        break;
+      default:
+        throw new IllegalArgumentException(args[0]);
+    }
+  }
+
+  private static void probe() {
+    System.out.println("available=" + Segfit.isAvailable());
+    Throwable cause = Segfit.unavailabilityCause();
+    if (cause == null) {
+      try (Heap heap = Heap.builder().build()) {
+        ByteBuffer b = heap.allocate(64);
+        b.putLong(0, 1);
+        heap.free(b);
+      }
+      System.out.println("source=" + Segfit.nativeSource());
+      System.out.println("version=" + Segfit.nativeVersion());
+      System.out.println("commit=" + Segfit.nativeCommit());
+      return;
+    }
+    System.out.println("cause=" + cause.getMessage());
+    // every use fails the same way, with the original error as cause, without poisoning
+    for (int i = 0; i < 2; i++) {
+      try {
+        Heap.builder().build();
+        System.out.println("build=succeeded?!");
+      } catch (UnsatisfiedLinkError e) {
+        System.out.println("build" + i + "=" + e.getMessage());
+        System.out.println("buildCause" + i + "=" + (e.getCause() == null ? null
+            : e.getCause().getClass().getName()));
+      }
+    }
+    try {
+      Heap.defaultHeap();
+    } catch (UnsatisfiedLinkError e) {
+      System.out.println("default=" + e.getMessage());
+    }
+  }
+
+  private static void defaultHeap() {
+    Heap heap;
+    try {
+      heap = Heap.defaultHeap();
+    } catch (IllegalArgumentException e) {
+      System.out.println("invalid=" + e.getMessage());
+      return;
+    }
+    System.out.println("name=" + heap.name());
+    System.out.println("maxBytes=" + heap.stats().maxBytes());
+    System.out.println("leakDetection=" + heap.leakDetection());
+    System.out.println("mxbean=" + heap.mxbeanName());
+    try {
+      heap.allocateAddress(heap.stats().maxBytes() + 1);
+      System.out.println("limit=not enforced");
+    } catch (HeapOutOfMemoryError e) {
+      System.out.println("limit=" + e.isLimitReached());
+    }
+  }
+}

@@ -1,0 +1,103 @@
+package io.segfit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** Helpers shared by the tests: scaling under emulation, heap checks, child JVMs. */
+final class TestSupport {
+  private TestSupport() {}
+
+  /** True under qemu (the qemu-aarch64 profile sets segfit.test.emulated=true): scale down. */
+  static final boolean EMULATED = Boolean.getBoolean("segfit.test.emulated");
+
+  /** n, or n / 10 (at least 1) under emulation. */
+  static int scaled(int n) {
+    return EMULATED ? Math.max(1, n / 10) : n;
+  }
+
+  /** Asserts that heap still allocates, writes, reads and frees after a rejected call. */
+  static void assertStillWorks(Heap heap) {
+    ByteBuffer b = heap.allocate(48);
+    b.putLong(0, 0x1122334455667788L);
+    assertEquals(0x1122334455667788L, b.getLong(0));
+    heap.free(b);
+    long a = heap.allocateAddress(100);
+    assertTrue(heap.usableSize(a) >= 100);
+    heap.freeAddress(a);
+  }
+
+  /** Result of a child JVM. */
+  record Child(int exitCode, String stdout, String stderr) {
+    @Override
+    public String toString() {
+      return "exit " + exitCode + "\n--- stdout\n" + stdout + "--- stderr\n" + stderr;
+    }
+  }
+
+  /** The class path of this JVM, module path included, for a child on the class path. */
+  static String classPath() {
+    List<String> parts = new ArrayList<>();
+    for (String p : new String[] {System.getProperty("java.class.path", ""),
+        System.getProperty("jdk.module.path", "")}) {
+      for (String e : p.split(File.pathSeparator)) if (!e.isEmpty()) parts.add(e);
+    }
+    return String.join(File.pathSeparator, parts);
+  }
+
+  /** The java launcher of this JVM. */
+  static String javaLauncher() {
+    return Paths.get(System.getProperty("java.home"), "bin", "java").toString();
+  }
+
+  /** Runs mainClass in a child JVM on this JVM's class path, with extra JVM options. */
+  static Child runChild(List<String> jvmOptions, String mainClass, String... args)
+      throws IOException, InterruptedException {
+    List<String> cmd = new ArrayList<>();
+    cmd.add(javaLauncher());
+    cmd.addAll(jvmOptions);
+    cmd.add("-cp");
+    cmd.add(classPath());
+    cmd.add(mainClass);
+    cmd.addAll(Arrays.asList(args));
+    Path out = Files.createTempFile("segfit-child", ".out");
+    Path err = Files.createTempFile("segfit-child", ".err");
+    try {
+      Process p = new ProcessBuilder(cmd).redirectOutput(out.toFile())
+          .redirectError(err.toFile()).start();
+      if (!p.waitFor(EMULATED ? 600 : 120, TimeUnit.SECONDS)) {
+        p.destroyForcibly();
+        throw new AssertionError("child JVM timed out: " + cmd);
+      }
+      return new Child(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8),
+          Files.readString(err, StandardCharsets.UTF_8));
+    } finally {
+      Files.deleteIfExists(out);
+      Files.deleteIfExists(err);
+    }
+  }
+
+  /** Whether this JVM accepts --enable-native-access (JDK 17 does, as an incubator option). */
+  static List<String> nativeAccess() {
+    return List.of("--enable-native-access=ALL-UNNAMED");
+  }
+
+  /** JVM options that pass on how this JVM finds the library (segfit.library.path, if set). */
+  static List<String> libraryOptions() {
+    List<String> o = new ArrayList<>();
+    String path = System.getProperty("segfit.library.path");
+    if (path != null) o.add("-Dsegfit.library.path=" + path);
+    return o;
+  }
+}

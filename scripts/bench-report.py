@@ -58,8 +58,7 @@ SHAPES = [
 COPYING = {"allocateDirect", "nettyPooled", "nettyAdaptive", "ffmConfinedArena"}
 PCTS = ["50.0", "90.0", "99.0", "99.9", "99.99"]
 PCT_LABELS = ["p50", "p90", "p99", "p99.9", "p99.99"]
-MEMORY_SYSCALLS = {"mmap", "munmap", "mremap", "madvise", "brk", "mprotect", "msync", "mlock",
-                   "munlock", "userfaultfd", "membarrier"}
+MEMORY_SYSCALLS = {"mmap", "munmap", "mremap", "madvise", "brk", "mprotect", "mlock", "munlock"}
 
 
 # --- reading JMH output --------------------------------------------------------------------------
@@ -96,7 +95,7 @@ def parse(result):
     else:
         score, lo, hi = pm["score"], None, None
     return shape, peer, size, {
-        "score": score, "min": lo, "max": hi, "unit": pm["scoreUnit"],
+        "score": score, "min": lo, "max": hi, "unit": pm["scoreUnit"].replace("us/", "µs/"),
         "percentiles": pm.get("scorePercentiles") or {}, "allocNorm": norm,
         "mode": result["mode"], "threads": result.get("threads"),
         "jdk": result.get("jdkVersion"), "vm": result.get("vmName"),
@@ -166,8 +165,8 @@ def cmd_merge(out, inputs):
     merged = []
     for p in inputs:
         merged.extend(load(p))
-    with open(out, "w") as f:
-        json.dump(merged, f, indent=1)
+    with open(out, "w") as f:  # one result per line: small, and diffs stay readable
+        f.write("[\n" + ",\n".join(json.dumps(r, separators=(",", ":")) for r in merged) + "\n]\n")
 
 
 def cmd_summary(path):
@@ -204,30 +203,54 @@ def parse_strace_summary(path):
     return counts
 
 
+def trace_events(lines):
+    """(tid, time, body) of every line of `strace -f -ttt` output."""
+    for line in lines:
+        tok = line.split(None, 2)
+        if len(tok) == 3 and tok[0].isdigit():
+            yield tok[0], float(tok[1]), tok[2]
+
+
+def thread_names(lines):
+    """{tid: name} from PR_SET_NAME (a thread naming itself) and writes to /proc/self/task/<tid>/comm
+    (pthread_setname_np naming another thread, as segfit does for its purge thread)."""
+    names, pending = {}, {}
+    for tid, _, body in trace_events(lines):
+        m = re.match(r'prctl\(PR_SET_NAME, "([^"]*)"', body)
+        if m:
+            names[tid] = m.group(1)
+        m = re.match(r'openat\([^,]*, "/proc/self/task/(\d+)/comm"', body)
+        if m:
+            pending[tid] = m.group(1)
+        m = re.match(r'write\(\d+, "([^"]*)"', body)
+        if m and tid in pending:
+            names[pending.pop(tid)] = m.group(1)
+    return names
+
+
 def window(lines, begin, end):
-    """Syscalls between two probe markers: (by the probing thread, by every thread)."""
-    tid = start = None
-    for i, line in enumerate(lines):
-        if "segfit-probe: " + begin in line and "write(" in line:
-            tid, start = line.split()[0], i
+    """Syscalls between two probe markers: {thread: {syscall: count}} and the seconds between them.
+    Threads are "probing thread", or their name (segfit names its threads "segfit-...")."""
+    names = thread_names(lines)
+    events = list(trace_events(lines))
+    tid = None
+    for i, (t, ts, body) in enumerate(events):
+        if "segfit-probe: " + begin in body and body.startswith("write("):
+            tid, t0, start = t, ts, i
             break
     if tid is None:
         raise SystemExit("bench-report: no '%s' marker in the strace output" % begin)
-    own, every = {}, {}
-    for line in lines[start + 1:]:
-        tok = line.split(None, 1)
-        if len(tok) < 2:
-            continue
-        body = tok[1]
-        if tok[0] == tid and "segfit-probe: " + end in body:
-            return own, every
+    calls = {}
+    for t, ts, body in events[start + 1:]:
+        if t == tid and "segfit-probe: " + end in body:
+            return calls, ts - t0
         if body.startswith("---") or body.startswith("+++") or body.startswith("<..."):
             continue  # signals, exits, and the second half of an interrupted call
         m = re.match(r"([a-z_0-9]+)\(", body)
         if m:
-            every[m.group(1)] = every.get(m.group(1), 0) + 1
-            if tok[0] == tid:
-                own[m.group(1)] = own.get(m.group(1), 0) + 1
+            who = "probing thread" if t == tid else names.get(t, "thread %s" % t)
+            per = calls.setdefault(who, {})
+            per[m.group(1)] = per.get(m.group(1), 0) + 1
     raise SystemExit("bench-report: no '%s' marker in the strace output" % end)
 
 
@@ -241,15 +264,17 @@ def cmd_syscalls(out, directory):
         names = sorted(set(c0) | set(c1))
         delta = {n: c1.get(n, 0) - c0.get(n, 0) for n in names if c1.get(n, 0) != c0.get(n, 0)}
         lines = open(os.path.join(directory, base + "-trace.txt"), errors="replace").read().splitlines()
-        own, every = window(lines, "begin", "end")
-        resume_own, _ = window(lines, "resume", "begin")
+        calls, seconds = window(lines, "begin", "end")
+        resume, _ = window(lines, "resume", "begin")
+        segfit_threads = {t: c for t, c in calls.items() if t.startswith("segfit")}
         result.setdefault(jdk, {})[path] = {
             "calls0": sum(c0.values()), "calls1M": sum(c1.values()),
             "delta": delta, "deltaTotal": sum(c1.values()) - sum(c0.values()),
-            "threadCalls": sum(own.values()), "threadCallNames": own,
-            "windowCalls": sum(every.values()), "windowCallNames": every,
-            "windowMemoryCalls": sum(v for n, v in every.items() if n in MEMORY_SYSCALLS),
-            "resumeCalls": sum(resume_own.values()), "resumeCallNames": resume_own,
+            "windowSeconds": seconds, "window": calls,
+            "probingThreadCalls": sum(calls.get("probing thread", {}).values()),
+            "segfitThreadCalls": sum(sum(c.values()) for c in segfit_threads.values()),
+            "memoryCalls": sum(v for c in calls.values() for n, v in c.items() if n in MEMORY_SYSCALLS),
+            "resume": resume.get("probing thread", {}),
         }
     with open(out, "w") as f:
         json.dump(result, f, indent=2)
@@ -334,7 +359,8 @@ def shape_table(table, shape):
                                          min(table[k][p]["score"] for k in keys if p in table[k])))
     unit = unit_of(table[keys[0]])
     cols = [fmt_size(k[1]) or "score" for k in keys]
-    out = ["| %s | %s | B/op (Java, %s) |" % ("peer (" + unit + ")", " | ".join(cols), cols[0]),
+    alloc_col = "B/op (Java, %s)" % cols[0] if keys[0][1] is not None else "B/op (Java)"
+    out = ["| %s | %s | %s |" % ("peer (" + unit + ")", " | ".join(cols), alloc_col),
            "|---|" + "---:|" * len(cols) + "---:|"]
     for p in order:
         cells = []
@@ -373,6 +399,14 @@ def latency_table(table):
             out.append("| %s | %s |" % ("**%s**" % name if is_segfit(p) else name,
                                         " | ".join(fmt_num(peers[p]["percentiles"].get(q)) for q in PCTS)))
     return out
+
+
+def fmt_calls(by_thread):
+    """"thread: syscall n, ..." for {thread: {syscall: n}}; "none" when empty."""
+    parts = []
+    for t, c in sorted(by_thread.items()):
+        parts.append("%s: %s" % (t, ", ".join("%s %d" % kv for kv in sorted(c.items()))))
+    return "; ".join(parts) or "none"
 
 
 def targets(tables, syscalls):
@@ -438,16 +472,28 @@ def targets(tables, syscalls):
                 sv = seg["percentiles"].get("99.9")
                 add("p99.9 of round trip %s ≤ best peer" % fmt_size(size), jdk, "segfit %s ns, %s %s ns" % (
                     fmt_num(sv), LABELS.get(b[1], b[1]), fmt_num(b[0])), sv <= b[0])
+    if not syscalls:
+        add("zero syscalls per 1M steady-state round trips", "–",
+            "not measured: no syscalls.json (the strace runs failed or were not made)", False)
     for jdk, paths in sorted((syscalls or {}).items()):
         for path, s in sorted(paths.items()):
-            own = s["threadCalls"]
-            names = lambda d: (" (" + ", ".join("%s %d" % kv for kv in sorted(d.items())) + ")") if d else ""
-            detail = ("probing thread: %d syscalls%s; all threads in that window: %d memory-management "
-                      "syscalls, %d in total%s") % (own, names(s["threadCallNames"]), s["windowMemoryCalls"],
-                                                     s["windowCalls"], names(s["windowCallNames"]))
+            detail = ("probing thread: %d syscalls in %.0f ms; memory-management syscalls of all threads: %d; "
+                      "segfit's own threads: %d (%s)") % (
+                s["probingThreadCalls"], 1000 * s["windowSeconds"], s["memoryCalls"], s["segfitThreadCalls"],
+                fmt_calls({t: c for t, c in s["window"].items() if t.startswith("segfit")}))
             add("zero syscalls per 1M steady-state round trips (%s)" % path, jdk.replace("jdk", ""),
-                detail, own == 0 and s["windowMemoryCalls"] == 0)
+                detail, s["probingThreadCalls"] == 0 and s["memoryCalls"] == 0)
     return rows
+
+
+def peer_versions():
+    """The versions benchmarks/pom.xml pins (the jar that ran was built from it)."""
+    pom = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks", "pom.xml")
+    try:
+        text = open(pom).read()
+    except OSError:
+        return {}
+    return dict(re.findall(r"<((?:netty|lwjgl|jmh)\.version)>([^<]+)</", text))
 
 
 def cmd_report(bench_dir, doc):
@@ -463,7 +509,7 @@ def cmd_report(bench_dir, doc):
     made = charts(bench_dir, tables)
     rel = os.path.relpath(bench_dir, os.path.dirname(os.path.abspath(doc)))
 
-    L = [BEGIN, "",
+    L = [BEGIN, "## JVM allocators (JMH)", "",
          "<!-- generated by scripts/bench-report.py from %s/*.json; do not edit by hand -->" % rel, ""]
     L.append("### How this was measured")
     L.append("")
@@ -473,8 +519,12 @@ def cmd_report(bench_dir, doc):
         run.get("cpu", "?"), run.get("cores", "?"), run.get("memory", "?"), run.get("os", "?"),
         run.get("kernel", "?"), run.get("loadBefore", "?"), " ".join(run.get("loadAfter", []) or ["?"])))
     L.append("- JDKs: %s; %s." % (run.get("jdk17", "?"), run.get("jdk25") or "no JDK 25 run"))
+    v = peer_versions()
+    L.append("- Peers: Netty %s (netty-buffer), LWJGL %s (lwjgl, lwjgl-jemalloc, lwjgl-rpmalloc with their "
+             "natives-linux jars), the JDKs' own allocateDirect, Unsafe and FFM; JMH %s." % (
+                 v.get("netty.version", "?"), v.get("lwjgl.version", "?"), v.get("jmh.version", "?")))
     L.append("- Source: commit %s%s." % (run.get("gitCommit", "?"), " plus uncommitted changes" if run.get("gitDirty") else ""))
-    L.append("- JMH 1.37 `%s -prof gc`; fork JVM flags on JDK 17 `%s`, on JDK 25 `%s` (for the peers: "
+    L.append("- JMH options `%s -prof gc`; fork JVM flags on JDK 17 `%s`, on JDK 25 `%s` (for the peers: "
              "Netty and LWJGL use Unsafe and the private DirectByteBuffer constructor when allowed; "
              "segfit needs none of them)." % (run.get("timing", "?"), run.get("jvmArgs17", "?"), run.get("jvmArgs25", "?")))
     L.append("- Scores are the median of JMH's measurement iterations over all forks (JMH's mean and "
@@ -497,11 +547,11 @@ def cmd_report(bench_dir, doc):
     L.append("%d of %d target checks met." % (met, len(rows)))
     L.append("")
     L.append("The syscall target counts, under `strace -f`, the calls made between the probe's markers "
-             "around 1M round trips: those of the probing thread, and the memory-management calls "
-             "(%s) of every thread, so a purge thread of segfit would be counted too. The "
-             "whole-process `strace -f -c` totals of a run with 0 and a run with 1M round trips (same "
-             "warm-up) are in the syscall table below; they also differ by what the JVM's compiler, "
-             "timer and GC threads happen to do in each run." % ", ".join(sorted(MEMORY_SYSCALLS)))
+             "around 1M round trips after warm-up: it is met when the thread doing the round trips makes "
+             "none and no thread makes a memory-management call (%s). Calls of other threads in that window, "
+             "by thread (segfit names its background threads `segfit-...`), and the whole-process "
+             "`strace -f -c` totals of runs with 0 and with 1M round trips are in the syscall table below."
+             % ", ".join(sorted(MEMORY_SYSCALLS)))
     L.append("")
 
     L.append("### Summary: segfit ÷ best peer")
@@ -554,16 +604,15 @@ def cmd_report(bench_dir, doc):
         L.append("### Syscalls of steady-state round trips")
         L.append("")
         L.append("| JDK | path | `strace -f -c`, 0 round trips | `strace -f -c`, 1M | difference by syscall | "
-                 "probing thread during the 1M | all threads during the 1M | probing thread, first 10,000 "
+                 "calls during the 1M round trips, by thread | probing thread, first 10,000 round trips "
                  "after 500 ms idle |")
-        L.append("|---|---|---:|---:|---|---:|---|---|")
-        fmt = lambda d: ", ".join("%s %d" % kv for kv in sorted(d.items())) or "none"
+        L.append("|---|---|---:|---:|---|---|---|")
         for jdk, paths in sorted(sysc.items()):
             for path, s in sorted(paths.items()):
                 d = ", ".join("%s %+d" % kv for kv in sorted(s["delta"].items())) or "none"
-                L.append("| %s | %s | %d | %d | %s | %d | %d: %s | %d: %s |" % (
-                    jdk.replace("jdk", ""), path, s["calls0"], s["calls1M"], d, s["threadCalls"],
-                    s["windowCalls"], fmt(s["windowCallNames"]), s["resumeCalls"], fmt(s["resumeCallNames"])))
+                L.append("| %s | %s | %d | %d | %s | %.0f ms: %s | %s |" % (
+                    jdk.replace("jdk", ""), path, s["calls0"], s["calls1M"], d, 1000 * s["windowSeconds"],
+                    fmt_calls(s["window"]), fmt_calls({"probing thread": s["resume"]} if s["resume"] else {})))
         L.append("")
     L.append(END)
     block = "\n".join(L) + "\n"
@@ -571,9 +620,7 @@ def cmd_report(bench_dir, doc):
     if os.path.exists(doc):
         text = open(doc).read()
     else:
-        text = ("# segfit benchmarks\n\nGenerated by `scripts/bench` (JMH, below) and "
-                "`scripts/bench-native` (the C harness). Only prose explaining misses is written by hand.\n\n"
-                "## Native harness (C)\n\n%s\n%s\n\n## JVM (JMH)\n\n" % (NATIVE_BEGIN, NATIVE_END))
+        text = "# Benchmarks\n\n%s\n%s\n\n" % (NATIVE_BEGIN, NATIVE_END)
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)
         tail = rest.split(END, 1)[1]

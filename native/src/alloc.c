@@ -151,9 +151,8 @@ void *segfit_realloc(segfit_heap_t *heap, void *p, size_t new_size) {
   if (slab != NULL) {
     size_t usable = _sf_block_usable(heap, slab);
     size_t need = new_size + (heap->debug ? SF_CANARY_SIZE : 0);
-    /* In place while it fits and at least half the block stays used (mimalloc's rule). */
-    size_t bs = _sf_slab_bsize(slab);
-    if (need <= bs && need >= bs / 2) {
+    /* In place within the class (so a later sized free of new_size matches the block). */
+    if (need <= SF_SMALL_MAX && _sf_size_class(need) == _sf_slab_class(slab)) {
       _sf_count_inc(&th->reallocs_in_place);
       q = p;
       goto done;

@@ -90,10 +90,10 @@ static uint32_t take(input_t *in, int bytes) {
 static unsigned char pattern(uint8_t seed, size_t i) { return (unsigned char)(seed + i * 31 + (i >> 8)); }
 
 /* Blocks up to 2*SAMPLE bytes are written and checked whole; larger ones at both ends and at
- * every multiple of 4093 in between. "layout" is the size the block was filled for. */
+ * every multiple of 65521 (a prime: about one byte per 64 KiB) in between. "layout" is the size the block was filled for. */
 static size_t next_sampled(size_t layout, size_t i) {
   if (layout <= 2 * SAMPLE || i < SAMPLE || i >= layout - SAMPLE) return i;
-  size_t m = (i + 4092) / 4093 * 4093;
+  size_t m = (i + 4092) / 65521 * 65521;
   return m < layout - SAMPLE ? m : layout - SAMPLE;
 }
 
@@ -206,7 +206,7 @@ static void do_alloc(model_t *m, int s, int h, int kind, size_t size, size_t ali
   if (kind == 1) {
     size_t n = size < 65536 ? size : 65536;
     for (size_t i = 0; i < n; i++) EXPECT(b->ptr[i] == 0);
-    for (size_t i = n; i < size; i += 4096) EXPECT(b->ptr[i] == 0);
+    for (size_t i = n; i < size; i += 65521) EXPECT(b->ptr[i] == 0);
   }
   fill(b);
 }

@@ -246,7 +246,9 @@ public final class Heap implements AutoCloseable {
    *     long as its memory was not reused by a later allocation)
    * @throws IllegalArgumentException if buffer is not direct or is not a live block of this heap
    *     with that capacity: another heap's buffer, {@code allocateDirect}'s, a slice at an
-   *     interior offset, or a view whose capacity falls in another size class than the block's
+   *     interior offset, or a view at the block's start whose capacity could not have produced
+   *     the block (a capacity in another size class, unless the block's alignment explains it,
+   *     as for {@link #allocateAligned}; such an accepted view frees the whole block)
    */
   public void free(ByteBuffer buffer) {
     checkDirect(buffer, "free");
@@ -557,7 +559,7 @@ public final class Heap implements AutoCloseable {
     /**
      * The heap's name, for statistics, messages and its MXBean.
      *
-     * @param name 1 to 255 UTF-8 bytes, without NUL characters
+     * @param name 1 to 63 UTF-8 bytes, without NUL characters
      * @return this builder
      * @throws NullPointerException if name is null
      * @throws IllegalArgumentException if name is empty, too long or contains NUL

@@ -34,7 +34,7 @@ class ConcurrencyTest {
               ByteBuffer b = handoff.take();
               if (b == poison) return;
               int tag = b.getInt(0);
-              for (int i = 4; i + 4 <= b.capacity(); i += 64) {
+              for (int i = 64; i + 4 <= b.capacity(); i += 64) {
                 if (b.getInt(i) != tag) throw new AssertionError("corrupted block " + tag);
               }
               if (tag % 4 == 0) b = heap.reallocate(b, b.capacity() * 2);
@@ -75,8 +75,10 @@ class ConcurrencyTest {
         }
         for (Thread p : producers) p.join();
       }
-      for (int c = 0; c < consumers.size(); c++) handoff.put(poison);
-      for (Thread c : consumers) c.join();
+      for (int c = 0; c < consumers.size(); c++) {
+        if (!handoff.offer(poison, 60, TimeUnit.SECONDS)) errors.add(new AssertionError("stuck"));
+      }
+      for (Thread c : consumers) c.join(60_000);
       assertTrue(errors.isEmpty(), () -> "errors: " + errors);
       HeapStats s = heap.stats();
       assertEquals(0, s.liveBlocks(), s::toString);

@@ -45,7 +45,9 @@ class LoaderTest {
 
   @Test
   void goodLoadPrintsNothingOnStderr() throws Exception {
-    TestSupport.Child child = TestSupport.runChild(options(), ChildMain.class.getName(), "probe");
+    List<String> o = options();
+    o.addAll(TestSupport.libraryOptions());
+    TestSupport.Child child = TestSupport.runChild(o, ChildMain.class.getName(), "probe");
     assertEquals(0, child.exitCode(), child::toString);
     assertEquals("true", line(child, "available"), child::toString);
     assertEquals("", child.stderr(), child::toString);

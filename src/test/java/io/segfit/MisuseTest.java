@@ -144,7 +144,8 @@ class MisuseTest {
 
   @Test
   void slicesAndViews() {
-    ByteBuffer b = heap.allocate(256);
+    // 3000 bytes: a size class that is not a power of two, so no alignment explains a view
+    ByteBuffer b = heap.allocate(3000);
     ByteBuffer interior = b.slice(16, 64);
     rejected(IllegalArgumentException.class, () -> heap.free(interior), "not the start");
     rejected(IllegalArgumentException.class, () -> heap.reallocate(interior, 10));
@@ -197,10 +198,17 @@ class MisuseTest {
     assertThrows(IllegalArgumentException.class, () -> Heap.builder().purgeDelay(Duration.ofMillis(-1)));
     assertThrows(IllegalArgumentException.class, () -> Heap.builder().name(""));
     assertThrows(IllegalArgumentException.class, () -> Heap.builder().name("a\0b"));
-    assertThrows(IllegalArgumentException.class, () -> Heap.builder().name("x".repeat(256)));
+    assertThrows(IllegalArgumentException.class, () -> Heap.builder().name("x".repeat(64)));
+    assertThrows(IllegalArgumentException.class, () -> Heap.builder().name("é".repeat(32)));
     assertThrows(IllegalArgumentException.class, () -> Heap.builder().leakSamplingInterval(0));
-    try (Heap h = Heap.builder().name("é".repeat(127)).jmx(false).build()) {
-      assertEquals("é".repeat(127), h.name());
+    // options the core rejects: pre-touch without a reservation, a reservation above the limit
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> Heap.builder().name("bad").preTouch(true).build());
+    assertTrue(e.getMessage().contains("preTouch=true"), e.getMessage());
+    assertThrows(IllegalArgumentException.class,
+        () -> Heap.builder().maxBytes(1 << 20).reserveBytes(2 << 20).build());
+    try (Heap h = Heap.builder().name("é".repeat(31)).jmx(false).build()) {
+      assertEquals("é".repeat(31), h.name());
       assertStillWorks(h);
     }
   }

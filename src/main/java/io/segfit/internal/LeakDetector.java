@@ -92,7 +92,7 @@ public final class LeakDetector {
   private void report(Tracker tracker) {
     reported.increment();
     LeakTrace trace = tracker.trace;
-    LOG.log(System.Logger.Level.WARNING, trace.getMessage(), trace);
+    LOG.log(System.Logger.Level.WARNING, trace.report(), trace);
     StringWriter stack = new StringWriter();
     trace.printStackTrace(new PrintWriter(stack));
     Jfr.leak(heap, tracker.address, tracker.size, stack.toString());
@@ -133,14 +133,30 @@ public final class LeakDetector {
     }
   }
 
-  /** The allocation stack of a tracked buffer, logged as the cause of a leak report. */
+  /** The allocation stack of a tracked buffer, logged with a leak report. */
   static final class LeakTrace extends Throwable {
     private static final long serialVersionUID = 1L;
+    private final String report;
 
     LeakTrace(String heap, long address, long size) {
-      super("LEAK: a ByteBuffer of heap '" + heap + "' (" + size + " bytes at 0x"
-          + Long.toHexString(address) + ") became unreachable without being freed; "
-          + "the memory stays allocated until the heap is closed. It was allocated at:");
+      super("allocation site of the leaked buffer");
+      this.report = "LEAK: a ByteBuffer of heap '" + heap + "' (" + size + " bytes at 0x"
+          + Long.toHexString(address) + ") became unreachable without being freed; the memory "
+          + "stays allocated until the heap is closed. It was allocated at the stack below.";
+      // Start the stack at the caller's allocate/reallocate call, not inside segfit.
+      StackTraceElement[] stack = getStackTrace();
+      int first = 0;
+      while (first < stack.length - 1 && isOurs(stack[first]) && isOurs(stack[first + 1])) first++;
+      setStackTrace(java.util.Arrays.copyOfRange(stack, first, stack.length));
+    }
+
+    private static boolean isOurs(StackTraceElement e) {
+      return e.getClassName().startsWith("io.segfit.internal.") || e.getClassName().equals(
+          "io.segfit.Heap");
+    }
+
+    String report() {
+      return report;
     }
   }
 }

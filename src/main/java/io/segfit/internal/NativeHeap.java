@@ -49,8 +49,11 @@ public final class NativeHeap {
   public static final int CLASS_SLABS = 5;
   public static final int CLASS_FIELDS = 6;
 
-  /** Longest heap name in UTF-8 bytes; jni.c copies names into a stack buffer of this size. */
-  public static final int MAX_NAME_BYTES = 255;
+  /**
+   * Longest heap name in UTF-8 bytes: the core keeps names in 64-byte arrays (options.c
+   * rejects longer ones); jni.c copies names into a stack buffer of this size.
+   */
+  public static final int MAX_NAME_BYTES = 63;
 
   /** Length of the array stats() needs. */
   public static int statsLength() {

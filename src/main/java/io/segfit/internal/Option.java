@@ -11,32 +11,33 @@ import java.util.Locale;
 
 public enum Option {
   LIBRARY_PATH("segfit.library.path", "",
-      "Path of a libsegfit.so to load instead of the one bundled in the jar (no fallback)."),
+      "Path of a `libsegfit.so` to load instead of the one bundled in the jar (no fallback)."),
   TMPDIR("segfit.tmpdir", "",
-      "Directory the bundled library is extracted to (empty: java.io.tmpdir); it must not be "
-          + "mounted noexec. The file is deleted right after loading."),
+      "Directory the bundled library is extracted to (empty: `java.io.tmpdir`); it must not be "
+          + "mounted `noexec`. The file is deleted right after loading."),
   MAX_BYTES("segfit.maxBytes", "0",
       "Limit of the default heap in bytes (suffix k, m, g or t allowed); 0 means no limit."),
   RESERVE_BYTES("segfit.reserveBytes", "0",
       "Address space the default heap reserves for slabs at creation; 0 grows on demand."),
   PRE_TOUCH("segfit.preTouch", "false",
-      "Pre-fault the default heap's reservation (MAP_POPULATE) so steady state makes no syscall."),
+      "Pre-fault the default heap's reservation (`MAP_POPULATE`) so steady state makes no syscall."),
   HUGE_PAGES("segfit.hugePages", "false",
-      "Ask for transparent huge pages (MADV_HUGEPAGE) for the default heap."),
+      "Ask for transparent huge pages (`MADV_HUGEPAGE`) for the default heap."),
   PURGE_DELAY_MS("segfit.purgeDelayMs", "",
       "Milliseconds an empty slab of the default heap waits before its memory goes back to the "
-          + "OS; 0 at once; empty: the core's default (SEGFIT_DEFAULT_PURGE_DELAY_MS)."),
+          + "OS; 0 at once; empty: the core's default (`SEGFIT_DEFAULT_PURGE_DELAY_MS`)."),
   DEBUG("segfit.debug", "false",
       "Debug mode for the default heap: canaries, fill patterns, guard pages around large blocks."),
   LEAK_DETECTION("segfit.leakDetection", "disabled",
-      "Leak detection of every heap whose builder does not choose: disabled, sampled or "
-          + "paranoid (every buffer)."),
+      "Leak detection of every heap whose builder does not choose: `disabled`, `sampled` or "
+          + "`paranoid` (every buffer)."),
   LEAK_SAMPLING_INTERVAL("segfit.leakDetection.samplingInterval", "128",
       "With sampled leak detection, one ByteBuffer allocation in this many is tracked."),
   JMX("segfit.jmx", "true",
-      "Register an MXBean io.segfit:type=Heap,name=<name> for each heap while it is open."),
+      "Register an MXBean `io.segfit:type=Heap,name=<heap name>` for each heap while it is "
+          + "open."),
   JFR_LARGE_ALLOCATION("segfit.jfr.largeAllocationThreshold", "1m",
-      "Allocations of at least this many bytes emit the JFR event io.segfit.LargeAllocation.");
+      "Allocations of at least this many bytes emit the JFR event `io.segfit.LargeAllocation`.");
 
   private final String key;
   private final String defaultValue;

@@ -71,13 +71,21 @@ class ConcurrentCloseTest {
     for (int w = 0; w < WORKERS; w++) {
       final int seed = r * 31 + w;
       Thread t = new Thread(() -> {
+        boolean[] counted = {false};
         try {
-          work(heap, new SplittableRandom(seed), working);
+          work(heap, new SplittableRandom(seed), working, counted);
           wrong.compareAndSet(null, new AssertionError("worker ended without an exception"));
         } catch (IllegalStateException expected) {
-          // the heap was closed under it
+          if (!counted[0]) {
+            wrong.compareAndSet(null, new AssertionError("IllegalStateException before close",
+                expected));
+          }
         } catch (Throwable t2) {
           wrong.compareAndSet(null, t2);
+        } finally {
+          if (!counted[0]) {
+            working.countDown(); // never leave the closer waiting
+          }
         }
       }, "close-race-" + r + "-" + w);
       workers.add(t);
@@ -112,7 +120,8 @@ class ConcurrentCloseTest {
   }
 
   /** Allocates, reallocates and frees until the heap is closed (IllegalStateException). */
-  private static void work(Heap heap, SplittableRandom rnd, CountDownLatch working) {
+  private static void work(Heap heap, SplittableRandom rnd, CountDownLatch working,
+      boolean[] counted) {
     List<ByteBuffer> buffers = new ArrayList<>();
     List<Long> addresses = new ArrayList<>();
     long ops = 0;
@@ -165,6 +174,7 @@ class ConcurrentCloseTest {
         }
       }
       if (++ops == 200) {
+        counted[0] = true;
         working.countDown();
       }
     }

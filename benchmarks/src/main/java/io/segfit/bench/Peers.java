@@ -15,6 +15,7 @@ import io.netty.buffer.PooledByteBufAllocator;
 import io.netty.util.ResourceLeakDetector;
 import io.segfit.Heap;
 import org.lwjgl.system.Configuration;
+import org.lwjgl.system.MemoryUtil;
 import org.lwjgl.system.rpmalloc.RPmalloc;
 import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Scope;
@@ -106,7 +107,10 @@ public final class Peers {
 
     @Setup(Level.Trial)
     public void setup() {
-      // the static initialiser did the work; a method keeps JMH from pruning the state
+      String allocator = MemoryUtil.getAllocator().getClass().getName();
+      if (!allocator.endsWith("StdlibAllocator")) {
+        throw new IllegalStateException("LWJGL picked " + allocator + ", not the system allocator");
+      }
     }
   }
 

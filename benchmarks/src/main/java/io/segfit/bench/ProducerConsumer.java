@@ -3,8 +3,8 @@
  * bounded SPSC ring (1024 slots); the other thread takes them and frees them, so every free is a
  * cross-thread free. JMH runs the two methods of each group at once, one thread each; the group
  * score is the mean time per operation of the two threads, and each side is reported on its own.
- * A side that finds the ring full (or empty) spins until the other side catches up or the
- * iteration ends; leftovers are freed at the end of each iteration.
+ * A side that finds the ring full (or empty) spins, then yields, until the other side catches up
+ * or the iteration ends; leftovers are freed at the end of each iteration.
  */
 package io.segfit.bench;
 
@@ -46,13 +46,13 @@ public class ProducerConsumer {
      * garbage that -prof gc charges to the allocator). */
     public Consumer<Object> leftovers;
 
-    /** Producer side: spins while the ring is full; false if the run ended first. */
+    /** Producer side: waits while the ring is full; false if the run ended first. */
     public boolean handOver(Object buffer, Control c) {
-      while (!ring.offer(buffer)) {
+      for (int spins = 0; !ring.offer(buffer); spins++) {
         if (c.stopMeasurement) {
           return false;
         }
-        Thread.onSpinWait();
+        backOff(spins);
       }
       return true;
     }
@@ -60,13 +60,22 @@ public class ProducerConsumer {
     /** Consumer side: the next buffer, or null once the run has ended with the ring empty. */
     public Object take(Control c) {
       Object b;
-      while ((b = ring.poll()) == null) {
+      for (int spins = 0; (b = ring.poll()) == null; spins++) {
         if (c.stopMeasurement) {
           return null;
         }
-        Thread.onSpinWait();
+        backOff(spins);
       }
       return b;
+    }
+
+    /** Spin a little, then yield: with two cores shared, the other side may need this one. */
+    private static void backOff(int spins) {
+      if (spins < 64) {
+        Thread.onSpinWait();
+      } else {
+        Thread.yield();
+      }
     }
 
     @TearDown(Level.Iteration)

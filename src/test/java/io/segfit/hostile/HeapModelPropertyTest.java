@@ -36,7 +36,7 @@ import net.jqwik.api.Provide;
 import net.jqwik.api.ShrinkingMode;
 import net.jqwik.api.Tuple;
 
-class HeapModelProperties {
+class HeapModelPropertyTest {
   /** Largest block a script asks for: above segfit's small-object maximum, so large blocks too. */
   static final int MAX_SIZE = Hostile.EMULATED ? 300_000 : 1_500_000;
   static final int MAX_ACTIONS = Hostile.EMULATED ? 40 : 150;
@@ -88,13 +88,13 @@ class HeapModelProperties {
     return script().list().ofMinSize(2).ofMaxSize(3);
   }
 
-  @Property(tries = 40)
+  @Property(tries = 80)
   void oneThreadMatchesModel(@ForAll("script") List<Action> script, @ForAll boolean debug,
       @ForAll boolean eagerPurge) throws Exception {
     run(List.of(script), debug, eagerPurge);
   }
 
-  @Property(tries = 15, shrinking = ShrinkingMode.BOUNDED)
+  @Property(tries = 25, shrinking = ShrinkingMode.BOUNDED)
   void threadsWithHandOffMatchModel(@ForAll("threads") List<List<Action>> scripts,
       @ForAll boolean debug, @ForAll boolean eagerPurge) throws Exception {
     run(scripts, debug, eagerPurge);

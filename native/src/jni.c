@@ -1,8 +1,10 @@
-/* segfit: jni.c, the JNI glue of io.segfit.internal.NativeHeap. It only translates: each export calls
- * one segfit_* function (freeBuffer/reallocateBuffer also read the buffer's address) and never
- * allocates on its own, never throws, and never calls back into Java on a hot path. Addresses
- * travel as positive jlongs; a failed allocation returns the negative SEGFIT_E_* code from the
- * same call. The stats array layout comes from NativeHeap's constants through the javac -h header.
+/* segfit: jni.c, the JNI glue of io.segfit.internal.NativeHeap.
+ *
+ * It only translates: each export calls one segfit_* function (freeBuffer and reallocateBuffer
+ * also read the buffer's address field) and never allocates on its own, never throws, and never
+ * calls back into Java on a hot path. Addresses travel as positive jlongs; a failed allocation
+ * returns the negative SEGFIT_E_* code from the same call, so an allocation is one JNI call. The
+ * stats array layout comes from NativeHeap's constants through the javac -h header.
  */
 #include <jni.h>
 #include <stdint.h>
@@ -70,12 +72,6 @@ JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_maxAlignment(JNIEnv *
 /* Class: io.segfit.internal.NativeHeap  Method: maxClasses  Signature: ()I */
 JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_maxClasses(JNIEnv *env, jclass cls) {
   return SEGFIT_MAX_CLASSES;
-}
-
-/* Class: io.segfit.internal.NativeHeap  Method: defaultPurgeDelayMs  Signature: ()J */
-JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_defaultPurgeDelayMs(JNIEnv *env,
-                                                                                jclass cls) {
-  return SEGFIT_DEFAULT_PURGE_DELAY_MS;
 }
 
 /* Class: io.segfit.internal.NativeHeap  Method: smallMax  Signature: ()J */
@@ -276,7 +272,8 @@ JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_usableSize(JNIEnv *en
  * Blocks by buffer
  * ------------------------------------------------------------------------------------------- */
 
-/* Class: io.segfit.internal.NativeHeap  Method: freeBuffer  Signature: (JLjava/nio/ByteBuffer;I)J */
+/* Class: io.segfit.internal.NativeHeap  Method: freeBuffer
+ * Signature: (JLjava/nio/ByteBuffer;I)J */
 JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_freeBuffer(JNIEnv *env, jclass cls,
                                                                      jlong heap, jobject buffer,
                                                                      jint capacity) {

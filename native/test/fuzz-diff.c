@@ -90,10 +90,11 @@ static uint32_t take(input_t *in, int bytes) {
 static unsigned char pattern(uint8_t seed, size_t i) { return (unsigned char)(seed + i * 31 + (i >> 8)); }
 
 /* Blocks up to 2*SAMPLE bytes are written and checked whole; larger ones at both ends and at
- * every multiple of 65521 (a prime: about one byte per 64 KiB) in between. "layout" is the size the block was filled for. */
+ * every multiple of 65521 (a prime: one byte per 64 KiB) in between. "layout" is the size the
+ * block was filled for. */
 static size_t next_sampled(size_t layout, size_t i) {
   if (layout <= 2 * SAMPLE || i < SAMPLE || i >= layout - SAMPLE) return i;
-  size_t m = (i + 4092) / 65521 * 65521;
+  size_t m = (i + 65520) / 65521 * 65521;
   return m < layout - SAMPLE ? m : layout - SAMPLE;
 }
 

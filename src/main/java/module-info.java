@@ -9,4 +9,6 @@ module io.segfit {
   requires static jdk.jfr;
 
   exports io.segfit;
+  // JFR instruments and instantiates the event classes, which live in the internal package.
+  exports io.segfit.internal to jdk.jfr;
 }

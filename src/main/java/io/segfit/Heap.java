@@ -254,9 +254,7 @@ public final class Heap implements AutoCloseable {
     checkDirect(buffer, "free");
     if (closed) throw Errors.closed(name);
     long result = NativeHeap.freeBuffer(handle, buffer, buffer.capacity());
-    if (result <= 0) {
-      throw Errors.block(result, name, "free", result == 0 ? 0 : NativeHeap.address(buffer));
-    }
+    if (result <= 0) throw freeFailure(result, result == 0 ? 0 : NativeHeap.address(buffer));
     if (leaks != null) leaks.untrack(result);
   }
 
@@ -355,7 +353,7 @@ public final class Heap implements AutoCloseable {
   public void freeAddress(long address) {
     if (closed) throw Errors.closed(name);
     int rc = NativeHeap.free(handle, address);
-    if (rc != 0) throw Errors.block(rc, name, "free", address);
+    if (rc != 0) throw freeFailure(rc, address);
     if (leaks != null) leaks.untrack(address);
   }
 
@@ -458,8 +456,9 @@ public final class Heap implements AutoCloseable {
    * those calls either complete before the memory is released or fail with
    * {@link IllegalStateException}; later calls fail with {@link IllegalStateException}.
    *
-   * @apiNote Like FFM's {@code Arena.close()}, closing twice is an error rather than a no-op,
-   *     because a second close usually reveals two owners of one heap.
+   * <p>Like FFM's {@code Arena.close()}, closing twice is an error rather than a no-op,
+   * because a second close usually reveals two owners of one heap.
+   *
    * @throws IllegalStateException if the heap is already closed
    * @throws UnsupportedOperationException if this is the {@linkplain #defaultHeap() default
    *     heap}
@@ -491,6 +490,19 @@ public final class Heap implements AutoCloseable {
       throw new IllegalArgumentException(operation + ": not a direct buffer, so not a block of "
           + "any heap: " + buffer);
     }
+  }
+
+  /**
+   * The exception for a failed free. A debug-mode corruption report still freed the block: its
+   * leak tracker goes, and its allocation stack (when tracked) becomes the report's cause.
+   */
+  private RuntimeException freeFailure(long code, long address) {
+    RuntimeException e = Errors.block(code, name, "free", address);
+    if (code == Errors.CORRUPTED && leaks != null) {
+      Throwable site = leaks.release(address);
+      if (site != null && e.getCause() == null) e.initCause(site);
+    }
+    return e;
   }
 
   private ByteBuffer buffer(long address, int size, long alignment) {
@@ -672,7 +684,9 @@ public final class Heap implements AutoCloseable {
      * @throws IllegalArgumentException if interval is less than 1
      */
     public Builder leakSamplingInterval(int interval) {
-      if (interval < 1) throw new IllegalArgumentException("sampling interval " + interval + " < 1");
+      if (interval < 1) {
+        throw new IllegalArgumentException("sampling interval " + interval + " < 1");
+      }
       this.leakSamplingInterval = interval;
       return this;
     }

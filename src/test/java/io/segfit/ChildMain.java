@@ -14,6 +14,12 @@ public final class ChildMain {
       case "default-heap":
         defaultHeap();
         break;
+      case "leak":
+        leak();
+        break;
+      case "race":
+        race();
+        break;
       default:
         throw new IllegalArgumentException(args[0]);
     }
@@ -50,6 +56,59 @@ public final class ChildMain {
     } catch (UnsatisfiedLinkError e) {
       System.out.println("default=" + e.getMessage());
     }
+  }
+
+  /** Allocates a 77-byte buffer and drops it without freeing it. */
+  static void allocateAndDrop(Heap heap) {
+    heap.allocate(77).put(0, (byte) 1);
+  }
+
+  private static void leak() {
+    try (Heap heap = Heap.builder().name("leak-child").leakDetection(LeakDetection.PARANOID)
+        .build()) {
+      allocateAndDrop(heap);
+      long deadline = System.nanoTime() + 60_000_000_000L;
+      while (heap.stats().leaksReported() == 0 && System.nanoTime() < deadline) {
+        System.gc();
+        try {
+          Thread.sleep(50);
+        } catch (InterruptedException e) {
+          throw new AssertionError(e);
+        }
+      }
+      System.out.println("reported=" + heap.stats().leaksReported());
+    }
+  }
+
+  /** Many threads make the first use at once: the library loads once, every heap works. */
+  private static void race() {
+    int threads = 8;
+    java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.atomic.AtomicInteger ok = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.List<Thread> all = new java.util.ArrayList<>();
+    for (int t = 0; t < threads; t++) {
+      Thread th = new Thread(() -> {
+        try {
+          go.await();
+          Heap heap = (ok.get() & 1) == 0 ? Heap.defaultHeap() : Heap.builder().jmx(false).build();
+          heap.free(heap.allocate(64));
+          ok.incrementAndGet();
+        } catch (Throwable e) {
+          e.printStackTrace();
+        }
+      });
+      all.add(th);
+      th.start();
+    }
+    go.countDown();
+    for (Thread th : all) {
+      try {
+        th.join();
+      } catch (InterruptedException e) {
+        throw new AssertionError(e);
+      }
+    }
+    System.out.println("ok=" + ok.get() + "/" + threads);
   }
 
   private static void defaultHeap() {

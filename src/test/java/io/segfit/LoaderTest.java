@@ -122,6 +122,31 @@ class LoaderTest {
   }
 
   @Test
+  void concurrentFirstUseLoadsOnce() throws Exception {
+    List<String> o = options();
+    o.addAll(TestSupport.libraryOptions());
+    TestSupport.Child child = TestSupport.runChild(o, ChildMain.class.getName(), "race");
+    assertEquals(0, child.exitCode(), child::toString);
+    assertEquals("8/8", line(child, "ok"), child::toString);
+    assertEquals("", child.stderr(), child::toString);
+  }
+
+  @Test
+  void unusableExtractionDirectoryIsNamed() throws Exception {
+    assumeTrue(System.getProperty("segfit.library.path") == null, "loads from a path here");
+    Path file = Files.createTempFile("segfit-tmpdir", ".file");
+    try {
+      TestSupport.Child child = TestSupport.runChild(options("-Dsegfit.tmpdir=" + file),
+          ChildMain.class.getName(), "probe");
+      assertEquals("false", line(child, "available"), child::toString);
+      String cause = line(child, "cause");
+      assertTrue(cause.contains("segfit.tmpdir") && cause.contains(file.toString()), cause);
+    } finally {
+      Files.deleteIfExists(file);
+    }
+  }
+
+  @Test
   void resourceNamesFollowNativeLibLoadersLayout() {
     assertEquals("natives/linux_64/libsegfit.so", NativeLibrary.resourceName("Linux", "amd64"));
     assertEquals("natives/linux_64/libsegfit.so", NativeLibrary.resourceName("Linux", "x86_64"));

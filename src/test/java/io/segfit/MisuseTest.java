@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.segfit.internal.NativeHeap;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import org.junit.jupiter.api.AfterEach;
@@ -151,6 +152,10 @@ class MisuseTest {
     rejected(IllegalArgumentException.class, () -> heap.reallocate(interior, 10));
     ByteBuffer smaller = b.slice(0, 16);
     rejected(IllegalArgumentException.class, () -> heap.free(smaller), "capacity");
+    // a view larger than the block (only JNI can make one): never accepted
+    ByteBuffer larger = NativeHeap.wrap(NativeHeap.address(b), 1 << 20);
+    rejected(IllegalArgumentException.class, () -> heap.free(larger), "capacity");
+    rejected(IllegalArgumentException.class, () -> heap.reallocate(larger, 10), "capacity");
     ByteBuffer positioned = b.duplicate().position(100);
     ByteBuffer readOnly = b.asReadOnlyBuffer();
     // a duplicate or read-only view designates the same block: it frees it

@@ -2,7 +2,6 @@ package io.segfit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.management.ManagementFactory;
@@ -12,15 +11,13 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.logging.Handler;
-import java.util.logging.LogRecord;
-import java.util.logging.Logger;
 import javax.management.JMX;
 import javax.management.MBeanServer;
 import javax.management.ObjectName;
 import jdk.jfr.Recording;
 import jdk.jfr.consumer.RecordedEvent;
 import jdk.jfr.consumer.RecordingFile;
+import jdk.jfr.consumer.RecordingStream;
 import org.junit.jupiter.api.Test;
 
 /** The MXBean, the JFR events and leak detection. */
@@ -66,7 +63,6 @@ class ObservabilityTest {
       recording.enable("io.segfit.LargeAllocation");
       recording.enable("io.segfit.LimitHit");
       recording.enable("io.segfit.Trim");
-      recording.enable("io.segfit.HeapStatistics").withPeriod(java.time.Duration.ofMillis(100));
       recording.start();
       try (Heap heap = Heap.builder().name("jfr-test").maxBytes(16 << 20).build()) {
         ByteBuffer big = heap.allocate(2 << 20);
@@ -77,7 +73,6 @@ class ObservabilityTest {
         }
         heap.free(big);
         heap.trim();
-        Thread.sleep(300); // lets at least one periodic statistics event fire
       }
       recording.stop();
       recording.dump(file);
@@ -99,49 +94,75 @@ class ObservabilityTest {
     assertTrue(largeOk, () -> "LargeAllocation missing: " + seen);
     assertTrue(limitOk, () -> "LimitHit missing: " + seen);
     assertTrue(seen.contains("io.segfit.Trim"), () -> "Trim missing: " + seen);
-    assertTrue(seen.contains("io.segfit.HeapStatistics"), () -> "HeapStatistics missing: " + seen);
   }
 
   @Test
-  void leakDetectionReportsADroppedBufferWithItsAllocationSite() throws Exception {
-    Logger logger = Logger.getLogger("io.segfit.leak");
-    List<LogRecord> records = new CopyOnWriteArrayList<>();
-    Handler handler = new Handler() {
-      @Override public void publish(LogRecord r) { records.add(r); }
-      @Override public void flush() {}
-      @Override public void close() {}
-    };
-    logger.addHandler(handler);
-    try (Heap heap = Heap.builder().name("leaky").leakDetection(LeakDetection.PARANOID).build()) {
+  void periodicHeapStatistics() throws Exception {
+    try (Heap heap = Heap.builder().name("jfr-periodic").jmx(false).build();
+        RecordingStream events = new RecordingStream()) {
+      List<RecordedEvent> stats = new CopyOnWriteArrayList<>();
+      events.enable("io.segfit.HeapStatistics").withPeriod(java.time.Duration.ofMillis(100));
+      events.onEvent("io.segfit.HeapStatistics", e -> {
+        if (e.getString("heap").equals("jfr-periodic")) stats.add(e);
+      });
+      ByteBuffer b = heap.allocate(5000);
+      events.startAsync();
+      long deadline = System.nanoTime() + 60_000_000_000L;
+      while (stats.isEmpty() && System.nanoTime() < deadline) Thread.sleep(50);
+      assertTrue(!stats.isEmpty(), "no io.segfit.HeapStatistics event within 60 s");
+      RecordedEvent e = stats.get(0);
+      assertEquals(1, e.getLong("liveBlocks"));
+      assertTrue(e.getLong("liveBytes") >= 5000, e::toString);
+      assertTrue(e.getLong("committedBytes") >= e.getLong("liveBytes"), e::toString);
+      heap.free(b);
+    }
+  }
+
+  @Test
+  void leakDetectionReportsADroppedBufferThroughJfrAndStats() throws Exception {
+    AutoCloseable quiet = TestSupport.quietLogger("io.segfit.leak"); // a leak is provoked here
+    try (Heap heap = Heap.builder().name("leaky").leakDetection(LeakDetection.PARANOID).build();
+        RecordingStream events = new RecordingStream()) {
+      List<RecordedEvent> leaks = new CopyOnWriteArrayList<>();
+      events.enable("io.segfit.Leak");
+      events.onEvent("io.segfit.Leak", leaks::add);
+      events.startAsync();
       assertEquals(LeakDetection.PARANOID, heap.leakDetection());
       ByteBuffer kept = heap.allocate(128);
       heap.free(heap.allocate(64));                          // freed: never reported
       heap.free(heap.reallocate(heap.allocate(32), 4000));   // reallocated then freed
-      allocateAndDrop(heap);                                 // leaked
+      ChildMain.allocateAndDrop(heap);                       // leaked
       long deadline = System.nanoTime() + 60_000_000_000L;
-      while (records.isEmpty() && System.nanoTime() < deadline) {
+      while ((heap.stats().leaksReported() == 0 || leaks.isEmpty())
+          && System.nanoTime() < deadline) {
         System.gc();
-        Thread.sleep(50);
+        Thread.sleep(100);
       }
-      assertEquals(1, records.size(), () -> "reports: " + records);
-      LogRecord r = records.get(0);
-      assertTrue(r.getMessage().contains("LEAK") && r.getMessage().contains("leaky")
-          && r.getMessage().contains("77 bytes"), r.getMessage());
-      Throwable site = r.getThrown();
-      assertNotNull(site);
-      boolean fromHere = false;
-      for (StackTraceElement e : site.getStackTrace()) fromHere |= e.getMethodName().equals("allocateAndDrop");
-      assertTrue(fromHere, "the allocation stack names the allocating method");
       assertEquals(1, heap.stats().leaksReported());
+      assertEquals(1, leaks.size(), () -> "events: " + leaks);
+      RecordedEvent e = leaks.get(0);
+      assertEquals("leaky", e.getString("heap"));
+      assertEquals(77, e.getLong("size"));
+      assertTrue(e.getString("allocationStack").contains("allocateAndDrop"), e::toString);
       assertEquals(2, heap.stats().liveBlocks(), "the leaked block stays allocated");
       heap.free(kept);
     } finally {
-      logger.removeHandler(handler);
+      quiet.close();
     }
   }
 
-  private static void allocateAndDrop(Heap heap) {
-    heap.allocate(77).put(0, (byte) 1);
+  @Test
+  void leakReportGoesToSystemLoggerWithTheAllocationStack() throws Exception {
+    // In a child JVM on the class path, where System.Logger goes to java.util.logging's console.
+    List<String> o = new ArrayList<>(TestSupport.nativeAccess());
+    o.addAll(TestSupport.libraryOptions());
+    TestSupport.Child c = TestSupport.runChild(o, ChildMain.class.getName(), "leak");
+    assertEquals(0, c.exitCode(), c::toString);
+    assertTrue(c.stdout().contains("reported=1"), c::toString);
+    assertTrue(c.stderr().contains("WARNING: LEAK: a ByteBuffer of heap 'leak-child' (77 bytes"),
+        c::toString);
+    assertTrue(c.stderr().contains("at io.segfit.ChildMain.allocateAndDrop"), c::toString);
+    assertFalse(c.stderr().contains("at io.segfit.internal.LeakDetector"), "stack starts at the caller");
   }
 
   @Test

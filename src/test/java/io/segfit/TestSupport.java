@@ -56,16 +56,35 @@ final class TestSupport {
     return String.join(File.pathSeparator, parts);
   }
 
-  /** The java launcher of this JVM. */
-  static String javaLauncher() {
-    return Paths.get(System.getProperty("java.home"), "bin", "java").toString();
+  /**
+   * The java launcher of this JVM. Under qemu (the qemu-aarch64 profile) that is the project's
+   * wrapper, which runs the aarch64 JVM under qemu-user with the AARCH64_SYSROOT it inherits.
+   */
+  static List<String> javaLauncher() {
+    Path wrapper = Paths.get("scripts", "qemu-aarch64-jvm", "bin", "java");
+    if (EMULATED && System.getenv("AARCH64_SYSROOT") != null && Files.isExecutable(wrapper)) {
+      return List.of(wrapper.toAbsolutePath().toString());
+    }
+    return List.of(Paths.get(System.getProperty("java.home"), "bin", "java").toString());
+  }
+
+  /**
+   * Stops java.util.logging's console output of one logger until the result is closed (for a
+   * test that provokes a report on purpose). Reflective, because the tests run inside module
+   * io.segfit, which does not read java.logging.
+   */
+  static AutoCloseable quietLogger(String name) throws ReflectiveOperationException {
+    Class<?> type = Class.forName("java.util.logging.Logger");
+    Object logger = type.getMethod("getLogger", String.class).invoke(null, name);
+    java.lang.reflect.Method parents = type.getMethod("setUseParentHandlers", boolean.class);
+    parents.invoke(logger, false);
+    return () -> parents.invoke(logger, true);
   }
 
   /** Runs mainClass in a child JVM on this JVM's class path, with extra JVM options. */
   static Child runChild(List<String> jvmOptions, String mainClass, String... args)
       throws IOException, InterruptedException {
-    List<String> cmd = new ArrayList<>();
-    cmd.add(javaLauncher());
+    List<String> cmd = new ArrayList<>(javaLauncher());
     cmd.addAll(jvmOptions);
     cmd.add("-cp");
     cmd.add(classPath());

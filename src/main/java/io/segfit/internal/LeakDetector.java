@@ -69,6 +69,18 @@ public final class LeakDetector {
     if (tracker != null) tracker.discard();
   }
 
+  /**
+   * As untrack, returning the allocation stack of the block if it was tracked (for reports
+   * about the block, such as a debug-mode corruption found when freeing it), else null.
+   */
+  public Throwable release(long address) {
+    if (filter.get(slot(address)) == 0) return null;
+    Tracker tracker = trackers.remove(address);
+    if (tracker == null) return null;
+    tracker.discard();
+    return tracker.trace;
+  }
+
   /** The heap is closed: nothing it tracked can leak any more. */
   public void close() {
     closed = true;

@@ -71,8 +71,6 @@ public final class NativeHeap {
   public static native long maxAlignment();
   /** SEGFIT_MAX_CLASSES. */
   public static native int maxClasses();
-  /** SEGFIT_DEFAULT_PURGE_DELAY_MS. */
-  public static native long defaultPurgeDelayMs();
   /** segfit_small_max(). */
   public static native long smallMax();
   /** segfit_page_size(). */

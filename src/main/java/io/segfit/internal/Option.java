@@ -20,7 +20,8 @@ public enum Option {
   RESERVE_BYTES("segfit.reserveBytes", "0",
       "Address space the default heap reserves for slabs at creation; 0 grows on demand."),
   PRE_TOUCH("segfit.preTouch", "false",
-      "Pre-fault the default heap's reservation (`MAP_POPULATE`) so steady state makes no syscall."),
+      "Pre-fault the default heap's reservation (`MAP_POPULATE`) so steady state makes no "
+          + "syscall; needs `segfit.reserveBytes`."),
   HUGE_PAGES("segfit.hugePages", "false",
       "Ask for transparent huge pages (`MADV_HUGEPAGE`) for the default heap."),
   PURGE_DELAY_MS("segfit.purgeDelayMs", "",

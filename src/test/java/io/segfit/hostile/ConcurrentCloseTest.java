@@ -1,7 +1,8 @@
 /*
  * Closing a heap while other threads allocate, reallocate and free on it. Each worker must end
  * with IllegalStateException (the heap is closed), never another exception type and never a
- * crash; a second close throws IllegalStateException; and the heap's memory is released exactly
+ * crash; of two threads closing at once exactly one succeeds and the other gets
+ * IllegalStateException, as does any later close; and the heap's memory is released exactly
  * once: after many rounds, each holding tens of MiB when closed, the process's RSS is back near
  * where it started. Workers reach block memory only through heap calls (allocateZeroed's
  * memset, reallocate's copy), never through a buffer: a buffer used after its heap is closed is
@@ -20,6 +21,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 
@@ -93,8 +95,19 @@ class ConcurrentCloseTest {
     }
     working.await();
     long before = Hostile.rss();
-    heap.close();
+    // Two closers race: exactly one closes, the other gets IllegalStateException.
+    CyclicBarrier both = new CyclicBarrier(2);
+    AtomicReference<Throwable> otherOutcome = new AtomicReference<>();
+    Thread other = new Thread(() -> otherOutcome.set(closeAfter(both, heap)), "closer-" + r);
+    other.start();
+    Throwable mine = closeAfter(both, heap);
+    other.join();
     long released = before - Hostile.rss();
+    Throwable theirs = otherOutcome.get();
+    boolean oneClosed = (mine == null) != (theirs == null);
+    Throwable loser = mine != null ? mine : theirs;
+    assertTrue(oneClosed && loser instanceof IllegalStateException,
+        "two racing closes: " + mine + " / " + theirs);
     for (Thread t : workers) {
       t.join();
     }
@@ -109,6 +122,17 @@ class ConcurrentCloseTest {
     assertThrows(IllegalStateException.class, () -> heap.allocateAddress(16),
         "allocateAddress after close");
     return released;
+  }
+
+  /** Closes the heap once both closers are ready; returns what it threw, or null. */
+  private static Throwable closeAfter(CyclicBarrier barrier, Heap heap) {
+    try {
+      barrier.await();
+      heap.close();
+      return null;
+    } catch (Throwable t) {
+      return t;
+    }
   }
 
   /** Writes one byte in every 4 KiB of the buffer, so that its pages are resident. */

@@ -93,6 +93,9 @@ class HeapLimitTest {
 
   /** The message names the heap, the limit and the live bytes (in bytes, as a plain number). */
   static void assertMessage(HeapOutOfMemoryError e, String name, long liveBytes) {
+    assertTrue(e.isLimitReached(), "the limit refused, not the OS: " + e);
+    assertEquals(name, e.heapName());
+    assertEquals(LIMIT, e.maxBytes());
     String m = e.getMessage();
     assertTrue(m != null && m.contains(name), "message lacks the heap's name: " + m);
     assertTrue(m.contains(Long.toString(LIMIT)), "message lacks the limit " + LIMIT + ": " + m);

@@ -1,9 +1,9 @@
 /*
  * The child JVM of OsOutOfMemoryTest. It warms up (loads every class the failure paths need),
  * then caps its own address space with prlimit(1) at its current size plus a margin, and
- * allocates until the OS refuses: large blocks (own mappings), then slab blocks. Each refusal
- * must be a HeapOutOfMemoryError; the blocks held must keep their contents and be counted
- * exactly; after freeing everything and trim a 16 MiB block fits again. It prints "RESULT ok"
+ * allocates until the OS refuses: slab blocks, then large blocks (own mappings). Each refusal
+ * must be a HeapOutOfMemoryError saying the OS refused; the blocks held must keep their
+ * contents and be counted exactly; after freeing everything and trim a 64 MiB block fits again. It prints "RESULT ok"
  * and exits 0, or prints what went wrong and exits 1. Runs interpreted (-Xint, set by the
  * parent) so that no JIT compilation needs native memory at the limit.
  */
@@ -23,7 +23,7 @@ public final class OsOutOfMemoryChild {
   private OsOutOfMemoryChild() {}
 
   static final long MARGIN = 192L << 20;
-  static final int LARGE = 1 << 20;
+  static final int LARGE = (2 << 20) + 100; // above the 1 MiB slab maximum: a mapping of its own
   static final int SMALL = 16384;
   static final int TOUCH = 64;
 
@@ -76,10 +76,26 @@ public final class OsOutOfMemoryChild {
         "limit not applied: " + limits);
     System.out.println("address space limited to " + limit + " bytes (VmSize " + vm + ")");
 
-    int large = fill(heap, held, LARGE);
+    // Slab blocks first (a new segment now and then), then large blocks (a mapping each) in
+    // the address space too small for another segment; after that neither fits.
     int small = fill(heap, held, SMALL);
-    System.out.println("refused after " + large + " large and " + small + " small blocks");
-    check(large > 0, "not one large block fitted in " + MARGIN + " bytes");
+    int large = fill(heap, held, LARGE);
+    System.out.println("refused after " + small + " slab and " + large + " large blocks");
+    check(small > 0, "not one slab block fitted in " + MARGIN + " bytes");
+    for (int size : new int[] {SMALL, LARGE}) {
+      try {
+        heap.allocateZeroed(size);
+        check(false, "allocateZeroed(" + size + ") fitted after the refusals");
+      } catch (HeapOutOfMemoryError expected) {
+        check(!expected.isLimitReached(), "the OS refused, not the limit: " + expected);
+      }
+    }
+    try {
+      heap.allocateAddress(LARGE);
+      check(false, "allocateAddress fitted after the refusals");
+    } catch (HeapOutOfMemoryError expected) {
+      check(expected.getMessage().contains("operating system"), expected.getMessage());
+    }
     HeapStats s = heap.stats();
     check(s.liveBlocks() == held.size(), "live blocks " + s.liveBlocks() + ", held " + held.size());
     // A failed reallocation keeps the block.
@@ -104,9 +120,13 @@ public final class OsOutOfMemoryChild {
     s = heap.stats();
     check(s.liveBlocks() == 0 && s.liveBytes() == 0, "live after freeing all: " + s);
     heap.trim();
-    ByteBuffer big = heap.allocate(16 << 20);
-    Hostile.fill(Hostile.Bytes.of(big), 7, 0, 16 << 20);
-    check(Hostile.firstMismatch(Hostile.Bytes.of(big), 7, 0, 16 << 20) == -1, "big block");
+    ByteBuffer big = heap.allocate(64 << 20); // a new mapping, where nothing fitted before
+    for (int i = 0; i < big.capacity(); i += 4096) {
+      big.put(i, (byte) (i >>> 12));
+    }
+    for (int i = 0; i < big.capacity(); i += 4096) {
+      check(big.get(i) == (byte) (i >>> 12), "big block");
+    }
     heap.free(big);
     ByteBuffer again = heap.allocate(SMALL);
     heap.free(again);

@@ -29,6 +29,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.AtomicReferenceArray;
@@ -36,6 +37,8 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
 public final class Soak {
   static final int WORKERS = 3;
   static final int MAX_LIVE_PER_WORKER = 3000;
+  /** Hand-offs stop while this many blocks wait (a retiring worker may leave more). */
+  static final int MAX_HANDOFF = 2000;
   static final long BURST = 64L << 20;
 
   private final Heap heap;
@@ -46,6 +49,7 @@ public final class Soak {
   private final AtomicReference<Throwable> unexpected = new AtomicReference<>();
   /** Blocks handed from one worker to another (and left by exiting workers). */
   private final ConcurrentLinkedQueue<Block> handoff = new ConcurrentLinkedQueue<>();
+  private final AtomicInteger handoffSize = new AtomicInteger();
   private volatile boolean stop;
 
   private Soak(Heap heap, long seconds) {
@@ -171,14 +175,23 @@ public final class Soak {
         } else if (r < 85 && !live.isEmpty()) {
           int i = rnd.nextInt(live.size());
           live.set(i, reallocate(live.get(i), rnd));
-        } else if (r < 95) {
-          if (!live.isEmpty()) {
-            handoff.add(live.remove(rnd.nextInt(live.size())));
+        } else if (r < 90) {
+          if (!live.isEmpty() && handoffSize.get() < MAX_HANDOFF) {
+            Block b = live.remove(rnd.nextInt(live.size()));
+            verify(b, "before hand-off");
+            handoffSize.incrementAndGet();
+            handoff.add(b);
           }
+        } else if (r < 95) {
           Block b = handoff.poll();
           if (b != null) {
+            handoffSize.decrementAndGet();
             verify(b, "received from another thread");
-            live.add(b);
+            if (live.size() < MAX_LIVE_PER_WORKER) {
+              live.add(b);
+            } else {
+              free(b, "received from another thread"); // a remote free
+            }
           }
         } else if (r < 96) {
           heap.trim();
@@ -190,6 +203,7 @@ public final class Soak {
     } catch (Throwable t) {
       unexpected.compareAndSet(null, t);
     } finally {
+      handoffSize.addAndGet(live.size());
       handoff.addAll(live); // an exiting thread leaves its blocks to the others
     }
   }

@@ -186,10 +186,13 @@ static void print_targets(FILE *out, int md) {
     }
   }
   int gr = find_shape("grow-realloc"), gc = find_shape("grow-copy");
+  int gm = find_shape("grow-realloc-mixed");
   if (gr >= 0 && gc >= 0 && median(sf, gr) > 0) {
     ROW("grow: copying time / realloc time", median(sf, gc) / median(sf, gr), 20.0, 0);
     if (gl >= 0 && median(gl, gr) > 0)
       ROW("grow-realloc: ratio to glibc", median(sf, gr) / median(gl, gr), 1.5, 1);
+    if (gl >= 0 && gm >= 0 && median(gl, gm) > 0)
+      ROW("grow-realloc-mixed: ratio to glibc", median(sf, gm) / median(gl, gm), 1.5, 1);
   }
   int br = find_shape("burst-rss"), bl = find_shape("burst-live");
   if (br >= 0 && bl >= 0) {

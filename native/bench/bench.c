@@ -155,8 +155,9 @@ static void shape_batch(void) {
 
 /* ---------------------------------------------------------------------------------------------
  * realloc growth: 4 KiB to 64 MiB by doubling, every byte written as the buffer grows. Only the
- * resizes are timed (microseconds per whole 4 KiB -> 64 MiB sequence). "realloc" uses the allocator's realloc; "copy" is the baseline without it
- * (malloc the new size, memcpy, free the old).
+ * resizes are timed (microseconds per whole 4 KiB -> 64 MiB sequence). "realloc" uses the
+ * allocator's realloc; "copy" is the baseline without it (malloc the new size, memcpy, free the
+ * old); "realloc-mixed" allocates a small block between resizes, as a real program would.
  * ------------------------------------------------------------------------------------------- */
 #define GROW_MIN ((size_t)4 << 10)
 #define GROW_MAX ((size_t)64 << 20)
@@ -175,20 +176,26 @@ static void fill(unsigned char *p, size_t from, size_t to) {
     p[off] = (unsigned char)(off * 131 >> 12);
 }
 
-static void shape_grow(int copying) {
+/* mode 0: realloc; 1: malloc+memcpy+free; 2: realloc with a small block allocated (and kept)
+ * after each step, so that the growing block is never the last thing in the heap (glibc grows a
+ * block at the top of its brk heap in place, which mode 0 lets it do every time). */
+static void shape_grow(int mode) {
+  static const char *names[] = {"grow-realloc", "grow-copy", "grow-realloc-mixed"};
   long seqs = scaled(8);
   double best = 1e300;
+  void *pins[64];
   for (int r = 0; r < g_reps; r++) {
     double timed = 0;
     for (long k = 0; k < seqs; k++) {
       size_t size = GROW_MIN;
+      int npins = 0;
       unsigned char *p = must(B_MALLOC(size));
       fill(p, 0, size);
       while (size < GROW_MAX) {
         size_t bigger = size * 2;
         double t0 = now_ns();
         unsigned char *q;
-        if (copying) {
+        if (mode == 1) {
           q = must(B_MALLOC(bigger));
           memcpy(q, p, size);
           B_FREE(p);
@@ -196,17 +203,19 @@ static void shape_grow(int copying) {
           q = must(B_REALLOC(p, bigger));
         }
         timed += now_ns() - t0;
+        if (mode == 2) pins[npins++] = must(B_MALLOC(64));
         check_kept(q, size);
         fill(q, size, bigger);
         p = q;
         size = bigger;
       }
       B_FREE(p);
+      for (int i = 0; i < npins; i++) B_FREE(pins[i]);
     }
     double us = timed / 1e3 / (double)seqs;
     if (us < best) best = us;
   }
-  report(copying ? "grow-copy" : "grow-realloc", best, "us/seq");
+  report(names[mode], best, "us/seq");
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -348,6 +357,7 @@ int main(int argc, char **argv) {
   if (WANT("grow")) {
     shape_grow(0);
     shape_grow(1);
+    shape_grow(2);
   }
   if (WANT("prodcons")) shape_prodcons();
   return 0;

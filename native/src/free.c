@@ -117,7 +117,8 @@ SF_NOINLINE int _sf_free_slow(sf_heap_t *heap, void *p, size_t size, bool sized)
       int64_t usable = _sf_large_usable(heap, p);
       size_t ps = _sf_page_size;
       /* Page-rounded size; small sizes are possible for blocks made large by their alignment. */
-      if (usable >= 0 && ((size + ps - 1) & ~(ps - 1)) != (size_t)usable)
+      size_t want = ((size == 0 ? 1 : size) + ps - 1) & ~(ps - 1);
+      if (usable >= 0 && want != (size_t)usable)
         rc = SEGFIT_E_SIZE_MISMATCH;
     }
     if (rc == 0) rc = _sf_large_free(heap, p);

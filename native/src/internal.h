@@ -367,6 +367,7 @@ bool _sf_segment_is_valid(const sf_segment_t *seg);
 
 /* page.c */
 void _sf_slab_init(sf_slab_t *slab, unsigned cls);
+void _sf_slab_reset_states(sf_slab_t *slab);
 /* Puts up to one OS page of never-used blocks on the free list. False (err = LIMIT) when
    committing the pages would pass the heap's max_bytes. */
 bool _sf_slab_extend(sf_slab_t *slab, sf_heap_body_t *b, int *err);

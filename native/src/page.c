@@ -16,6 +16,20 @@
 
 #define SF_INVALID(why) (fprintf(stderr, "segfit: invalid slab %p: %s\n", (void *)slab, why), false)
 
+/* Only the bytes of blocks handed out under the current class can be non-zero: reset them
+   (before a class change, or when a destroyed heap's segment metadata goes back to the pool).
+   A stale checked free racing with this then sees no LIVE block whatever geometry it reads.
+   TSan builds store byte by byte so it sees atomic accesses on both sides. */
+void _sf_slab_reset_states(sf_slab_t *slab) {
+  uint32_t cap = _sf_slab_capacity(slab);
+#if SF_TSAN
+  for (uint32_t i = 0; i < cap; i++)
+    atomic_store_explicit(&slab->state[i], SF_BLOCK_NEVER, memory_order_relaxed);
+#else
+  memset((void *)slab->state, SF_BLOCK_NEVER, cap);
+#endif
+}
+
 void _sf_slab_init(sf_slab_t *slab, unsigned cls) {
   sf_assert(_sf_class_kind(cls) == slab->kind);
   slab->free = NULL;
@@ -27,16 +41,7 @@ void _sf_slab_init(sf_slab_t *slab, unsigned cls) {
   slab->in_full = 0;
   slab->free_fresh = 0;
   slab->stamp_ms = 0;
-  /* Only the bytes of blocks handed out under the old class can be non-zero. Reset them before
-     the class changes: a stale checked free racing with us then sees no LIVE block whatever
-     geometry it reads. (TSan builds store byte by byte so it sees atomic accesses.) */
-  uint32_t old_cap = _sf_slab_capacity(slab);
-#if SF_TSAN
-  for (uint32_t i = 0; i < old_cap; i++)
-    atomic_store_explicit(&slab->state[i], SF_BLOCK_NEVER, memory_order_relaxed);
-#else
-  memset((void *)slab->state, SF_BLOCK_NEVER, old_cap);
-#endif
+  _sf_slab_reset_states(slab);
   atomic_store_explicit(&slab->cls, (uint8_t)cls, memory_order_relaxed);
 }
 

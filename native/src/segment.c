@@ -319,6 +319,10 @@ void _sf_segment_destroy_all(sf_heap_t *heap) {
     atomic_store_explicit(&_sf_segment_map[(uintptr_t)seg->base >> SF_SEGMENT_SHIFT], NULL,
                           memory_order_release);
     if (!seg->in_reservation) _sf_os_unmap(seg->base, SF_SEGMENT_SIZE);
+    /* Live blocks die with the heap: their state bytes must not survive into reused metadata. */
+    for (uint32_t i = 0; i < seg->nslabs; i++)
+      if (seg->slabs[i].where == SF_SLAB_OWNED || seg->slabs[i].where == SF_SLAB_ABANDONED)
+        _sf_slab_reset_states(&seg->slabs[i]);
     sf_meta_put(seg);
     seg = next;
   }

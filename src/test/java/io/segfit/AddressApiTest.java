@@ -85,9 +85,13 @@ class AddressApiTest {
 
   @Test
   void alignedAddressesAboveRegionSize() {
-    long a = heap.allocateAlignedAddress(GIB + 1, 1L << 30);
+    long a = heap.allocateAlignedAddress(GIB + 16, 1L << 30);
     assertEquals(0, a & (GIB - 1));
-    heap.asByteBuffer(a, GIB, 1).put(0, (byte) 9);
+    // a window straddling the 1 GiB region boundary: the one case that needs a buffer of its own
+    ByteBuffer straddling = heap.asByteBuffer(a, GIB - 8, 16);
+    straddling.putLong(0, 0x0102030405060708L).putLong(8, 0x1112131415161718L);
+    assertEquals(0x0102030405060708L, heap.asByteBuffer(a, GIB - 8, 8).getLong(0));
+    assertEquals(0x1112131415161718L, heap.asByteBuffer(a, GIB, 8).getLong(0));
     heap.freeAddress(a);
   }
 }

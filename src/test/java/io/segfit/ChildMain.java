@@ -33,6 +33,9 @@ public final class ChildMain {
         ByteBuffer b = heap.allocate(64);
         b.putLong(0, 1);
         heap.free(b);
+        heap.free(heap.allocate(2 << 20)); // a LargeAllocation event, when JFR is present
+        heap.trim();                       // a Trim event
+        heap.stats();
       }
       System.out.println("source=" + Segfit.nativeSource());
       System.out.println("version=" + Segfit.nativeVersion());

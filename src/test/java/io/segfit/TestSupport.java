@@ -22,6 +22,14 @@ final class TestSupport {
   /** True under qemu (the qemu-aarch64 profile sets segfit.test.emulated=true): scale down. */
   static final boolean EMULATED = Boolean.getBoolean("segfit.test.emulated");
 
+  static {
+    // Under qemu-user the JVM's default launch mechanism execs jspawnhelper, an aarch64 binary
+    // the host kernel cannot run; FORK execs the child command (the qemu wrapper) directly.
+    if (EMULATED && System.getProperty("jdk.lang.Process.launchMechanism") == null) {
+      System.setProperty("jdk.lang.Process.launchMechanism", "FORK");
+    }
+  }
+
   /** n, or n / 10 (at least 1) under emulation. */
   static int scaled(int n) {
     return EMULATED ? Math.max(1, n / 10) : n;

@@ -1,19 +1,22 @@
 /*
  * Property-based tests (jqwik): random scripts of allocate / allocateZeroed / allocateAligned /
  * reallocate / free / trim, over buffers and over raw addresses, run by one to three threads
- * at once with a hand-off queue between them, checked against a model.
+ * at once with a hand-off queue between them, checked against a model; mixed in, misuse that
+ * must be rejected without effect (double free, foreign buffers, interior addresses and slices).
  *
  * The model: every live block has a seed, and its bytes [0, size) must hold the seed's pattern
  * (Hostile.patternByte). Each action checks what it touches: a new block has the requested
  * size and alignment (and zeros, for allocateZeroed); a reallocation keeps min(old, new) bytes;
  * a block is checked in full before it is freed, reallocated or handed over. When the threads
- * are done (the heap is quiescent) the heap's live blocks and allocs/frees must equal the
- * model's, and after freeing everything nothing may be live. Scripts shrink action by action,
+ * are done (the heap is quiescent) the heap's live blocks, live bytes (the sum of the blocks'
+ * usable sizes) and allocations - frees must equal the model's, and after freeing everything
+ * nothing may be live. Scripts shrink action by action,
  * sizes toward 0, so a failure ends as a short script. Work per try shrinks under emulation.
  */
 package io.segfit.hostile;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.segfit.Heap;
@@ -42,7 +45,7 @@ class HeapModelPropertyTest {
   static final int MAX_ACTIONS = Hostile.EMULATED ? 40 : 150;
 
   enum Kind { ALLOC, ZEROED, ALIGNED, ALLOC_ADDRESS, REALLOC, REALLOC_ADDRESS, FREE, FREE_ADDRESS,
-    TRIM, HANDOFF, ADOPT, STATS }
+    TRIM, HANDOFF, ADOPT, STATS, DOUBLE_FREE, BAD_FREE }
 
   /** One step of a script. pick chooses among the thread's live blocks (modulo their number). */
   record Action(Kind kind, int size, int alignShift, int pick) {
@@ -52,7 +55,8 @@ class HeapModelPropertyTest {
         case ALIGNED: return "ALIGNED(" + size + ", 1<<" + alignShift + ")";
         case ALLOC: case ZEROED: case ALLOC_ADDRESS: return kind + "(" + size + ")";
         case REALLOC: case REALLOC_ADDRESS: return kind + "(#" + pick + ", " + size + ")";
-        case FREE: case FREE_ADDRESS: case HANDOFF: return kind + "(#" + pick + ")";
+        case FREE: case FREE_ADDRESS: case HANDOFF: case DOUBLE_FREE: case BAD_FREE:
+          return kind + "(#" + pick + ")";
         default: return kind.toString();
       }
     }
@@ -72,7 +76,9 @@ class HeapModelPropertyTest {
         Tuple.of(1, Arbitraries.just(Kind.TRIM)),
         Tuple.of(2, Arbitraries.just(Kind.HANDOFF)),
         Tuple.of(2, Arbitraries.just(Kind.ADOPT)),
-        Tuple.of(1, Arbitraries.just(Kind.STATS)));
+        Tuple.of(1, Arbitraries.just(Kind.STATS)),
+        Tuple.of(1, Arbitraries.just(Kind.DOUBLE_FREE)),
+        Tuple.of(1, Arbitraries.just(Kind.BAD_FREE)));
     Arbitrary<Integer> size = Arbitraries.frequencyOf(
         Tuple.of(6, Arbitraries.integers().between(0, 512)),
         Tuple.of(3, Arbitraries.integers().between(0, 70_000)),
@@ -180,9 +186,18 @@ class HeapModelPropertyTest {
       lives.forEach(all::addAll);
       HeapStats s = heap.stats();
       assertEquals(all.size(), s.liveBlocks(), "live blocks, model " + all + ": " + s);
-      long requested = all.stream().mapToLong(b -> b.size).sum();
-      assertTrue(s.liveBytes() >= requested, "live bytes " + s.liveBytes() + " < requested "
-          + requested);
+      long usable = 0;
+      for (Block b : all) {
+        long address = b.buffer != null ? RawMemory.get().addressOf(b.buffer) : b.address;
+        usable += heap.usableSize(address);
+      }
+      if (debug) {
+        // Debug heaps count each block's canary in live bytes too (segfit.h says "usable").
+        assertTrue(s.liveBytes() >= usable, "live bytes " + s.liveBytes() + " < the usable sizes "
+            + usable + " of " + all + ": " + s);
+      } else {
+        assertEquals(usable, s.liveBytes(), "live bytes vs the usable sizes of " + all + ": " + s);
+      }
       assertTrue(s.allocations() >= allocations.get(), "allocs " + s.allocations() + " < " + allocations);
       assertEquals(s.allocations() - s.frees(), s.liveBlocks(), "allocs - frees != live: " + s);
 
@@ -261,6 +276,44 @@ class HeapModelPropertyTest {
         int i = pick(live, a.pick(), a.kind() == Kind.FREE);
         if (i >= 0) {
           free(heap, live.remove(i), a.toString());
+        }
+        break;
+      }
+      case DOUBLE_FREE: {
+        // Only alone: another thread could get the freed address before the second free.
+        if (alone && !live.isEmpty()) {
+          Block b = live.remove(a.pick() % live.size());
+          free(heap, b, a.toString());
+          // Rejected without effect. IllegalStateException ("already freed") is what the
+          // Javadoc promises; once the emptied slab has been purged (at once with a zero purge
+          // delay) the core no longer knows the block and says IllegalArgumentException.
+          RuntimeException e = assertThrows(RuntimeException.class, () -> {
+            if (b.buffer != null) {
+              heap.free(b.buffer);
+            } else {
+              heap.freeAddress(b.address);
+            }
+          }, a.toString());
+          assertTrue(e instanceof IllegalStateException || e instanceof IllegalArgumentException,
+              a + ": " + e);
+        }
+        break;
+      }
+      case BAD_FREE: {
+        // Things that are not blocks of this heap: rejected, and nothing changes.
+        assertThrows(IllegalArgumentException.class, () -> heap.free(ByteBuffer.allocateDirect(16)));
+        assertThrows(IllegalArgumentException.class, () -> heap.free(ByteBuffer.allocate(16)));
+        if (!live.isEmpty()) {
+          Block b = live.get(a.pick() % live.size());
+          long start = b.buffer != null ? RawMemory.get().addressOf(b.buffer) : b.address;
+          if (heap.usableSize(start) >= 32) { // start + 16 is inside this block, no block's start
+            assertThrows(IllegalArgumentException.class, () -> heap.freeAddress(start + 16));
+            if (b.buffer != null && b.size >= 16) {
+              assertThrows(IllegalArgumentException.class,
+                  () -> heap.free(b.buffer.slice(16, b.size - 16)));
+            }
+          }
+          b.check("after " + a);
         }
         break;
       }

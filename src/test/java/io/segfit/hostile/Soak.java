@@ -20,7 +20,6 @@ package io.segfit.hostile;
 
 import io.segfit.Heap;
 import io.segfit.HeapStats;
-import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -245,7 +244,7 @@ public final class Soak {
           workers.set(w, startWorker(w, generation.incrementAndGet()));
         }
         HeapStats s = heap.stats();
-        long rss = rss();
+        long rss = Hostile.rss();
         long t = (System.nanoTime() - start) / 1_000_000_000L;
         samples.add(new long[] {t, rss});
         out.printf("%d,%d,%d,%d,%d,%d,%d%n", t, rss, s.committedBytes(), s.liveBytes(),
@@ -321,15 +320,6 @@ public final class Soak {
     }
     t.start();
     return t;
-  }
-
-  static long rss() throws IOException {
-    for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-      if (line.startsWith("VmRSS:")) {
-        return Long.parseLong(line.substring(6).replace("kB", "").trim()) * 1024;
-      }
-    }
-    throw new IOException("no VmRSS in /proc/self/status");
   }
 
   public static void main(String[] args) throws Exception {

@@ -1,9 +1,10 @@
-/* segfit — C benchmark driver: runs every per-allocator bench binary (one process each, rounds
- * interleaved so drift hits every allocator alike), takes the median of the rounds per shape,
- * and prints one table with each figure's ratio to the best allocator for that shape, then the
- * project's targets for segfit, met or missed by how much. --markdown FILE writes the same as
- * markdown (scripts/bench-native puts it into docs/benchmarks.md). Every figure printed comes
- * from the bench binaries' output of this run; nothing is typed in.
+/* segfit — C benchmark driver: runs every per-allocator bench binary (a fresh process per
+ * allocator and group of shapes, allocators interleaved so that drift hits them all alike), takes
+ * the median of the rounds per shape, and prints one table with each figure's ratio to the best
+ * allocator for that shape, then the project's targets for segfit, met or missed by how much.
+ * --markdown FILE writes the same as markdown (scripts/bench-native puts it into
+ * docs/benchmarks.md). Every figure printed comes from the bench binaries' output of this run;
+ * nothing is typed in.
  */
 #include <errno.h>
 #include <limits.h>
@@ -54,6 +55,7 @@ static int shape_index(const char *name, const char *unit) {
 
 /* Runs one bench binary and records its "shape value unit" lines. */
 static int run_one(int a, const char *dir, char *args[]) {
+  if (!g_allocs[a].ok) return -1;
   char path[PATH_MAX + 64];
   snprintf(path, sizeof path, "%s/%s", dir, g_allocs[a].binary);
   int fds[2];
@@ -136,13 +138,13 @@ static void print_table(FILE *out, int md) {
     for (int a = 0; a < g_nallocs; a++) fprintf(out, "---:|");
     fprintf(out, "\n");
   } else {
-    fprintf(out, "%-16s %-9s", "shape", "unit");
+    fprintf(out, "%-20s %-9s", "shape", "unit");
     for (int a = 0; a < g_nallocs; a++) fprintf(out, " %17s", g_allocs[a].label);
     fprintf(out, "\n");
   }
   for (int s = 0; s < g_nshapes; s++) {
     double best = best_of(s);
-    fprintf(out, md ? "| %s | %s |" : "%-16s %-9s", g_shape[s], g_unit[s]);
+    fprintf(out, md ? "| %s | %s |" : "%-20s %-9s", g_shape[s], g_unit[s]);
     for (int a = 0; a < g_nallocs; a++) {
       double v = median(a, s);
       char cell[48];
@@ -212,7 +214,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) rounds = atoi(argv[++i]);
     else if (strcmp(argv[i], "--markdown") == 0 && i + 1 < argc) markdown = argv[++i];
     else if ((strcmp(argv[i], "--scale") == 0 || strcmp(argv[i], "--reps") == 0 ||
-              strcmp(argv[i], "--only") == 0) && i + 1 < argc && nargs < 13) {
+              strcmp(argv[i], "--only") == 0) && i + 1 < argc && nargs < 11) {
       args[nargs++] = argv[i];
       args[nargs++] = argv[++i];
     } else {
@@ -233,16 +235,28 @@ int main(int argc, char **argv) {
   *strrchr(dir, '/') = '\0';
   if (BENCH_SHIM_PATH[0] == '\0' || access(BENCH_SHIM_PATH, R_OK) != 0) g_allocs[1].ok = 0;
 
+  /* Each group of shapes runs in a fresh process, so no shape inherits another's heap (glibc,
+   * for one, grows a block in place into the space a freed burst left behind). */
+  static char *groups[] = {"burst", "hot", "batch", "grow", "prodcons"};
+  int ngroups = sizeof groups / sizeof *groups, user_only = 0;
+  for (int i = 1; i < nargs; i++) user_only |= strcmp(args[i], "--only") == 0;
   int failed = 0;
   for (int r = 0; r < rounds; r++)
-    for (int a = 0; a < g_nallocs; a++) {
-      if (!g_allocs[a].ok) continue;
-      fprintf(stderr, "bench-driver: round %d/%d: %s\n", r + 1, rounds, g_allocs[a].label);
-      if (run_one(a, dir, args) != 0) {
-        g_allocs[a].ok = 0;
-        failed = 1;
+    for (int g = 0; g < (user_only ? 1 : ngroups); g++)
+      for (int a = 0; a < g_nallocs; a++) {
+        if (!g_allocs[a].ok) continue;
+        fprintf(stderr, "bench-driver: round %d/%d: %s %s\n", r + 1, rounds, g_allocs[a].label,
+                user_only ? "" : groups[g]);
+        if (!user_only) {
+          args[nargs] = "--only";
+          args[nargs + 1] = groups[g];
+        }
+        if (run_one(a, dir, args) != 0) {
+          g_allocs[a].ok = 0;
+          failed = 1;
+        }
+        args[nargs] = NULL;
       }
-    }
   print_table(stdout, 0);
   print_targets(stdout, 0);
   if (markdown != NULL) {

@@ -24,8 +24,8 @@ SF_INLINE void *sf_pop(sf_theap_t *th, sf_slab_t *slab, unsigned cls) {
   sf_block_t *b = slab->free;
   slab->free = b->next;
   slab->used++;
-  bool exact;
-  uint32_t idx = _sf_slab_index(slab, b, &exact);
+  /* The owner knows the class and the slab's address: no geometry from the slab record. */
+  uint64_t idx = ((uint64_t)((uint8_t *)b - slab->start) * _sf_class_recip[cls]) >> SF_RECIP_SHIFT;
   atomic_store_explicit(&slab->state[idx], SF_BLOCK_LIVE, memory_order_relaxed);
   _sf_count_inc(&th->count[cls].allocs);
   return b;

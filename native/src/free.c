@@ -141,10 +141,11 @@ SF_INLINE int sf_free_fast(sf_heap_t *heap, void *p, size_t size, bool sized) {
       if (sf_likely(seg != NULL &&
                     atomic_load_explicit(&seg->heap_key, memory_order_relaxed) == heap)) {
         sf_slab_t *slab = _sf_segment_slab(seg, p);
+        unsigned cls = _sf_slab_class(slab);
         if (sf_likely(atomic_load_explicit(&slab->owner_tld, memory_order_relaxed) == tld &&
-                      (!sized || (size <= SF_SMALL_MAX && _sf_size_class(size) == _sf_slab_class(slab))))) {
+                      (!sized || (size <= SF_SMALL_MAX && _sf_size_class(size) == cls)))) {
           bool exact;
-          uint32_t idx = _sf_slab_index(slab, p, &exact);
+          uint32_t idx = _sf_class_index(cls, p, &exact);
           if (sf_likely(exact && atomic_load_explicit(&slab->state[idx], memory_order_relaxed) ==
                                      SF_BLOCK_LIVE)) {
             atomic_store_explicit(&slab->state[idx], SF_BLOCK_FREE, memory_order_relaxed);
@@ -152,8 +153,15 @@ SF_INLINE int sf_free_fast(sf_heap_t *heap, void *p, size_t size, bool sized) {
             b->next = slab->local_free;
             slab->local_free = b;
             sf_theap_t *th = atomic_load_explicit(&slab->owner, memory_order_relaxed);
-            _sf_count_inc(&th->count[_sf_slab_class(slab)].frees);
-            if (sf_unlikely(--slab->used == 0 || slab->in_full)) sf_free_local_slow(th, slab);
+            _sf_count_inc(&th->count[cls].frees);
+            if (sf_unlikely(--slab->used == 0 || slab->in_full)) {
+              /* The current slab of its class emptied (alloc/free of one block in a loop):
+                 keep it, no call. Anything else goes to the slow path. */
+              if (slab->used == 0 && !slab->in_full && th->cur[cls] == slab && th->retain_empty)
+                slab->stamp_ms = 0;
+              else
+                sf_free_local_slow(th, slab);
+            }
             _sf_leave(tld);
             return 0;
           }

@@ -21,6 +21,9 @@
   ((SF_CS(i) <= SF_KIND0_MAX ? ((size_t)64 << 10)                                              \
                              : SF_CS(i) <= SF_KIND1_MAX ? ((size_t)512 << 10) : ((size_t)4 << 20)) / \
    SF_CS(i))
+#define SF_SLABMASK(i)                                                                         \
+  (uint32_t)((SF_CS(i) <= SF_KIND0_MAX ? ((size_t)64 << 10)                                    \
+              : SF_CS(i) <= SF_KIND1_MAX ? ((size_t)512 << 10) : ((size_t)4 << 20)) - 1)
 #define SF_T4(M, i) M(i), M(i + 1), M(i + 2), M(i + 3)
 #define SF_T20(M, i) SF_T4(M, i), SF_T4(M, i + 4), SF_T4(M, i + 8), SF_T4(M, i + 12), SF_T4(M, i + 16)
 #define SF_TABLE(M) {SF_T20(M, 0), SF_T20(M, 20), SF_T20(M, 40)}
@@ -28,6 +31,7 @@ const uint32_t _sf_class_size[SF_CLASSES] = SF_TABLE(SF_CS);
 /* Derived from the sizes, for division-free block arithmetic. */
 const uint64_t _sf_class_recip[SF_CLASSES] = SF_TABLE(SF_RECIP);
 const uint32_t _sf_class_capacity[SF_CLASSES] = SF_TABLE(SF_CAP);
+const uint32_t _sf_class_slab_mask[SF_CLASSES] = SF_TABLE(SF_SLABMASK);
 _Static_assert(SF_CS(SF_CLASSES - 1) == SF_SMALL_MAX, "the last class is the small maximum");
 _Static_assert(SF_CLASSES <= SEGFIT_MAX_CLASSES, "statistics arrays are large enough");
 
@@ -72,6 +76,7 @@ sf_theap_t *_sf_theap_new(sf_heap_t *heap, sf_tld_t *tld) {
   th->heap = heap;
   th->tld = tld;
   for (unsigned c = 0; c < SF_CLASSES; c++) th->cur[c] = &_sf_slab_empty;
+  th->retain_empty = heap->purge_delay_ms != 0;
   return th;
 }
 
@@ -123,8 +128,8 @@ void _sf_theap_slab_emptied(sf_theap_t *th, sf_slab_t *slab) {
   if (slab->in_full) _sf_theap_unfull(th, slab);
   /* Keep the class's current slab (no thrash on alloc/free of one block); it is returned
      after the purge delay by the purger or the next collection. */
-  if (th->heap->purge_delay_ms != 0 && slab == th->avail[_sf_slab_class(slab)].head) {
-    slab->stamp_ms = now;
+  if (th->retain_empty && slab == th->avail[_sf_slab_class(slab)].head) {
+    slab->stamp_ms = 0;   /* "just emptied": the next collection starts its clock */
     return;
   }
   sf_release(th, slab, now);
@@ -138,6 +143,7 @@ static sf_slab_t *sf_make_current(sf_theap_t *th, sf_slab_t *slab) {
     _sf_list_push(av, slab);
   }
   th->cur[_sf_slab_class(slab)] = slab;
+  sf_assert_expensive(_sf_page_is_valid(slab));
   return slab;
 }
 
@@ -228,8 +234,9 @@ sf_slab_t *_sf_theap_refill(sf_theap_t *th, unsigned cls, int *err) {
 
 /* Collection by the owner or by the purger holding the owner's record: remote frees of all
    slabs, hinted (or all) full slabs back to available, empty slabs back to the heap once
-   older than the purge delay (force: at once). */
-void _sf_theap_collect(sf_theap_t *th, uint64_t now, bool force, bool all_full) {
+   older than the purge delay (force: at once). Released slabs are stamped `stamp` in the
+   dirty pool (0: purge at the next pass). */
+void _sf_theap_collect(sf_theap_t *th, uint64_t now, uint64_t stamp, bool force, bool all_full) {
   uint64_t delay = th->heap->purge_delay_ms;
   for (unsigned cls = 0; cls < SF_CLASSES; cls++) {
     if (all_full || atomic_load_explicit(&th->hint[cls], memory_order_relaxed)) {
@@ -246,8 +253,8 @@ void _sf_theap_collect(sf_theap_t *th, uint64_t now, bool force, bool all_full) 
       uint32_t got = _sf_slab_collect(s);
       if (s->used == 0) {
         bool head = s == th->avail[cls].head;
-        if (got > 0) s->stamp_ms = now;
-        if (!head || force || s->stamp_ms + delay <= now) sf_release(th, s, now);
+        if (got > 0 || s->stamp_ms == 0) s->stamp_ms = now;   /* empty since, at the latest */
+        if (!head || force || s->stamp_ms + delay <= now) sf_release(th, s, stamp);
       }
       s = next;
     }
@@ -265,6 +272,7 @@ void _sf_theap_abandon(sf_theap_t *th) {
         sf_slab_t *s = l->head;
         _sf_list_remove(l, s);
         _sf_slab_collect(s);
+        sf_assert_expensive(_sf_page_is_valid(s));
         if (s->used == 0) {
           _sf_segment_release_slab_locked(b, s, now);
           continue;
@@ -425,7 +433,7 @@ void _sf_heap_trim(sf_heap_t *heap) {
   uint64_t now = _sf_os_now_ms();
   atomic_store_explicit(&_sf_clock_ms, now, memory_order_relaxed);
   sf_theap_t *th = _sf_thread_theap(&op, false);
-  if (th != NULL) _sf_theap_collect(th, now, true, true);
+  if (th != NULL) _sf_theap_collect(th, now, 0, true, true);
   _sf_thread_end(&op);
   _sf_purge_tick(now, true, heap);
 }
@@ -442,7 +450,7 @@ void segfit_trim(segfit_heap_t *heap) {
     for (sf_theap_t *th = t->theaps; th != NULL; th = th->next) {
       sf_op_t op;
       if (_sf_thread_begin(&op, th->heap) != 0) continue;
-      _sf_theap_collect(th, _sf_os_now_ms(), true, true);
+      _sf_theap_collect(th, _sf_os_now_ms(), 0, true, true);
       _sf_thread_end(&op);
     }
   }

@@ -23,6 +23,10 @@
 
 #include "segfit.h"
 
+/* Everything declared below is internal to the library: hidden, so globals are reached
+   PC-relative rather than through the GOT. */
+#pragma GCC visibility push(hidden)
+
 #ifndef SF_DEBUG
 #ifdef NDEBUG
 #define SF_DEBUG 0
@@ -129,10 +133,11 @@ struct sf_slab_s {
   uint8_t pad_;
   uint32_t touched;                 /* bytes from start counted as committed (page multiple) */
   uint32_t reserved;                /* owner: blocks put on a free list so far (lazy init) */
-  uint64_t stamp_ms;                /* empty since (owned) / freed at (dirty) */
+  uint64_t stamp_ms;                /* owned: empty since (0: just emptied, clock not started);
+                                       dirty: freed at (0: purge at the next pass) */
   sf_slab_t *next, *prev;           /* list links: theap lists, segment pools, abandoned */
   sf_segment_t *segment;
-};
+} __attribute__((aligned(64)));     /* 128 bytes: two records a cache line pair, shift-indexed */
 
 /* ------------------------------------------------------------------------------------------
    Segments (segment.c)
@@ -165,6 +170,7 @@ struct sf_theap_s {
   sf_heap_t *heap;
   sf_tld_t *tld;
   sf_theap_t *next;                 /* in the thread record's list */
+  uint8_t retain_empty;             /* purge delay != 0: keep an emptied current slab */
   sf_slab_t *cur[SF_CLASSES];       /* head of avail[c] or &_sf_slab_empty: fast-path slab */
   sf_slab_list_t avail[SF_CLASSES]; /* slabs with free (or not yet counted) blocks */
   sf_slab_list_t fulls[SF_CLASSES]; /* slabs with no free block at the last look */
@@ -178,6 +184,7 @@ struct sf_tld_s {
   /* the handshake words (see thread.c): written by the owner, read by the purger/destroyer */
   _Atomic(sf_heap_t *) in_op;       /* heap of the call in progress, NULL between calls */
   _Atomic(int) req;                 /* purger: "I want your heaps; wait" */
+  int fence;                        /* copy of _sf_use_fence, next to in_op */
   int last_error;
   _Atomic(uint64_t) last_slow_ms;   /* owner's last slow path (relaxed stores) */
   sf_theap_t *cache[SF_THEAP_CACHE];/* by heap->slot; &_sf_theap_none when empty */
@@ -247,6 +254,7 @@ SF_INLINE unsigned _sf_size_class(size_t size) {
 extern const uint32_t _sf_class_size[SF_CLASSES];
 extern const uint64_t _sf_class_recip[SF_CLASSES];     /* ceil(2^SF_RECIP_SHIFT / size) */
 extern const uint32_t _sf_class_capacity[SF_CLASSES];  /* blocks per slab */
+extern const uint32_t _sf_class_slab_mask[SF_CLASSES]; /* slab size - 1 */
 SF_INLINE unsigned _sf_class_kind(unsigned cls) {
   size_t bs = _sf_class_size[cls];
   return bs <= SF_KIND0_MAX ? 0u : bs <= SF_KIND1_MAX ? 1u : 2u;
@@ -280,7 +288,7 @@ SF_INLINE void _sf_enter(sf_tld_t *tld, sf_heap_t *heap) {
   atomic_store_explicit(&tld->in_op, heap, memory_order_seq_cst);
 #else
   atomic_store_explicit(&tld->in_op, heap, memory_order_relaxed);
-  if (sf_unlikely(_sf_use_fence)) atomic_thread_fence(memory_order_seq_cst);
+  if (sf_unlikely(tld->fence)) atomic_thread_fence(memory_order_seq_cst);
   else atomic_signal_fence(memory_order_seq_cst);
 #endif
 }
@@ -312,8 +320,7 @@ int _sf_thread_begin(sf_op_t *op, sf_heap_t *heap);  /* 0 or CLOSED/OUT_OF_MEMOR
 void _sf_thread_end(sf_op_t *op);
 sf_theap_t *_sf_thread_theap(sf_op_t *op, bool create);  /* pre: begun */
 void _sf_thread_asym_barrier(void);                  /* the rare side's full barrier */
-bool _sf_thread_takeover(sf_tld_t *tld);             /* pre: global lock; true: record is ours */
-void _sf_thread_release(sf_tld_t *tld);
+void _sf_thread_release(sf_tld_t *tld);             /* the purger is done with a record */
 void _sf_thread_wait_heap_idle(sf_heap_t *heap);     /* waits until no call is inside heap */
 void _sf_set_error(int code);                        /* sets last error (and nothing else) */
 void _sf_init(void);                                 /* process init, idempotent */
@@ -324,7 +331,6 @@ void _sf_os_init(void);
 void *_sf_os_reserve(size_t size, size_t align, bool populate, bool huge);
 void _sf_os_unmap(void *p, size_t size);
 void *_sf_os_remap(void *p, size_t old_size, size_t new_size); /* MREMAP_MAYMOVE; NULL fail */
-bool _sf_os_shrink(void *p, size_t old_size, size_t new_size);  /* mremap in place */
 void _sf_os_purge(void *p, size_t size);                        /* MADV_DONTNEED */
 void _sf_os_huge(void *p, size_t size);                         /* MADV_HUGEPAGE */
 bool _sf_os_protect_none(void *p, size_t size);
@@ -372,7 +378,6 @@ void _sf_slab_reset_states(sf_slab_t *slab);
    committing the pages would pass the heap's max_bytes. */
 bool _sf_slab_extend(sf_slab_t *slab, sf_heap_body_t *b, int *err);
 uint32_t _sf_slab_collect(sf_slab_t *slab);          /* returns remote blocks collected */
-bool _sf_slab_has_free(const sf_slab_t *slab);
 bool _sf_page_is_valid(const sf_slab_t *slab);        /* "page" = slab, mimalloc's word */
 SF_INLINE unsigned _sf_slab_class(const sf_slab_t *slab) {
   return atomic_load_explicit(&((sf_slab_t *)slab)->cls, memory_order_relaxed);
@@ -381,14 +386,17 @@ SF_INLINE size_t _sf_slab_bsize(const sf_slab_t *slab) { return _sf_class_size[_
 SF_INLINE uint32_t _sf_slab_capacity(const sf_slab_t *slab) {
   return _sf_class_capacity[_sf_slab_class(slab)];
 }
-/* Block index of p in its slab; *exact when p is the start of a block. No division. */
-SF_INLINE uint32_t _sf_slab_index(const sf_slab_t *slab, const void *p, bool *exact) {
-  unsigned cls = _sf_slab_class(slab);
+/* Block index of p in its slab of class cls; *exact when p is the start of a block. No
+   division. */
+SF_INLINE uint32_t _sf_class_index(unsigned cls, const void *p, bool *exact) {
   /* Slabs are aligned to their size: the offset needs no load of the slab's address. */
-  uint64_t off = (uint64_t)((uintptr_t)p & (_sf_kind_slab_size(_sf_class_kind(cls)) - 1));
+  uint64_t off = (uint64_t)((uintptr_t)p & _sf_class_slab_mask[cls]);
   uint64_t idx = (off * _sf_class_recip[cls]) >> SF_RECIP_SHIFT;
   *exact = idx * _sf_class_size[cls] == off && idx < _sf_class_capacity[cls];
   return (uint32_t)idx;
+}
+SF_INLINE uint32_t _sf_slab_index(const sf_slab_t *slab, const void *p, bool *exact) {
+  return _sf_class_index(_sf_slab_class(slab), p, exact);
 }
 void _sf_list_push(sf_slab_list_t *l, sf_slab_t *s);        /* at head */
 void _sf_list_append(sf_slab_list_t *l, sf_slab_t *s);      /* at tail */
@@ -398,7 +406,7 @@ void _sf_list_remove(sf_slab_list_t *l, sf_slab_t *s);
 sf_theap_t *_sf_theap_new(sf_heap_t *heap, sf_tld_t *tld);
 void _sf_theap_abandon(sf_theap_t *th);              /* pre: op begun on th->heap */
 void _sf_theap_free_record(sf_theap_t *th);
-void _sf_theap_collect(sf_theap_t *th, uint64_t now, bool force, bool all_full);
+void _sf_theap_collect(sf_theap_t *th, uint64_t now, uint64_t stamp, bool force, bool all_full);
 void _sf_theap_slab_emptied(sf_theap_t *th, sf_slab_t *slab);
 void _sf_theap_unfull(sf_theap_t *th, sf_slab_t *slab);
 sf_slab_t *_sf_theap_refill(sf_theap_t *th, unsigned cls, int *err);
@@ -450,5 +458,7 @@ void _sf_stats_fold(sf_theap_t *th);                 /* pre: heap lock */
 /* purge.c */
 void _sf_purge_start(void);                          /* starts the background purger once */
 void _sf_purge_tick(uint64_t now, bool force, sf_heap_t *only);
+
+#pragma GCC visibility pop
 
 #endif /* SF_INTERNAL_H */

@@ -85,10 +85,6 @@ void *_sf_os_remap(void *p, size_t old_size, size_t new_size) {
   return q;
 }
 
-bool _sf_os_shrink(void *p, size_t old_size, size_t new_size) {
-  return mremap(p, old_size, new_size, 0) != MAP_FAILED;
-}
-
 void _sf_os_purge(void *p, size_t size) {
   madvise(p, size, MADV_DONTNEED);
 }

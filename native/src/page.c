@@ -103,11 +103,6 @@ uint32_t _sf_slab_collect(sf_slab_t *slab) {
   return n;
 }
 
-bool _sf_slab_has_free(const sf_slab_t *slab) {
-  return slab->free != NULL || slab->local_free != NULL || slab->reserved < _sf_slab_capacity(slab) ||
-         atomic_load_explicit(&slab->thread_free, memory_order_relaxed) != 0;
-}
-
 /* --- slab lists ------------------------------------------------------------------------- */
 void _sf_list_push(sf_slab_list_t *l, sf_slab_t *s) {
   s->prev = NULL;

@@ -1,11 +1,13 @@
 /* segfit — the background purger: memory goes back to the OS whether or not its owner calls.
  *
- * One detached thread, started on the first slab allocation, wakes every half purge delay
- * (clamped to 5..100 ms, the smallest delay of all heaps). Each tick it takes over thread
+ * One detached thread, started on the first slab allocation, wakes every quarter purge delay
+ * (clamped to 2..100 ms, the smallest delay of all heaps). Each tick it takes over thread
  * records whose owner is between calls and idle for a tick (every 8th tick: busy ones too,
- * briefly), collects their remote frees and hands back their empty slabs; collects abandoned
- * slabs; then purges dirty slabs older than the delay (MADV_DONTNEED) and unmaps empty
- * segments. The whole tick runs under the global lock, so a heap cannot be destroyed under it.
+ * briefly), collects their remote frees and hands back their empty slabs (an idle owner's
+ * current slabs too); collects abandoned slabs; then purges dirty slabs older than the delay
+ * (MADV_DONTNEED) and unmaps empty segments. Memory freed at T is back by about
+ * T + delay + 2 ticks = 1.5 x delay, and by T + 1 tick when its owner has been idle for the
+ * delay already (the common "allocate, hand over, sleep" case). The whole tick runs under the global lock, so a heap cannot be destroyed under it.
  * segfit_trim() runs the same tick at once with `force`.
  */
 #include <signal.h>
@@ -19,8 +21,8 @@ static uint64_t sf_tick_count;   /* global lock */
 static uint64_t sf_tick_ms(void) {   /* pre: global lock */
   uint64_t tick = 100;
   for (sf_heap_t *h = _sf_heaps; h != NULL; h = h->next)
-    if (h->purge_delay_ms / 2 < tick) tick = h->purge_delay_ms / 2;
-  return tick < 5 ? 5 : tick;
+    if (h->purge_delay_ms / 4 < tick) tick = h->purge_delay_ms / 4;
+  return tick < 2 ? 2 : tick;
 }
 
 static bool sf_tld_wanted(sf_tld_t *t, sf_heap_t *only) {
@@ -50,9 +52,14 @@ void _sf_purge_tick(uint64_t now, bool force, sf_heap_t *only) {
     for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next) {
       if (!atomic_load_explicit(&t->req, memory_order_relaxed)) continue;
       if (atomic_load_explicit(&t->in_op, memory_order_seq_cst) == NULL) {
+        uint64_t last = atomic_load_explicit(&t->last_slow_ms, memory_order_relaxed);
         for (sf_theap_t *th = t->theaps; th != NULL; th = th->next) {
           if (atomic_load(&th->heap->closed) || (only != NULL && th->heap != only)) continue;
-          _sf_theap_collect(th, now, force, force);
+          /* An owner idle for a tick is not thrashing its current slabs: release them too. The
+             delay runs from the owner's last activity: slabs of an owner idle that long are
+             not about to be reused by it, so they are purged in this pass. */
+          bool idle = last + th->heap->purge_delay_ms <= now;
+          _sf_theap_collect(th, now, force || idle ? 0 : now, force || last + tick <= now, force);
         }
       }
       _sf_thread_release(t);

@@ -286,6 +286,10 @@ void _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force) {
   }
   b->purges += calls;
   b->purged_bytes += bytes;
+#if SF_DEBUG >= 3
+  for (sf_segment_t *seg = b->segments; seg != NULL; seg = seg->next)
+    sf_assert_expensive(_sf_segment_is_valid(seg));
+#endif
   pthread_mutex_unlock(&b->lock);
   while (dead != NULL) {
     sf_segment_t *next = dead->next;

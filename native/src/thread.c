@@ -44,6 +44,7 @@ static void sf_tld_init(sf_tld_t *t) {
   atomic_store_explicit(&t->in_op, NULL, memory_order_relaxed);
   atomic_store_explicit(&t->req, 0, memory_order_relaxed);
   t->last_error = 0;
+  t->fence = _sf_use_fence;
   atomic_store_explicit(&t->last_slow_ms, 0, memory_order_relaxed);
   for (int i = 0; i < SF_THEAP_CACHE; i++) t->cache[i] = &_sf_theap_none;
   t->theaps = NULL;
@@ -218,16 +219,6 @@ static void sf_thread_done(void *arg) {
 
 void _sf_thread_asym_barrier(void) {
   _sf_os_membarrier();
-}
-
-bool _sf_thread_takeover(sf_tld_t *t) {
-  atomic_store_explicit(&t->req, 1, memory_order_seq_cst);
-  _sf_thread_asym_barrier();
-  if (atomic_load_explicit(&t->in_op, memory_order_seq_cst) != NULL) {
-    atomic_store_explicit(&t->req, 0, memory_order_release);
-    return false;
-  }
-  return true;   /* the seq_cst load above also acquires the owner's last release */
 }
 
 void _sf_thread_release(sf_tld_t *t) {

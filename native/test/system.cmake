@@ -58,8 +58,9 @@ if(TARGET segfit-malloc AND SEGFIT_SANITIZE STREQUAL "")
   else()
     set(SEGFIT_SHIM_FORKS 50)
   endif()
-  add_test(NAME sys-shim COMMAND shim-check ${SEGFIT_SHIM_FORKS})
-  set_tests_properties(sys-shim PROPERTIES TIMEOUT 300
+  add_test(NAME sys-shim COMMAND shim-check)
+  add_test(NAME sys-shim-fork COMMAND shim-check fork ${SEGFIT_SHIM_FORKS})
+  set_tests_properties(sys-shim sys-shim-fork PROPERTIES TIMEOUT 300
     ENVIRONMENT "LD_PRELOAD=$<TARGET_FILE:segfit-malloc>;SEGFIT_SHIM_STRICT=1")
   if(NOT CMAKE_CROSSCOMPILING)
     add_test(NAME sys-preload-programs

@@ -6,7 +6,7 @@
  * once: after many rounds, each holding tens of MiB when closed, the process's RSS is back near
  * where it started. Workers reach block memory only through heap calls (allocateZeroed's
  * memset, reallocate's copy), never through a buffer: a buffer used after its heap is closed is
- * a use-after-free no allocator can catch (see docs/hostile.md). Nothing here is timed: the
+ * a use-after-free no allocator can catch (see the README ("Safety")). Nothing here is timed: the
  * closer waits until every worker has done some work, by count.
  */
 package io.segfit.hostile;

@@ -102,6 +102,13 @@ SF_INLINE void *sf_alloc_fast(sf_heap_t *heap, size_t size, bool zero) {
       if (sf_likely(th->key == heap)) {
         unsigned cls = _sf_size_class(size);
         sf_slab_t *slab = th->cur[cls];
+        if (sf_unlikely(slab->free == NULL) && slab->local_free != NULL) {
+          /* Our own frees are the next allocation list: take them without the slow path
+             (blocks as large as an OS page are extended one at a time). */
+          slab->free = slab->local_free;
+          slab->local_free = NULL;
+          slab->free_fresh = 0;
+        }
         if (sf_likely(slab->free != NULL)) {
           bool fresh = zero && slab->free_fresh;
           void *p = sf_pop(th, slab, cls);

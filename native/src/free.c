@@ -72,7 +72,7 @@ void _sf_free_finish(sf_op_t *op, sf_slab_t *slab, void *p) {
   if (atomic_load_explicit(&slab->full, memory_order_seq_cst)) {
     sf_theap_t *owner = atomic_load_explicit(&slab->owner, memory_order_relaxed);
     /* Thread heaps are pooled, never unmapped: a stale owner only costs a useless scan. */
-    if (owner != NULL) atomic_store_explicit(&owner->hint[cls], 1, memory_order_relaxed);
+    if (owner != NULL) atomic_store_explicit(&owner->hint[cls], 1, memory_order_release);
   }
 }
 

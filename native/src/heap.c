@@ -194,8 +194,10 @@ sf_slab_t *_sf_theap_refill(sf_theap_t *th, unsigned cls, int *err) {
     }
     sf_set_cur(th, cls);
     /* Remote frees came back to full slabs: move those back. */
-    if (atomic_load_explicit(&th->hint[cls], memory_order_relaxed)) {
-      atomic_store_explicit(&th->hint[cls], 0, memory_order_relaxed);
+    /* Exchange, not load+store: a hint set meanwhile is never lost. Acquire pairs with the
+       remote's release, so the blocks it pushed are visible to the scan. */
+    if (atomic_load_explicit(&th->hint[cls], memory_order_relaxed) &&
+        atomic_exchange_explicit(&th->hint[cls], 0, memory_order_acquire)) {
       bool any = false;
       for (sf_slab_t *f = th->fulls[cls].head; f != NULL;) {
         sf_slab_t *next = f->next;
@@ -239,8 +241,9 @@ sf_slab_t *_sf_theap_refill(sf_theap_t *th, unsigned cls, int *err) {
 void _sf_theap_collect(sf_theap_t *th, uint64_t now, uint64_t stamp, bool force, bool all_full) {
   uint64_t delay = th->heap->purge_delay_ms;
   for (unsigned cls = 0; cls < SF_CLASSES; cls++) {
-    if (all_full || atomic_load_explicit(&th->hint[cls], memory_order_relaxed)) {
-      atomic_store_explicit(&th->hint[cls], 0, memory_order_relaxed);
+    bool hinted = atomic_load_explicit(&th->hint[cls], memory_order_relaxed) &&
+                  atomic_exchange_explicit(&th->hint[cls], 0, memory_order_acquire);
+    if (all_full || hinted) {
       for (sf_slab_t *f = th->fulls[cls].head; f != NULL;) {
         sf_slab_t *next = f->next;
         if (atomic_load_explicit(&f->thread_free, memory_order_acquire) != 0)
@@ -457,4 +460,19 @@ void segfit_trim(segfit_heap_t *heap) {
   uint64_t now = _sf_os_now_ms();
   atomic_store_explicit(&_sf_clock_ms, now, memory_order_relaxed);
   _sf_purge_tick(now, true, NULL);
+}
+
+/* fork(): every live heap's locks, in lock order (pre: global lock held). */
+void _sf_heap_fork_lock_all(void) {
+  for (sf_heap_t *h = _sf_heaps; h != NULL; h = h->next) {
+    pthread_mutex_lock(&h->body->lock);
+    pthread_mutex_lock(&h->body->large_lock);
+  }
+}
+
+void _sf_heap_fork_unlock_all(void) {
+  for (sf_heap_t *h = _sf_heaps; h != NULL; h = h->next) {
+    pthread_mutex_unlock(&h->body->large_lock);
+    pthread_mutex_unlock(&h->body->lock);
+  }
 }

@@ -186,7 +186,8 @@ struct sf_tld_s {
   _Atomic(int) req;                 /* purger: "I want your heaps; wait" */
   int fence;                        /* copy of _sf_use_fence, next to in_op */
   int last_error;
-  _Atomic(uint64_t) last_slow_ms;   /* owner's last slow path (relaxed stores) */
+  _Atomic(int) active;              /* owner stores 1 at each call; the purger clears it */
+  uint64_t idle_since_ms;           /* purger (global lock): when it last saw `active` set */
   sf_theap_t *cache[SF_THEAP_CACHE];/* by heap->slot; &_sf_theap_none when empty */
   sf_theap_t *theaps;               /* all thread heaps of this record */
   sf_tld_t *next, *prev;            /* registry (global lock) */
@@ -284,6 +285,7 @@ extern sf_tld_t *_sf_tlds;                /* live thread records (global lock) *
    only; the rare side issues membarrier(). See thread.c for the protocol.
    ------------------------------------------------------------------------------------------ */
 SF_INLINE void _sf_enter(sf_tld_t *tld, sf_heap_t *heap) {
+  atomic_store_explicit(&tld->active, 1, memory_order_relaxed);   /* same line as in_op */
 #if SF_TSAN
   atomic_store_explicit(&tld->in_op, heap, memory_order_seq_cst);
 #else
@@ -304,6 +306,16 @@ SF_INLINE int _sf_enter_blocked(sf_tld_t *tld, sf_heap_t *heap) {
 }
 SF_INLINE void _sf_leave(sf_tld_t *tld) {
   atomic_store_explicit(&tld->in_op, NULL, memory_order_release);
+}
+
+SF_INLINE void _sf_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ volatile("yield" ::: "memory");
+#else
+  atomic_signal_fence(memory_order_seq_cst);
+#endif
 }
 
 /* An operation in progress from a slow path: the thread record (possibly the shared fallback
@@ -370,6 +382,8 @@ void _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force);
 int _sf_segment_reserve(sf_heap_t *heap);            /* the reservation at heap creation */
 void _sf_segment_destroy_all(sf_heap_t *heap);       /* unmaps everything of the heap */
 bool _sf_segment_is_valid(const sf_segment_t *seg);
+void _sf_segment_fork_lock(void);
+void _sf_segment_fork_unlock(void);
 
 /* page.c */
 void _sf_slab_init(sf_slab_t *slab, unsigned cls);
@@ -413,6 +427,8 @@ sf_slab_t *_sf_theap_refill(sf_theap_t *th, unsigned cls, int *err);
 void _sf_heap_collect_abandoned(sf_heap_t *heap, uint64_t now);
 void _sf_heap_trim(sf_heap_t *heap);
 sf_heap_t *_sf_heap_default(void);
+void _sf_heap_fork_lock_all(void);                   /* pre: global lock */
+void _sf_heap_fork_unlock_all(void);
 
 /* alloc.c */
 void *_sf_alloc_slow(sf_heap_t *heap, size_t size, size_t alignment, bool zero);

@@ -2,8 +2,8 @@
  *
  * One detached thread, started on the first slab allocation, wakes every quarter purge delay
  * (clamped to 2..100 ms, the smallest delay of all heaps). Each tick it takes over thread
- * records whose owner is between calls and idle for a tick (every 8th tick: busy ones too,
- * briefly), collects their remote frees and hands back their empty slabs (an idle owner's
+ * records whose owner made no call since the last tick and is between calls (segfit_trim:
+ * busy ones too), collects their remote frees and hands back their empty slabs (an idle owner's
  * current slabs too); collects abandoned slabs; then purges dirty slabs older than the delay
  * (MADV_DONTNEED) and unmaps empty segments. Memory freed at T is back by about
  * T + delay + 2 ticks = 1.5 x delay, and by T + 1 tick when its owner has been idle for the
@@ -16,7 +16,6 @@
 #include "internal.h"
 
 static _Atomic(int) sf_purger_started;
-static uint64_t sf_tick_count;   /* global lock */
 
 static uint64_t sf_tick_ms(void) {   /* pre: global lock */
   uint64_t tick = 100;
@@ -38,12 +37,18 @@ void _sf_purge_tick(uint64_t now, bool force, sf_heap_t *only) {
     return;
   }
   uint64_t tick = sf_tick_ms();
-  bool busy_too = force || (++sf_tick_count % 8) == 0;
-  /* Ask every candidate record at once, then one barrier for all of them. */
+  bool busy_too = force;   /* a busy owner collects for itself on its slow paths */
+  /* Activity: the owner stores `active` at every call; we clear it each tick. A record whose
+     flag stayed clear since our last look has made no call since then. Ask every candidate at
+     once, then one barrier for all of them. */
   bool any = false;
   for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next) {
-    uint64_t last = atomic_load_explicit(&t->last_slow_ms, memory_order_relaxed);
-    if (!sf_tld_wanted(t, only) || (!busy_too && last + tick > now)) continue;
+    if (atomic_load_explicit(&t->active, memory_order_relaxed)) {
+      atomic_store_explicit(&t->active, 0, memory_order_relaxed);
+      t->idle_since_ms = now;
+      if (!busy_too) continue;
+    }
+    if (!sf_tld_wanted(t, only)) continue;
     atomic_store_explicit(&t->req, 1, memory_order_seq_cst);
     any = true;
   }
@@ -52,14 +57,14 @@ void _sf_purge_tick(uint64_t now, bool force, sf_heap_t *only) {
     for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next) {
       if (!atomic_load_explicit(&t->req, memory_order_relaxed)) continue;
       if (atomic_load_explicit(&t->in_op, memory_order_seq_cst) == NULL) {
-        uint64_t last = atomic_load_explicit(&t->last_slow_ms, memory_order_relaxed);
+        uint64_t idle = now - t->idle_since_ms;   /* no call for at least this long */
         for (sf_theap_t *th = t->theaps; th != NULL; th = th->next) {
           if (atomic_load(&th->heap->closed) || (only != NULL && th->heap != only)) continue;
-          /* An owner idle for a tick is not thrashing its current slabs: release them too. The
-             delay runs from the owner's last activity: slabs of an owner idle that long are
-             not about to be reused by it, so they are purged in this pass. */
-          bool idle = last + th->heap->purge_delay_ms <= now;
-          _sf_theap_collect(th, now, force || idle ? 0 : now, force || last + tick <= now, force);
+          /* Idle for a tick: the owner is not cycling through its current slabs, release
+             them too. Idle for the purge delay: its empty slabs are not about to be reused
+             by it, purge them in this pass. */
+          bool idle_delay = idle >= th->heap->purge_delay_ms;
+          _sf_theap_collect(th, now, force || idle_delay ? 0 : now, force || idle >= tick, force);
         }
       }
       _sf_thread_release(t);
@@ -102,3 +107,4 @@ void _sf_purge_start(void) {
   /* If it cannot start, slow paths and segfit_trim() still purge; we do not retry. */
   pthread_attr_destroy(&attr);
 }
+

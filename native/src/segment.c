@@ -350,3 +350,6 @@ bool _sf_segment_is_valid(const sf_segment_t *seg) {
   }
   return free_slabs == seg->free_slabs && clean == seg->clean_slabs;
 }
+
+void _sf_segment_fork_lock(void) { pthread_mutex_lock(&sf_meta_lock); }
+void _sf_segment_fork_unlock(void) { pthread_mutex_unlock(&sf_meta_lock); }

@@ -8,9 +8,11 @@
  * call (asymmetric Dekker). Without membarrier the owner issues a seq_cst fence instead,
  * decided once at init; TSan builds use seq_cst atomics on both sides. A record taken over by
  * the purger (req set, in_op seen NULL) belongs to the purger until it clears req; its owner
- * waits at the entry of its next call. Threads whose destructor already ran share a fallback
- * record under a mutex. Records and thread heaps are pooled and never unmapped, so a stale
- * pointer to one is always safe to read.
+ * waits at the entry of its next call (spinning briefly, then yielding). The owner also
+ * stores an `active` flag at each call, which the purger clears each tick: only records idle
+ * for a whole tick are taken over, so a busy thread never waits. Threads whose destructor
+ * already ran share a fallback record under a mutex. Records and thread heaps are pooled and
+ * never unmapped, so a stale pointer to one is always safe to read.
  */
 #include <string.h>
 
@@ -45,7 +47,8 @@ static void sf_tld_init(sf_tld_t *t) {
   atomic_store_explicit(&t->req, 0, memory_order_relaxed);
   t->last_error = 0;
   t->fence = _sf_use_fence;
-  atomic_store_explicit(&t->last_slow_ms, 0, memory_order_relaxed);
+  atomic_store_explicit(&t->active, 0, memory_order_relaxed);
+  t->idle_since_ms = 0;
   for (int i = 0; i < SF_THEAP_CACHE; i++) t->cache[i] = &_sf_theap_none;
   t->theaps = NULL;
   t->next = t->prev = t->pool_next = NULL;
@@ -67,6 +70,32 @@ static void sf_registry_remove(sf_tld_t *t) {   /* pre: global lock */
   atomic_store_explicit(&t->live, 0, memory_order_relaxed);
 }
 
+/* fork(): take every lock in lock order so the child starts with none held by a thread that
+   does not exist there; the child also forgets the other threads' calls in progress (they
+   never finish there). The child has no background purger (starting threads in the child of
+   a multi-threaded process is best avoided); its slow paths and segfit_trim() still purge. */
+static void sf_fork_prepare(void) {
+  pthread_mutex_lock(&sf_fallback_lock);
+  pthread_mutex_lock(&_sf_global_lock);
+  _sf_heap_fork_lock_all();
+  _sf_segment_fork_lock();
+}
+
+static void sf_fork_parent(void) {
+  _sf_segment_fork_unlock();
+  _sf_heap_fork_unlock_all();
+  pthread_mutex_unlock(&_sf_global_lock);
+  pthread_mutex_unlock(&sf_fallback_lock);
+}
+
+static void sf_fork_child(void) {
+  sf_fork_parent();
+  for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next) {
+    if (t == _sf_tls) continue;
+    atomic_store_explicit(&t->in_op, NULL, memory_order_relaxed);
+  }
+}
+
 static void sf_init_once(void) {
   _sf_os_init();
   _sf_segment_map_init();
@@ -81,6 +110,7 @@ static void sf_init_once(void) {
   sf_registry_add(&sf_fallback);
   pthread_mutex_unlock(&_sf_global_lock);
   pthread_key_create(&sf_key, sf_thread_done);
+  pthread_atfork(sf_fork_prepare, sf_fork_parent, sf_fork_child);
 }
 
 void _sf_init(void) { pthread_once(&sf_once, sf_init_once); }
@@ -116,7 +146,7 @@ sf_tld_t *_sf_thread_tld(void) {
   }
   pthread_mutex_unlock(&_sf_global_lock);
   if (t == NULL) return NULL;
-  _sf_tls = t;
+  _sf_tls = t;   /* first: pthread_setspecific may malloc, and malloc may be us (the shim) */
   pthread_setspecific(sf_key, t);
   return t;
 }
@@ -131,7 +161,11 @@ static int sf_op_enter(sf_tld_t *t, sf_heap_t *heap) {
       _sf_leave(t);
       return SEGFIT_E_CLOSED;
     }
-    while (atomic_load_explicit(&t->req, memory_order_acquire)) _sf_os_yield();
+    /* The purger holds the record for microseconds: spin a little before yielding. */
+    for (int spins = 0; atomic_load_explicit(&t->req, memory_order_acquire); spins++) {
+      if (spins < 2000) _sf_cpu_relax();
+      else _sf_os_yield();
+    }
   }
 }
 
@@ -151,8 +185,6 @@ int _sf_thread_begin(sf_op_t *op, sf_heap_t *heap) {
     if (op->fallback) pthread_mutex_unlock(&sf_fallback_lock);
     return rc;
   }
-  atomic_store_explicit(&t->last_slow_ms, atomic_load_explicit(&_sf_clock_ms, memory_order_relaxed),
-                        memory_order_relaxed);
   return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testhelper.h"
@@ -300,6 +301,38 @@ TEST(remote_double_free_and_free_only_thread) {
     q = segfit_alloc(h, 200);
     if (q != p) CHECK(segfit_free(h, q) == 0 || 1);
   }
+  th_check_valid(h);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
+static void *free_all(void *arg) {
+  void **args = arg;
+  segfit_heap_t *h = args[0];
+  void **blocks = args[1];
+  for (long i = 0; i < (long)(intptr_t)args[2]; i++) CHECK_EQ(segfit_free(h, blocks[i]), 0);
+  return NULL;
+}
+
+TEST(remote_frees_come_back_to_the_owner) {
+  /* Fill many slabs, let another thread free everything, allocate as much again: the owner
+     must reuse its slabs (parked full, hinted back), not grow. */
+  segfit_heap_t *h = th_heap("comeback", 1000000);
+  enum { N = 20000 };
+  static void *blocks[N];
+  segfit_stats_t st1, st2;
+  for (int round = 0; round < 3; round++) {
+    for (int i = 0; i < N; i++) CHECK((blocks[i] = segfit_alloc(h, 200)) != NULL);
+    if (round == 0) CHECK(segfit_stats(h, &st1) == 0);
+    void *args[3] = {h, blocks, (void *)(intptr_t)N};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, free_all, args) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+  }
+  CHECK(segfit_stats(h, &st2) == 0);
+  CHECK_EQ(st2.live_blocks, 0);
+  CHECK_EQ(st2.remote_frees, 3 * N);
+  CHECK(st2.segments <= st1.segments && st2.reserved_bytes <= st1.reserved_bytes);
+  CHECK(st2.slabs <= st1.slabs);
   th_check_valid(h);
   CHECK_EQ(segfit_heap_destroy(h), 0);
 }
@@ -595,6 +628,32 @@ TEST(purge_after_delay_without_calls) {
   CHECK_EQ(segfit_heap_destroy(h), 0);
 }
 
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+TEST(steady_round_trips_keep_their_slab) {
+  /* 1 MiB round trips for a while (several purger ticks): the busy thread's current slab is
+     never purged under it, and no segment comes or goes. */
+  segfit_heap_t *h = th_heap("steady", 40);
+  for (int i = 0; i < 100; i++) CHECK_EQ(segfit_free(h, segfit_alloc(h, (size_t)1 << 20)), 0);
+  segfit_stats_t st1, st2;
+  CHECK(segfit_stats(h, &st1) == 0);
+  long n = 0;
+  for (double end = now_ms() + 300; now_ms() < end; n++) {
+    uint8_t *p = segfit_alloc(h, (size_t)1 << 20);
+    p[n % 4096] = 1;
+    CHECK_EQ(segfit_free(h, p), 0);
+  }
+  CHECK(segfit_stats(h, &st2) == 0);
+  CHECK_EQ(st2.purges, st1.purges);
+  CHECK_EQ(st2.segments, st1.segments);
+  CHECK_EQ(st2.allocs - st1.allocs, n);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
 TEST(trim_returns_memory) {
   segfit_heap_t *h = th_heap("trim", 1000000);
   void *b[500];
@@ -664,6 +723,54 @@ TEST(huge_pages_are_requested) {
   CHECK_EQ(segfit_heap_destroy(plain), 0);
 }
 
+/* --- fork ----------------------------------------------------------------------------------- */
+#if !SF_TSAN
+static _Atomic(int) hammer_stop;
+
+static void *hammer(void *arg) {
+  segfit_heap_t *h = arg;
+  th_rng_t r = {99};
+  while (!atomic_load(&hammer_stop)) {
+    void *p = segfit_alloc(h, 1 + th_below(&r, 100000));
+    CHECK(p != NULL);
+    CHECK_EQ(segfit_free(h, p), 0);
+  }
+  return NULL;
+}
+#endif
+
+TEST(fork_while_other_threads_allocate) {
+#if SF_TSAN
+  printf("      (not under TSan: fork with running threads)\n");
+#else
+  segfit_heap_t *h = th_heap("fork", 5);
+  pthread_t t;
+  atomic_store(&hammer_stop, 0);
+  CHECK(pthread_create(&t, NULL, hammer, h) == 0);
+  for (int i = 0; i < 20; i++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      /* The child: every kind of call works, nothing deadlocks. */
+      segfit_heap_t *c = th_heap("child", 0);
+      void *a = segfit_alloc(h, 100), *b = segfit_alloc(c, 3 << 20), *z = segfit_alloc(NULL, 10);
+      if (a == NULL || b == NULL || z == NULL) _exit(2);
+      if (segfit_free(h, a) || segfit_free(c, b) || segfit_free(NULL, z)) _exit(3);
+      segfit_stats_t st;
+      if (segfit_stats(NULL, &st) != 0) _exit(4);
+      segfit_trim(NULL);
+      if (segfit_heap_destroy(c) != 0 || segfit_heap_destroy(h) != 0) _exit(5);
+      _exit(0);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  atomic_store(&hammer_stop, 1);
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+#endif
+}
+
 /* --- thread lifecycle --------------------------------------------------------------------- */
 static pthread_key_t late_key;
 static segfit_heap_t *late_heap;
@@ -708,6 +815,7 @@ int main(void) {
   RUN(realloc_in_place_moved_remapped);
   RUN(checked_free_rejects_bad_pointers);
   RUN(remote_double_free_and_free_only_thread);
+  RUN(remote_frees_come_back_to_the_owner);
   RUN(limit_is_enforced);
   RUN(options_are_validated);
   RUN(error_messages);
@@ -716,8 +824,10 @@ int main(void) {
   RUN(debug_canaries_fill_and_guards);
   RUN(page_size_and_lazy_slabs);
   RUN(purge_after_delay_without_calls);
+  RUN(steady_round_trips_keep_their_slab);
   RUN(trim_returns_memory);
   RUN(huge_pages_are_requested);
+  RUN(fork_while_other_threads_allocate);
   RUN(calls_after_thread_teardown);
   printf("core-api: ok\n");
   return 0;

@@ -20,6 +20,8 @@ import org.openjdk.jmh.annotations.GroupThreads;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.Control;
 
@@ -31,8 +33,16 @@ import org.openjdk.jmh.infra.Control;
 public class ProducerConsumerFfm {
   private static final int SIZE = ProducerConsumer.SIZE;
 
+  /**
+   * The ring of ProducerConsumer under a state class of this source set: JMH generates helper
+   * classes for every state a benchmark uses, and if this release-22 pass generated them for
+   * ProducerConsumer.Ring itself, they would replace the release-17 ones that JDK 17 loads.
+   */
+  @State(Scope.Group)
+  public static class FfmRing extends Ring {}
+
   @Benchmark @Group("ffmSharedArena") @GroupThreads(1)
-  public void sharedArenaProduce(Ring q, Control c) {
+  public void sharedArenaProduce(FfmRing q, Control c) {
     Arena arena = Arena.ofShared();
     arena.allocate(SIZE).asByteBuffer().put(0, (byte) 1);
     if (q.leftovers == null) {
@@ -44,7 +54,7 @@ public class ProducerConsumerFfm {
   }
 
   @Benchmark @Group("ffmSharedArena") @GroupThreads(1)
-  public void sharedArenaConsume(Ring q, Control c) {
+  public void sharedArenaConsume(FfmRing q, Control c) {
     Object a = q.take(c);
     if (a != null) {
       ((Arena) a).close();
@@ -52,7 +62,7 @@ public class ProducerConsumerFfm {
   }
 
   @Benchmark @Group("ffmCriticalMalloc") @GroupThreads(1)
-  public void criticalMallocProduce(Ring q, Control c) {
+  public void criticalMallocProduce(FfmRing q, Control c) {
     long a = Libc.malloc(SIZE);
     ByteBuffer b = Libc.wrap(a, SIZE);
     b.put(0, (byte) 1);
@@ -65,7 +75,7 @@ public class ProducerConsumerFfm {
   }
 
   @Benchmark @Group("ffmCriticalMalloc") @GroupThreads(1)
-  public void criticalMallocConsume(Ring q, Control c) {
+  public void criticalMallocConsume(FfmRing q, Control c) {
     Object b = q.take(c);
     if (b != null) {
       Libc.free(Libc.address((ByteBuffer) b));

@@ -286,6 +286,7 @@ def charts(bench_dir, tables):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     made = {}
     for jdk, table in tables.items():
@@ -306,8 +307,13 @@ def charts(bench_dir, tables):
                 ax.set_yticks(range(len(order)))
                 ax.set_yticklabels([LABELS.get(p, p) for p in order] if ax is axes[0][0]
                                    else [LABELS.get(p, p) for p in order], fontsize=7)
-                ax.set_xscale("log")
-                ax.set_xlabel(unit_of(peers) + " (log, lower is better)", fontsize=8)
+                log = max(vals) > 30 * min(vals)  # linear unless the bars span orders of magnitude
+                if log:
+                    ax.set_xscale("log")
+                    ax.xaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks overlap
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: fmt_num(x)))
+                ax.set_xlabel(unit_of(peers) + (" (log scale)" if log else "") + ", lower is better",
+                              fontsize=8)
                 ax.set_title(fmt_size(key[1]) or shape, fontsize=9)
                 ax.tick_params(axis="x", labelsize=7)
             fig.suptitle("%s, JDK %s" % (shape, jdk), fontsize=10)
@@ -333,6 +339,8 @@ def charts(bench_dir, tables):
                 ax.set_xticks(range(len(PCTS)))
                 ax.set_xticklabels(PCT_LABELS)
                 ax.set_yscale("log")
+                ax.yaxis.set_minor_formatter(NullFormatter())
+                ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: fmt_num(y)))
                 ax.set_ylabel("ns per round trip (log)")
                 ax.set_title("round trip %s, JDK %s" % (fmt_size(key[1]), jdk), fontsize=9)
                 ax.legend(fontsize=6)

@@ -69,10 +69,13 @@ void _sf_free_finish(sf_op_t *op, sf_slab_t *slab, void *p) {
                                                   memory_order_seq_cst, memory_order_relaxed));
   unsigned cls = _sf_slab_class(slab);
   atomic_fetch_add_explicit(&heap->body->remote_frees[cls], 1, memory_order_relaxed);
-  if (atomic_load_explicit(&slab->full, memory_order_seq_cst)) {
-    sf_theap_t *owner = atomic_load_explicit(&slab->owner, memory_order_relaxed);
-    /* Thread heaps are pooled, never unmapped: a stale owner only costs a useless scan. */
-    if (owner != NULL) atomic_store_explicit(&owner->hint[cls], 1, memory_order_release);
+  /* Thread heaps are pooled, never unmapped: a stale owner only costs a useless scan. */
+  sf_theap_t *owner = atomic_load_explicit(&slab->owner, memory_order_relaxed);
+  if (owner != NULL) {
+    if (atomic_load_explicit(&slab->full, memory_order_seq_cst))
+      atomic_store_explicit(&owner->hint[cls], 1, memory_order_release);
+    if (!atomic_load_explicit(&owner->pending, memory_order_relaxed))
+      atomic_store_explicit(&owner->pending, 1, memory_order_release);
   }
 }
 

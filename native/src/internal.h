@@ -175,6 +175,7 @@ struct sf_theap_s {
   sf_slab_list_t avail[SF_CLASSES]; /* slabs with free (or not yet counted) blocks */
   sf_slab_list_t fulls[SF_CLASSES]; /* slabs with no free block at the last look */
   _Atomic(uint8_t) hint[SF_CLASSES];/* remote threads: "a block came back to a full slab" */
+  _Atomic(uint8_t) pending;         /* remote threads: "a block came back" (for the purger) */
   /* statistics, written by the owner with relaxed atomic stores, read by anyone */
   sf_counter_t count[SF_CLASSES];
   _Atomic(uint64_t) reallocs_in_place, reallocs_moved, reallocs_remapped;
@@ -188,6 +189,7 @@ struct sf_tld_s {
   int last_error;
   _Atomic(int) active;              /* owner stores 1 at each call; the purger clears it */
   uint64_t idle_since_ms;           /* purger (global lock): when it last saw `active` set */
+  bool purged_idle;                 /* purger: collected since the owner went idle */
   sf_theap_t *cache[SF_THEAP_CACHE];/* by heap->slot; &_sf_theap_none when empty */
   sf_theap_t *theaps;               /* all thread heaps of this record */
   sf_tld_t *next, *prev;            /* registry (global lock) */

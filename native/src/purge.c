@@ -30,6 +30,13 @@ static bool sf_tld_wanted(sf_tld_t *t, sf_heap_t *only) {
   return false;
 }
 
+/* Did remote frees come back to the record's slabs since we last collected? */
+static bool sf_tld_pending(sf_tld_t *t) {
+  for (sf_theap_t *th = t->theaps; th != NULL; th = th->next)
+    if (atomic_load_explicit(&th->pending, memory_order_relaxed)) return true;
+  return false;
+}
+
 void _sf_purge_tick(uint64_t now, bool force, sf_heap_t *only) {
   pthread_mutex_lock(&_sf_global_lock);
   if (only != NULL && atomic_load(&only->closed)) {
@@ -39,16 +46,20 @@ void _sf_purge_tick(uint64_t now, bool force, sf_heap_t *only) {
   uint64_t tick = sf_tick_ms();
   bool busy_too = force;   /* a busy owner collects for itself on its slow paths */
   /* Activity: the owner stores `active` at every call; we clear it each tick. A record whose
-     flag stayed clear since our last look has made no call since then. Ask every candidate at
-     once, then one barrier for all of them. */
+     flag stayed clear since our last look has made no call since then. An idle record is
+     taken over once after it went idle, and again only when remote frees came back to it:
+     no barrier (membarrier interrupts every running thread) when there is nothing to do.
+     Ask every candidate at once, then one barrier for all of them. */
   bool any = false;
   for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next) {
     if (atomic_load_explicit(&t->active, memory_order_relaxed)) {
       atomic_store_explicit(&t->active, 0, memory_order_relaxed);
       t->idle_since_ms = now;
+      t->purged_idle = false;
       if (!busy_too) continue;
     }
     if (!sf_tld_wanted(t, only)) continue;
+    if (!force && t->purged_idle && !sf_tld_pending(t)) continue;
     atomic_store_explicit(&t->req, 1, memory_order_seq_cst);
     any = true;
   }
@@ -58,8 +69,10 @@ void _sf_purge_tick(uint64_t now, bool force, sf_heap_t *only) {
       if (!atomic_load_explicit(&t->req, memory_order_relaxed)) continue;
       if (atomic_load_explicit(&t->in_op, memory_order_seq_cst) == NULL) {
         uint64_t idle = now - t->idle_since_ms;   /* no call for at least this long */
+        if (idle >= tick) t->purged_idle = true;  /* its current slabs go back below */
         for (sf_theap_t *th = t->theaps; th != NULL; th = th->next) {
           if (atomic_load(&th->heap->closed) || (only != NULL && th->heap != only)) continue;
+          atomic_exchange_explicit(&th->pending, 0, memory_order_acquire);
           /* Idle for a tick: the owner is not cycling through its current slabs, release
              them too. Idle for the purge delay: its empty slabs are not about to be reused
              by it, purge them in this pass. */

@@ -49,6 +49,7 @@ static void sf_tld_init(sf_tld_t *t) {
   t->fence = _sf_use_fence;
   atomic_store_explicit(&t->active, 0, memory_order_relaxed);
   t->idle_since_ms = 0;
+  t->purged_idle = false;
   for (int i = 0; i < SF_THEAP_CACHE; i++) t->cache[i] = &_sf_theap_none;
   t->theaps = NULL;
   t->next = t->prev = t->pool_next = NULL;

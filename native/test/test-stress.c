@@ -55,7 +55,7 @@ static void check_stamp(const void *p, size_t size) {
       CHECK(b[i] == ((uint8_t)(s >> ((i % 8) * 8)) ^ (uint8_t)i));
 }
 
-typedef struct { void *p; size_t size; } item_t;
+typedef struct { void *p; size_t size; int64_t usable; } item_t;
 
 /* --- 1. transfer ---------------------------------------------------------------------------- */
 #define NWORKERS 4
@@ -93,6 +93,11 @@ static bool q_pop(queue_t *q, item_t *it) {
 
 static void release(item_t it) {
   check_stamp(it.p, it.size);
+  int64_t u = segfit_usable_size(heap, it.p);
+  if (u != it.usable)
+    fprintf(stderr, "block %p size %zu: usable %lld at allocation, %lld now\n", it.p, it.size,
+            (long long)it.usable, (long long)u);
+  CHECK_EQ(u, it.usable);   /* the block's slab kept its class while the block lived */
   CHECK_EQ(segfit_free(heap, it.p), 0);
   atomic_fetch_add(&blocks_freed, 1);
 }
@@ -133,7 +138,7 @@ static void *worker(void *argp) {
       }
       stamp(p, size);
       atomic_fetch_add(&blocks_made, 1);
-      item_t it = {p, size};
+      item_t it = {p, size, segfit_usable_size(heap, p)};
       int to = (int)th_below(&r, NWORKERS);
       if (to != arg->id && q_push(&queues[to], it)) continue;
       if (nlocal < 64) local[nlocal++] = it;
@@ -162,6 +167,7 @@ static void *worker(void *argp) {
       stamp(q, ns);
       local[i].p = q;
       local[i].size = ns;
+      local[i].usable = segfit_usable_size(heap, q);
     }
   }
   /* Exit with live blocks: half go to the parking queue of worker 0's successor, half stay
@@ -197,6 +203,15 @@ static void test_transfer(void) {
   }
   CHECK_EQ(atomic_load(&blocks_freed), atomic_load(&blocks_made));
   CHECK(segfit_stats(heap, &st) == 0);
+  if (st.live_blocks != 0) {
+    for (uint32_t c = 0; c < st.class_count; c++)
+      if (st.classes[c].allocs != st.classes[c].frees)
+        fprintf(stderr, "class %u (%llu B): allocs %llu frees %llu\n", c,
+                (unsigned long long)st.classes[c].block_size,
+                (unsigned long long)st.classes[c].allocs, (unsigned long long)st.classes[c].frees);
+    fprintf(stderr, "large: allocs %llu frees %llu\n", (unsigned long long)st.large.allocs,
+            (unsigned long long)st.large.frees);
+  }
   CHECK_EQ(st.live_blocks, 0);
   CHECK_EQ(st.live_bytes, 0);
   CHECK_EQ(st.large_blocks, 0);

@@ -61,7 +61,7 @@ public final class NativeHeap {
   }
 
   // --- constants of segfit.h --------------------------------------------------------------
-  /** SEGFIT_VERSION_MAJOR << 16 | MINOR << 8 | PATCH. */
+  /** {@code SEGFIT_VERSION_MAJOR << 16 | MINOR << 8 | PATCH}. */
   public static native int version();
   /** SEGFIT_REGION_SHIFT. */
   public static native int regionShift();
@@ -89,7 +89,7 @@ public final class NativeHeap {
   // --- heaps ---------------------------------------------------------------------------------
   /**
    * segfit_heap_create. name: NUL-terminated UTF-8 of at most MAX_NAME_BYTES bytes, or null;
-   * purgeDelayMs < 0 means the default. Returns the heap pointer or a negative code.
+   * {@code purgeDelayMs < 0} means the default. Returns the heap pointer or a negative code.
    */
   public static native long create(byte[] name, long maxBytes, long reserveBytes,
       boolean preTouch, boolean hugePages, long purgeDelayMs, boolean debug);

@@ -61,14 +61,16 @@ void _sf_free_finish(sf_op_t *op, sf_slab_t *slab, void *p) {
     if (--slab->used == 0 || slab->in_full) sf_free_local_slow(th, slab);
     return;
   }
-  /* Remote: push on the slab's stack, count, and tell a parked-full owner. */
+  /* Remote: count, push on the slab's stack, and tell a parked-full owner. The class is read
+     (and counted) before the push: once the block is on the stack the owner may collect it,
+     hand the empty slab back and give it another class. */
+  unsigned cls = _sf_slab_class(slab);
+  atomic_fetch_add_explicit(&heap->body->remote_frees[cls], 1, memory_order_relaxed);
   uintptr_t old = atomic_load_explicit(&slab->thread_free, memory_order_relaxed);
   do {
     b->next = (sf_block_t *)old;
   } while (!atomic_compare_exchange_weak_explicit(&slab->thread_free, &old, (uintptr_t)b,
                                                   memory_order_seq_cst, memory_order_relaxed));
-  unsigned cls = _sf_slab_class(slab);
-  atomic_fetch_add_explicit(&heap->body->remote_frees[cls], 1, memory_order_relaxed);
   /* Thread heaps are pooled, never unmapped: a stale owner only costs a useless scan. */
   sf_theap_t *owner = atomic_load_explicit(&slab->owner, memory_order_relaxed);
   if (owner != NULL) {

@@ -7,7 +7,7 @@ import java.nio.ByteBuffer;
 /** The README's example, runnable: allocate, use, grow and free off-heap buffers. */
 public final class Example {
     public static void main(String[] args) {
-        try (Heap heap = Heap.builder().name("example").maxBytes(64L << 20).build()) {
+        try (Heap heap = Heap.builder().name("example").maxBytes(4L << 30).build()) {
             ByteBuffer buffer = heap.allocate(64);                 // direct, position 0, limit 64
             buffer.putLong(0, 42L);
             buffer = heap.reallocate(buffer, 1 << 20);            // contents kept

@@ -56,6 +56,8 @@ typedef enum segfit_error_e { SEGFIT_ERRORS(SEGFIT_ENUM_ENTRY_) } segfit_error_t
 #define SEGFIT_REGION_SHIFT 30
 /* Upper bound on the number of size classes, for fixed-size statistics arrays. */
 #define SEGFIT_MAX_CLASSES 128
+/* Longest heap name, in bytes (UTF-8), not counting the terminating NUL. */
+#define SEGFIT_MAX_NAME_LENGTH 63
 
 typedef struct segfit_heap_s segfit_heap_t;
 

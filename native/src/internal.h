@@ -240,7 +240,7 @@ struct segfit_heap_s {
   sf_heap_t *next;                  /* global list of live heaps (global lock) */
   uint64_t purge_delay_ms;
   uint8_t debug, is_default;
-  char name[64];
+  char name[SEGFIT_MAX_NAME_LENGTH + 1];
 };
 
 /* ------------------------------------------------------------------------------------------

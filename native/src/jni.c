@@ -74,6 +74,11 @@ JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_maxClasses(JNIEnv *env
   return SEGFIT_MAX_CLASSES;
 }
 
+/* Class: io.segfit.internal.NativeHeap  Method: maxNameLength  Signature: ()I */
+JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_maxNameLength(JNIEnv *env, jclass cls) {
+  return SEGFIT_MAX_NAME_LENGTH;
+}
+
 /* Class: io.segfit.internal.NativeHeap  Method: smallMax  Signature: ()J */
 JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_smallMax(JNIEnv *env, jclass cls) {
   return (jlong)segfit_small_max();
@@ -131,12 +136,12 @@ JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_create(
     JNIEnv *env, jclass cls, jbyteArray name, jlong max_bytes, jlong reserve_bytes,
     jboolean pre_touch, jboolean huge_pages, jlong purge_delay_ms, jboolean debug) {
   /* The name is copied into this frame (segfit_heap_create copies it again): no allocation. */
-  char name_buf[io_segfit_internal_NativeHeap_MAX_NAME_BYTES + 1];
+  char name_buf[SEGFIT_MAX_NAME_LENGTH + 1];
   segfit_options_t options;
   segfit_options_init(&options);
   if (name != NULL) {
     jsize length = (*env)->GetArrayLength(env, name);
-    if (length < 1 || length > io_segfit_internal_NativeHeap_MAX_NAME_BYTES + 1) {
+    if (length < 1 || length > SEGFIT_MAX_NAME_LENGTH + 1) {
       return SEGFIT_E_INVALID_OPTION;
     }
     (*env)->GetByteArrayRegion(env, name, 0, length, (jbyte *)name_buf);

@@ -24,7 +24,7 @@ int _sf_options_check(const segfit_options_t *o) {
   if (o->max_bytes != 0 && o->reserve_bytes > o->max_bytes) return SEGFIT_E_INVALID_OPTION;
   if (o->pre_touch && o->reserve_bytes == 0) return SEGFIT_E_INVALID_OPTION;
   if (o->purge_delay_ms > SF_MAX_PURGE_DELAY_MS) return SEGFIT_E_INVALID_OPTION;
-  if (o->name != NULL && strlen(o->name) >= 64) return SEGFIT_E_INVALID_OPTION;
+  if (o->name != NULL && strlen(o->name) > SEGFIT_MAX_NAME_LENGTH) return SEGFIT_E_INVALID_OPTION;
   return SEGFIT_E_OK;
 }
 

@@ -571,17 +571,17 @@ public final class Heap implements AutoCloseable {
     /**
      * The heap's name, for statistics, messages and its MXBean.
      *
-     * @param name 1 to 63 UTF-8 bytes, without NUL characters
+     * @param name 1 to 63 UTF-8 bytes (the core's {@code SEGFIT_MAX_NAME_LENGTH}, checked by
+     *     {@link #build()}), without NUL characters
      * @return this builder
      * @throws NullPointerException if name is null
-     * @throws IllegalArgumentException if name is empty, too long or contains NUL
+     * @throws IllegalArgumentException if name is empty or contains NUL
      */
     public Builder name(String name) {
       Objects.requireNonNull(name, "name");
-      int bytes = name.getBytes(StandardCharsets.UTF_8).length;
-      if (bytes == 0 || bytes > NativeHeap.MAX_NAME_BYTES || name.indexOf('\0') >= 0) {
-        throw new IllegalArgumentException("heap name must have 1 to " + NativeHeap.MAX_NAME_BYTES
-            + " UTF-8 bytes and no NUL: '" + name + "'");
+      if (name.isEmpty() || name.indexOf('\0') >= 0) {
+        throw new IllegalArgumentException("heap name must not be empty nor contain NUL: '"
+            + name + "'");
       }
       this.name = name;
       return this;
@@ -708,7 +708,8 @@ public final class Heap implements AutoCloseable {
      *
      * @return the new heap, open
      * @throws UnsatisfiedLinkError if the native library cannot be loaded on this platform
-     * @throws IllegalArgumentException if an option is out of the core's range, or a
+     * @throws IllegalArgumentException if the name is longer than the core allows, an option is
+     *     out of the core's range, or a
      *     {@code segfit.*} property this builder falls back to is invalid
      * @throws HeapOutOfMemoryError if the reservation cannot be mapped
      */
@@ -726,6 +727,10 @@ public final class Heap implements AutoCloseable {
       byte[] nameBytes = null;
       if (name != null) {
         byte[] utf8 = name.getBytes(StandardCharsets.UTF_8);
+        if (utf8.length > NativeHeap.MAX_NAME_BYTES) {
+          throw new IllegalArgumentException("heap name must have at most "
+              + NativeHeap.MAX_NAME_BYTES + " UTF-8 bytes: '" + name + "'");
+        }
         nameBytes = Arrays.copyOf(utf8, utf8.length + 1);
       }
       long handle = NativeHeap.create(nameBytes, maxBytes, reserveBytes, preTouch, hugePages,

@@ -203,8 +203,8 @@ class MisuseTest {
     assertThrows(IllegalArgumentException.class, () -> Heap.builder().purgeDelay(Duration.ofMillis(-1)));
     assertThrows(IllegalArgumentException.class, () -> Heap.builder().name(""));
     assertThrows(IllegalArgumentException.class, () -> Heap.builder().name("a\0b"));
-    assertThrows(IllegalArgumentException.class, () -> Heap.builder().name("x".repeat(64)));
-    assertThrows(IllegalArgumentException.class, () -> Heap.builder().name("é".repeat(32)));
+    assertThrows(IllegalArgumentException.class, () -> Heap.builder().name("x".repeat(64)).build());
+    assertThrows(IllegalArgumentException.class, () -> Heap.builder().name("é".repeat(32)).build());
     assertThrows(IllegalArgumentException.class, () -> Heap.builder().leakSamplingInterval(0));
     // options the core rejects: pre-touch without a reservation, a reservation above the limit
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,

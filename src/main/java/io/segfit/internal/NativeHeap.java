@@ -49,11 +49,8 @@ public final class NativeHeap {
   public static final int CLASS_SLABS = 5;
   public static final int CLASS_FIELDS = 6;
 
-  /**
-   * Longest heap name in UTF-8 bytes: the core keeps names in 64-byte arrays (options.c
-   * rejects longer ones); jni.c copies names into a stack buffer of this size.
-   */
-  public static final int MAX_NAME_BYTES = 63;
+  /** Longest heap name in UTF-8 bytes (SEGFIT_MAX_NAME_LENGTH). */
+  public static final int MAX_NAME_BYTES = maxNameLength();
 
   /** Length of the array stats() needs. */
   public static int statsLength() {
@@ -71,6 +68,8 @@ public final class NativeHeap {
   public static native long maxAlignment();
   /** SEGFIT_MAX_CLASSES. */
   public static native int maxClasses();
+  /** SEGFIT_MAX_NAME_LENGTH. */
+  public static native int maxNameLength();
   /** segfit_small_max(). */
   public static native long smallMax();
   /** segfit_page_size(). */

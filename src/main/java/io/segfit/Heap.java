@@ -243,7 +243,9 @@ public final class Heap implements AutoCloseable {
    * @param buffer a buffer this heap returned (or a duplicate of one), not yet freed
    * @throws NullPointerException if buffer is null
    * @throws IllegalStateException if the heap is closed, or the block was already freed (as
-   *     long as its memory was not reused by a later allocation)
+   *     long as its slab still holds it: once a later allocation reused the memory, a stale free
+   *     frees the new block; once the empty slab went back to the OS, it is rejected with
+   *     IllegalArgumentException)
    * @throws IllegalArgumentException if buffer is not direct or is not a live block of this heap
    *     with that capacity: another heap's buffer, {@code allocateDirect}'s, a slice at an
    *     interior offset, or a view at the block's start whose capacity could not have produced
@@ -347,7 +349,9 @@ public final class Heap implements AutoCloseable {
    *
    * @param address the address of a live block of this heap, or 0
    * @throws IllegalStateException if the heap is closed, or the block was already freed (as
-   *     long as its memory was not reused by a later allocation)
+   *     long as its slab still holds it: once a later allocation reused the memory, a stale free
+   *     frees the new block; once the empty slab went back to the OS, it is rejected with
+   *     IllegalArgumentException)
    * @throws IllegalArgumentException if address is not the start of a live block of this heap
    */
   public void freeAddress(long address) {

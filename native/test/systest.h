@@ -83,4 +83,11 @@ static inline void systest_stats(segfit_heap_t *heap, segfit_stats_t *st) {
   CHECK_MSG(rc == 0, "segfit_stats: %s", segfit_strerror(rc));
 }
 
+/* The heap's committed bytes now. */
+static inline uint64_t systest_committed(segfit_heap_t *heap) {
+  segfit_stats_t st;
+  systest_stats(heap, &st);
+  return st.committed_bytes;
+}
+
 #endif /* SEGFIT_SYSTEST_H */

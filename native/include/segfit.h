@@ -77,7 +77,7 @@ typedef struct segfit_options_s {
 
 /* Statistics of one size class, or of the large blocks (block_size 0). */
 typedef struct segfit_class_stats_s {
-  uint64_t block_size;   /* usable size of each block of the class */
+  uint64_t block_size;   /* size of each block of the class (debug heaps: usable size + canary) */
   uint64_t live_blocks;  /* allocated and not yet freed */
   uint64_t live_bytes;   /* live_blocks * block_size (large: sum of mapped sizes) */
   uint64_t allocs;       /* allocations, including those done by reallocation */
@@ -87,7 +87,8 @@ typedef struct segfit_class_stats_s {
 
 /* A snapshot of a heap (or of all heaps). Counters only grow; gauges describe "now". */
 typedef struct segfit_stats_s {
-  uint64_t live_bytes, live_blocks;               /* gauges, usable bytes */
+  uint64_t live_bytes, live_blocks;               /* gauges, bytes of the blocks' classes (and of
+                                                     the large mappings); canaries included */
   uint64_t allocs, frees;                         /* counters */
   uint64_t reallocs_in_place, reallocs_moved, reallocs_remapped;
   uint64_t remote_frees;                          /* frees by a thread that does not own the slab */

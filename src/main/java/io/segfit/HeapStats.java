@@ -42,7 +42,10 @@ public final class HeapStats {
     return heapName;
   }
 
-  /** Gauge: usable bytes of the blocks allocated and not yet freed. */
+  /**
+   * Gauge: bytes of the blocks allocated and not yet freed, each counted at its size class's
+   * block size (at least the requested size; in debug mode the canary is included).
+   */
   public long liveBytes() {
     return v[NativeHeap.STAT_LIVE_BYTES];
   }

@@ -28,7 +28,10 @@ public final class SizeClassStats {
     return blockSize == 0;
   }
 
-  /** The usable size of each block of the class, in bytes; 0 for large blocks. */
+  /**
+   * The size of each block of the class, in bytes (in debug mode the usable size plus the
+   * canary); 0 for large blocks.
+   */
   public long blockSize() {
     return blockSize;
   }

@@ -57,6 +57,13 @@ public class ProducerConsumer {
       return true;
     }
 
+    /** Producer side: hands the buffer over, or frees it with leftovers if the run ended first. */
+    public void handOverOrFree(Object buffer, Control c) {
+      if (!handOver(buffer, c)) {
+        leftovers.accept(buffer);
+      }
+    }
+
     /** Consumer side: the next buffer, or null once the run has ended with the ring empty. */
     public Object take(Control c) {
       Object b;
@@ -95,9 +102,7 @@ public class ProducerConsumer {
     if (q.leftovers == null) {
       q.leftovers = o -> p.heap.free((ByteBuffer) o);
     }
-    if (!q.handOver(b, c)) {
-      q.leftovers.accept(b);
-    }
+    q.handOverOrFree(b, c);
   }
 
   @Benchmark @Group("segfit") @GroupThreads(1)
@@ -117,9 +122,7 @@ public class ProducerConsumer {
     if (q.leftovers == null) {
       q.leftovers = o -> Unsafes.clean((ByteBuffer) o);
     }
-    if (!q.handOver(b, c)) {
-      q.leftovers.accept(b);
-    }
+    q.handOverOrFree(b, c);
   }
 
   @Benchmark @Group("allocateDirect") @GroupThreads(1)
@@ -139,9 +142,7 @@ public class ProducerConsumer {
     if (q.leftovers == null) {
       q.leftovers = o -> ((ByteBuf) o).release();
     }
-    if (!q.handOver(b, c)) {
-      q.leftovers.accept(b);
-    }
+    q.handOverOrFree(b, c);
   }
 
   @Benchmark @Group("nettyPooled") @GroupThreads(1)
@@ -159,9 +160,7 @@ public class ProducerConsumer {
     if (q.leftovers == null) {
       q.leftovers = o -> ((ByteBuf) o).release();
     }
-    if (!q.handOver(b, c)) {
-      q.leftovers.accept(b);
-    }
+    q.handOverOrFree(b, c);
   }
 
   @Benchmark @Group("nettyAdaptive") @GroupThreads(1)
@@ -181,9 +180,7 @@ public class ProducerConsumer {
     if (q.leftovers == null) {
       q.leftovers = o -> MemoryUtil.memFree((ByteBuffer) o);
     }
-    if (!q.handOver(b, c)) {
-      q.leftovers.accept(b);
-    }
+    q.handOverOrFree(b, c);
   }
 
   @Benchmark @Group("lwjglMemAlloc") @GroupThreads(1)
@@ -201,9 +198,7 @@ public class ProducerConsumer {
     if (q.leftovers == null) {
       q.leftovers = o -> JEmalloc.je_free((ByteBuffer) o);
     }
-    if (!q.handOver(b, c)) {
-      q.leftovers.accept(b);
-    }
+    q.handOverOrFree(b, c);
   }
 
   @Benchmark @Group("lwjglJemalloc") @GroupThreads(1)
@@ -221,9 +216,7 @@ public class ProducerConsumer {
     if (q.leftovers == null) {
       q.leftovers = o -> RPmalloc.rpfree((ByteBuffer) o);
     }
-    if (!q.handOver(b, c)) {
-      q.leftovers.accept(b);
-    }
+    q.handOverOrFree(b, c);
   }
 
   @Benchmark @Group("lwjglRpmalloc") @GroupThreads(1)

@@ -48,9 +48,7 @@ public class ProducerConsumerFfm {
     if (q.leftovers == null) {
       q.leftovers = o -> ((Arena) o).close();
     }
-    if (!q.handOver(arena, c)) {
-      arena.close();
-    }
+    q.handOverOrFree(arena, c);
   }
 
   @Benchmark @Group("ffmSharedArena") @GroupThreads(1)
@@ -69,9 +67,7 @@ public class ProducerConsumerFfm {
     if (q.leftovers == null) {
       q.leftovers = o -> Libc.free(Libc.address((ByteBuffer) o));
     }
-    if (!q.handOver(b, c)) {
-      Libc.free(a);
-    }
+    q.handOverOrFree(b, c);
   }
 
   @Benchmark @Group("ffmCriticalMalloc") @GroupThreads(1)

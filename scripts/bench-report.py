@@ -26,6 +26,7 @@ NATIVE_BEGIN, NATIVE_END = "<!-- native-bench:begin -->", "<!-- native-bench:end
 LABELS = {
     "segfit": "segfit",
     "segfitAddress": "segfit (address API)",
+    "segfitJni": "segfit, JNI path (segfit.ffm=false)",
     "allocateDirect": "allocateDirect + invokeCleaner",
     "unsafe": "Unsafe.allocateMemory",
     "nettyPooled": "Netty pooled",

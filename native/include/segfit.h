@@ -136,10 +136,51 @@ SEGFIT_API int segfit_free_sized(segfit_heap_t *heap, void *ptr, size_t size);
 /* Usable size of a live block (>= the requested size), or a negative code. */
 SEGFIT_API int64_t segfit_usable_size(segfit_heap_t *heap, const void *ptr);
 
-/* Returns empty slabs and cached segments of the heap (NULL: of every heap) to the OS now. */
-SEGFIT_API void segfit_trim(segfit_heap_t *heap);
+/* Returns empty slabs and cached segments of the heap (NULL: of every heap) to the OS now.
+ * A debug heap also checks and empties its quarantine of freed blocks first (NULL: the
+ * quarantines of the heaps the calling thread has used). Returns 0,
+ * CLOSED, or CORRUPTED when a debug check failed (see segfit_debug_corruption). */
+SEGFIT_API int segfit_trim(segfit_heap_t *heap);
 /* Fills *stats for the heap (NULL: the sum over all heaps). Returns 0 or CLOSED. */
 SEGFIT_API int segfit_stats(segfit_heap_t *heap, segfit_stats_t *stats);
+
+/* Debug heaps. A freed block is filled with a pattern and held in a quarantine (the most
+ * recent SEGFIT_QUARANTINE_BLOCKS blocks, at most SEGFIT_QUARANTINE_BYTES) before it can be
+ * reused. The checks: the canary after a
+ * block, on its free and realloc; the fill of a freed block, when it leaves the quarantine, on
+ * trim, and when it is handed out again. A failed check is logged (the most recent
+ * SEGFIT_CORRUPTION_LOG records are kept) and makes the free or trim that found it return
+ * CORRUPTED -- or, when an allocation or a realloc found it, the next free or trim of the heap.
+ * Either way the freed block is freed. A large block of a debug heap has a PROT_NONE guard
+ * page on each side: an access to one prints a report naming the heap, the block and the
+ * offset on stderr, then the fault takes its course (the previous SIGSEGV handler runs). */
+#define SEGFIT_QUARANTINE_BLOCKS 1024
+#define SEGFIT_QUARANTINE_BYTES ((uint64_t)16 << 20)
+#define SEGFIT_CORRUPTION_LOG 64
+#define SEGFIT_CORRUPTION_KINDS(X)                                                                 \
+  X(OVERRUN,          1, "written past its end (the canary after the block)")                     \
+  X(WRITE_AFTER_FREE, 2, "written after it was freed (the fill pattern of the freed block)")
+
+#define SEGFIT_CORRUPTION_ENTRY_(name, value, message) SEGFIT_CORRUPTION_##name = value,
+typedef enum segfit_corruption_kind_e {
+  SEGFIT_CORRUPTION_KINDS(SEGFIT_CORRUPTION_ENTRY_)
+} segfit_corruption_kind_t;
+#undef SEGFIT_CORRUPTION_ENTRY_
+
+typedef struct segfit_corruption_s {
+  uintptr_t block;       /* the block's address */
+  uint64_t size;         /* its usable size */
+  uint64_t offset;       /* first damaged byte, from the block's start (>= size: past its end) */
+  int kind;              /* SEGFIT_CORRUPTION_* */
+} segfit_corruption_t;
+
+/* Takes the oldest logged record of a debug heap: returns 1 and fills *out, 0 if there is
+ * none, or CLOSED. Thread-safe; each record is returned once. */
+SEGFIT_API int segfit_debug_corruption(segfit_heap_t *heap, segfit_corruption_t *out);
+/* Writes a one-line description of *record into buf (at most size bytes, NUL-terminated), as
+ * snprintf does; returns the length it needed. */
+SEGFIT_API int segfit_corruption_describe(const segfit_corruption_t *record, char *buf,
+                                          size_t size);
 
 /* The code of the last failed call on this thread (0 if none). */
 SEGFIT_API int segfit_last_error(void);

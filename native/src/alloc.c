@@ -1,19 +1,17 @@
 /* segfit — allocation: the fast paths, the generic slow path, aligned, zeroed and realloc.
  *
  * Fast path (segfit_alloc): the TLS word, the handshake stores/loads, the thread heap from a
- * direct-mapped cache, the class by bit arithmetic, a pop from the current slab's free list and
- * one state-byte store; no lock, no atomic read-modify-write, no call. Anything else (first
- * call of the thread, a debug heap, an empty list, a large size, a closed heap, the purger
- * holding our record) goes to _sf_alloc_slow, which re-enters from scratch. Zeroed memory
- * skips the memset when the block comes from never-touched (fresh or purged) memory.
+ * direct-mapped cache, the class from a table (bit arithmetic above 1 KiB), a pop from the
+ * current slab's free list (or its list of our own frees), one state-byte store and one
+ * counter add; no lock, no atomic read-modify-write, no call. A class with no block left is
+ * refilled from there, still inside the operation. Anything else (first call of the thread, a
+ * debug heap, a large size, a closed heap, the purger holding our record) goes to
+ * _sf_alloc_slow, which re-enters from scratch. Zeroed memory skips the memset when the block
+ * comes from never-touched (fresh or purged) memory.
  */
 #include <string.h>
 
 #include "internal.h"
-
-#define SF_FILL_ALLOC 0xA5
-#define SF_FILL_FREE 0xDF
-#define SF_CANARY_BYTE 0xCA
 
 size_t _sf_block_usable(const sf_heap_t *heap, const sf_slab_t *slab) {
   return _sf_slab_bsize(slab) - (heap->debug ? SF_CANARY_SIZE : 0);
@@ -23,11 +21,14 @@ size_t _sf_block_usable(const sf_heap_t *heap, const sf_slab_t *slab) {
 SF_INLINE void *sf_pop(sf_theap_t *th, sf_slab_t *slab, unsigned cls) {
   sf_block_t *b = slab->free;
   slab->free = b->next;
+  /* The next pop loads that block's link: a list rebuilt from frees in random order is a
+     pointer chase through memory, so start the load now. */
+  __builtin_prefetch(b->next, 1);
   slab->used++;
-  /* The owner knows the class and the slab's address: no geometry from the slab record. */
-  uint64_t idx = ((uint64_t)((uint8_t *)b - slab->start) * _sf_class_recip[cls]) >> SF_RECIP_SHIFT;
+  /* The owner's slab keeps its class: the reciprocal cached in the record, no table. */
+  uint64_t idx = ((uint64_t)((uint8_t *)b - slab->start) * slab->recip) >> SF_RECIP_SHIFT;
   atomic_store_explicit(&slab->state[idx], SF_BLOCK_LIVE, memory_order_relaxed);
-  _sf_count_inc(&th->count[cls].allocs);
+  _sf_count_inc(&th->allocs[cls]);
   return b;
 }
 
@@ -37,38 +38,19 @@ void *_sf_alloc_in(sf_theap_t *th, size_t size, size_t alignment, bool zero, int
   unsigned cls = SF_CLASSES;
   if (need <= SF_SMALL_MAX)
     cls = alignment <= SF_MIN_BLOCK ? _sf_size_class(need) : _sf_class_for_aligned(need, alignment);
-  if (cls >= SF_CLASSES) return _sf_large_alloc(heap, size, alignment, err);
+  if (cls >= SF_CLASSES) return _sf_large_alloc(heap, size, alignment, zero, err);
   sf_slab_t *slab = th->cur[cls];
   if (slab->free == NULL) {
     slab = _sf_theap_refill(th, cls, err);
     if (slab == NULL) return NULL;
   }
   bool fresh = slab->free_fresh;
+  uint8_t prior = heap->debug ? _sf_debug_next_state(slab, cls) : SF_BLOCK_NEVER;
   uint8_t *p = sf_pop(th, slab, cls);
-  size_t usable = _sf_block_usable(heap, slab);
-  if (heap->debug) {
-    memset(p + usable, SF_CANARY_BYTE, SF_CANARY_SIZE);
-    if (!zero) memset(p, SF_FILL_ALLOC, usable);
-  }
-  if (zero) {
-    if (fresh && !heap->debug) ((sf_block_t *)p)->next = NULL;   /* only the link was written */
-    else memset(p, 0, usable);
-  }
+  if (heap->debug) _sf_debug_on_alloc(heap, slab, p, prior, zero);
+  else if (zero && fresh) ((sf_block_t *)p)->next = NULL;   /* only the link was written */
+  else if (zero) memset(p, 0, _sf_block_usable(heap, slab));
   return p;
-}
-
-/* Debug heaps: the canary after a block; true when intact. */
-bool _sf_debug_check_canary(const sf_heap_t *heap, const sf_slab_t *slab, const uint8_t *p) {
-  const uint8_t *c = p + _sf_block_usable(heap, slab);
-  for (int i = 0; i < SF_CANARY_SIZE; i++)
-    if (c[i] != SF_CANARY_BYTE) return false;
-  return true;
-}
-
-void _sf_debug_fill_freed(const sf_heap_t *heap, const sf_slab_t *slab, uint8_t *p) {
-  size_t usable = _sf_block_usable(heap, slab);
-  if (usable > sizeof(sf_block_t))
-    memset(p + sizeof(sf_block_t), SF_FILL_FREE, usable - sizeof(sf_block_t));
 }
 
 static sf_heap_t *sf_resolve(sf_heap_t *heap) {
@@ -92,36 +74,67 @@ SF_NOINLINE void *_sf_alloc_slow(sf_heap_t *heap, size_t size, size_t alignment,
   return p;
 }
 
+/* The fast path's tail, the call entered and a block at hand: pop it and leave. */
+SF_INLINE void *sf_alloc_pop(sf_tld_t *tld, sf_theap_t *th, sf_slab_t *slab, unsigned cls,
+                             bool zero) {
+  bool fresh = zero && slab->free_fresh;
+  void *p = sf_pop(th, slab, cls);
+  if (zero) {   /* before leaving: a heap destroy may unmap the block after that */
+    if (fresh) ((sf_block_t *)p)->next = NULL;
+    else memset(p, 0, slab->bsize);
+  }
+  _sf_leave(tld);
+  return p;
+}
+
+/* The class has no block left: refill it without leaving the operation (the slow path would
+   re-enter from scratch to do the same). */
+static SF_NOINLINE void *sf_alloc_refill(sf_tld_t *tld, sf_theap_t *th, unsigned cls,
+                                         bool zero) {
+  int err = 0;
+  sf_slab_t *slab = _sf_theap_refill(th, cls, &err);
+  if (slab == NULL) {
+    _sf_leave(tld);
+    return _sf_fail_ptr(err);
+  }
+  return sf_alloc_pop(tld, th, slab, cls, zero);
+}
+
+/* The fast path once entered. Its rare branches are tail calls, so the common one saves and
+   restores no register. */
+SF_INLINE void *sf_alloc_entered(sf_tld_t *tld, sf_heap_t *heap, size_t size, bool zero) {
+  sf_theap_t *th = tld->cache[heap->slot];
+  if (sf_likely(th->key == heap)) {
+    unsigned cls = _sf_size_class(size);
+    sf_slab_t *slab = th->cur[cls];
+    if (sf_unlikely(slab->free == NULL)) {
+      if (slab->local_free == NULL) return sf_alloc_refill(tld, th, cls, zero);
+      /* Our own frees are the next allocation list: take them without a call. */
+      slab->free = slab->local_free;
+      slab->local_free = NULL;
+      slab->free_fresh = 0;
+    }
+    return sf_alloc_pop(tld, th, slab, cls, zero);
+  }
+  _sf_leave(tld);
+  return _sf_alloc_slow(heap, size, 0, zero);
+}
+
+/* Entered with non-zero flags (a purger request, a closed heap, or fence mode). */
+static SF_NOINLINE void *sf_alloc_recheck(sf_tld_t *tld, sf_heap_t *heap, size_t size,
+                                          bool zero) {
+  if (_sf_enter_recheck(tld, heap) == 0) return sf_alloc_entered(tld, heap, size, zero);
+  _sf_leave(tld);
+  return _sf_alloc_slow(heap, size, 0, zero);
+}
+
 /* The shared fast path; `zero` is a constant at each call site. */
 SF_INLINE void *sf_alloc_fast(sf_heap_t *heap, size_t size, bool zero) {
   sf_tld_t *tld = _sf_tls;
   if (sf_likely(tld > SF_TLD_DEAD && heap != NULL && size <= SF_SMALL_MAX)) {
     _sf_enter(tld, heap);
-    if (sf_likely(!_sf_enter_blocked(tld, heap))) {
-      sf_theap_t *th = tld->cache[heap->slot];
-      if (sf_likely(th->key == heap)) {
-        unsigned cls = _sf_size_class(size);
-        sf_slab_t *slab = th->cur[cls];
-        if (sf_unlikely(slab->free == NULL) && slab->local_free != NULL) {
-          /* Our own frees are the next allocation list: take them without the slow path
-             (blocks as large as an OS page are extended one at a time). */
-          slab->free = slab->local_free;
-          slab->local_free = NULL;
-          slab->free_fresh = 0;
-        }
-        if (sf_likely(slab->free != NULL)) {
-          bool fresh = zero && slab->free_fresh;
-          void *p = sf_pop(th, slab, cls);
-          if (zero) {   /* before leaving: a heap destroy may unmap the block after that */
-            if (fresh) ((sf_block_t *)p)->next = NULL;
-            else memset(p, 0, _sf_class_size[cls]);
-          }
-          _sf_leave(tld);
-          return p;
-        }
-      }
-    }
-    _sf_leave(tld);
+    if (sf_likely(_sf_enter_flags(tld, heap) == 0)) return sf_alloc_entered(tld, heap, size, zero);
+    return sf_alloc_recheck(tld, heap, size, zero);
   }
   return _sf_alloc_slow(heap, size, 0, zero);
 }
@@ -156,6 +169,7 @@ void *segfit_realloc(segfit_heap_t *heap, void *p, size_t new_size) {
   if (err == 0 && th == NULL) err = SEGFIT_E_OUT_OF_MEMORY;
   if (err != 0) goto done;
   if (slab != NULL) {
+    if (heap->debug) _sf_debug_check_canary(heap, slab, p, true);
     size_t usable = _sf_block_usable(heap, slab);
     size_t need = new_size + (heap->debug ? SF_CANARY_SIZE : 0);
     /* In place within the class (so a later sized free of new_size matches the block). */
@@ -180,7 +194,7 @@ void *segfit_realloc(segfit_heap_t *heap, void *p, size_t new_size) {
       goto done;
     }
     memcpy(q, p, usable < new_size ? usable : new_size);
-    _sf_free_finish(&op, slab, p);
+    if (_sf_free_finish(&op, slab, p) != 0) _sf_debug_defer(heap);
     _sf_count_inc(&th->reallocs_moved);
     goto done;
   }

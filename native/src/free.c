@@ -8,8 +8,11 @@
  * relaxed store and pushes on local_free; every other path flips it with a CAS (so of two
  * racing frees, or a free racing a realloc, one loses) and another thread pushes on the slab's
  * thread_free stack; if the owner had parked the slab as full it also leaves a hint byte in
- * the owner's thread heap. Limitation: the owner's fast-path store is not a CAS, so a double
- * free racing between the owner's plain free and another thread is not caught.
+ * the owner's thread heap. The fast path (a thread with a record, a non-debug heap) does both
+ * without re-entering: the owner's free inline, another thread's as a tail call; anything it
+ * cannot accept goes to _sf_free_slow, which finds the exact error. Limitation: the owner's
+ * fast-path store is not a CAS, so a double free racing between the owner's plain free and
+ * another thread is not caught.
  */
 #include "internal.h"
 
@@ -49,15 +52,20 @@ static SF_NOINLINE void sf_free_local_slow(sf_theap_t *th, sf_slab_t *slab) {
   else if (slab->in_full) _sf_theap_unfull(th, slab);
 }
 
-void _sf_free_finish(sf_op_t *op, sf_slab_t *slab, void *p) {
+int _sf_free_finish(sf_op_t *op, sf_slab_t *slab, void *p) {
+  if (op->heap->debug) return _sf_debug_quarantine(op, slab, p);
+  _sf_free_release(op, slab, p);
+  return 0;
+}
+
+void _sf_free_release(sf_op_t *op, sf_slab_t *slab, void *p) {
   sf_heap_t *heap = op->heap;
   sf_block_t *b = p;
-  if (heap->debug) _sf_debug_fill_freed(heap, slab, p);
   if (atomic_load_explicit(&slab->owner_tld, memory_order_relaxed) == op->tld) {
     sf_theap_t *th = atomic_load_explicit(&slab->owner, memory_order_relaxed);
     b->next = slab->local_free;
     slab->local_free = b;
-    _sf_count_inc(&th->count[_sf_slab_class(slab)].frees);
+    _sf_count_inc(&th->frees[_sf_slab_class(slab)]);
     if (--slab->used == 0 || slab->in_full) sf_free_local_slow(th, slab);
     return;
   }
@@ -82,12 +90,12 @@ void _sf_free_finish(sf_op_t *op, sf_slab_t *slab, void *p) {
 }
 
 int _sf_free_block(sf_op_t *op, sf_slab_t *slab, void *p, uint32_t idx) {
-  int rc = 0;
-  if (op->heap->debug && !_sf_debug_check_canary(op->heap, slab, p)) rc = SEGFIT_E_CORRUPTED;
-  int c = _sf_free_claim(op, slab, idx);
-  if (c != 0) return c;
-  _sf_free_finish(op, slab, p);
-  return rc;
+  int rc = _sf_free_claim(op, slab, idx);
+  if (rc != 0) return rc;
+  /* The block is ours now: check its canary before the quarantine fills it. */
+  if (op->heap->debug) rc = _sf_debug_check_canary(op->heap, slab, p, false);
+  int q = _sf_free_finish(op, slab, p);
+  return rc != 0 ? rc : q;
 }
 
 /* Does `size` describe the block? Its class, or a class an aligned allocation of `size` at an
@@ -131,9 +139,83 @@ SF_NOINLINE int _sf_free_slow(sf_heap_t *heap, void *p, size_t size, bool sized)
     if (sized && !sf_size_matches(heap, slab, p, size)) rc = SEGFIT_E_SIZE_MISMATCH;
     else rc = _sf_free_block(&op, slab, p, idx);
   }
+  if (heap->debug) rc = _sf_debug_result(heap, rc);
   _sf_thread_end(&op);
   if (rc != 0) _sf_set_error(rc);
   return rc;
+}
+
+/* The owner's free after the block went on local_free: the slab emptied or was parked full.
+   Then leave. A tail call from the fast path, so that one saves and restores no register. */
+static SF_NOINLINE int sf_free_local_slow_leave(sf_tld_t *tld, sf_theap_t *th, sf_slab_t *slab) {
+  sf_free_local_slow(th, slab);
+  _sf_leave(tld);
+  return 0;
+}
+
+/* A block of a slab this thread does not own (a slab of a non-debug heap, the call entered):
+   claim it and hand it over, still inside the operation, as _sf_free_block would. A failed
+   claim changed nothing: the slow path then finds the exact error (ALREADY_FREE, or
+   NOT_A_BLOCK for a block never handed out). */
+static SF_NOINLINE int sf_free_remote(sf_tld_t *tld, sf_heap_t *heap, sf_slab_t *slab, void *p,
+                                      size_t size, bool sized) {
+  unsigned cls = _sf_slab_class(slab);   /* another thread's slab: geometry from the class */
+  bool exact;
+  uint32_t idx = _sf_class_index(cls, p, &exact);
+  sf_op_t op = {tld, heap, 0};
+  if (exact && (!sized || (size <= SF_SMALL_MAX && _sf_size_class(size) == cls)) &&
+      _sf_free_claim(&op, slab, idx) == 0) {
+    _sf_free_release(&op, slab, p);
+    _sf_leave(tld);
+    return 0;
+  }
+  _sf_leave(tld);
+  return _sf_free_slow(heap, p, size, sized);
+}
+
+/* The fast path once entered. */
+SF_INLINE int sf_free_entered(sf_tld_t *tld, sf_heap_t *heap, void *p, size_t size, bool sized) {
+  sf_segment_t *seg = _sf_segment_of(p);
+  if (sf_likely(seg != NULL &&
+                atomic_load_explicit(&seg->heap_key, memory_order_relaxed) == heap)) {
+    sf_slab_t *slab = _sf_segment_slab(seg, p);
+    __asm__("" : "+r"(slab));   /* one base register for all its fields (fewer registers) */
+    unsigned cls = _sf_slab_class(slab);
+    if (sf_unlikely(atomic_load_explicit(&slab->owner_tld, memory_order_relaxed) != tld))
+      return sf_free_remote(tld, heap, slab, p, size, sized);
+    if (sf_likely(!sized || (size <= SF_SMALL_MAX && _sf_size_class(size) == cls))) {
+      bool exact;
+      uint32_t idx = _sf_owner_index(slab, p, &exact);
+      if (sf_likely(exact && atomic_load_explicit(&slab->state[idx], memory_order_relaxed) ==
+                                 SF_BLOCK_LIVE)) {
+        atomic_store_explicit(&slab->state[idx], SF_BLOCK_FREE, memory_order_relaxed);
+        sf_block_t *b = p;
+        b->next = slab->local_free;
+        slab->local_free = b;
+        sf_theap_t *th = atomic_load_explicit(&slab->owner, memory_order_relaxed);
+        _sf_count_inc(&th->frees[cls]);
+        uint32_t used = --slab->used;   /* tested in a register: no reload of a fresh store */
+        if (sf_unlikely(used == 0 || slab->in_full)) {
+          /* The current slab of its class emptied (alloc/free of one block in a loop): keep
+             it, no call. Anything else goes to the slow path. */
+          if (used != 0 || slab->in_full || th->cur[cls] != slab || !th->retain_empty)
+            return sf_free_local_slow_leave(tld, th, slab);
+        }
+        _sf_leave(tld);
+        return 0;
+      }
+    }
+  }
+  _sf_leave(tld);
+  return _sf_free_slow(heap, p, size, sized);
+}
+
+/* Entered with non-zero flags (a purger request, a closed heap, or fence mode). */
+static SF_NOINLINE int sf_free_recheck(sf_tld_t *tld, sf_heap_t *heap, void *p, size_t size,
+                                       bool sized) {
+  if (_sf_enter_recheck(tld, heap) == 0) return sf_free_entered(tld, heap, p, size, sized);
+  _sf_leave(tld);
+  return _sf_free_slow(heap, p, size, sized);
 }
 
 /* The owner's fast path; `sized` is a constant at each call site. */
@@ -141,39 +223,9 @@ SF_INLINE int sf_free_fast(sf_heap_t *heap, void *p, size_t size, bool sized) {
   sf_tld_t *tld = _sf_tls;
   if (sf_likely(tld > SF_TLD_DEAD && heap != NULL)) {
     _sf_enter(tld, heap);
-    if (sf_likely(!_sf_enter_blocked(tld, heap))) {
-      sf_segment_t *seg = _sf_segment_of(p);
-      if (sf_likely(seg != NULL &&
-                    atomic_load_explicit(&seg->heap_key, memory_order_relaxed) == heap)) {
-        sf_slab_t *slab = _sf_segment_slab(seg, p);
-        unsigned cls = _sf_slab_class(slab);
-        if (sf_likely(atomic_load_explicit(&slab->owner_tld, memory_order_relaxed) == tld &&
-                      (!sized || (size <= SF_SMALL_MAX && _sf_size_class(size) == cls)))) {
-          bool exact;
-          uint32_t idx = _sf_class_index(cls, p, &exact);
-          if (sf_likely(exact && atomic_load_explicit(&slab->state[idx], memory_order_relaxed) ==
-                                     SF_BLOCK_LIVE)) {
-            atomic_store_explicit(&slab->state[idx], SF_BLOCK_FREE, memory_order_relaxed);
-            sf_block_t *b = p;
-            b->next = slab->local_free;
-            slab->local_free = b;
-            sf_theap_t *th = atomic_load_explicit(&slab->owner, memory_order_relaxed);
-            _sf_count_inc(&th->count[cls].frees);
-            if (sf_unlikely(--slab->used == 0 || slab->in_full)) {
-              /* The current slab of its class emptied (alloc/free of one block in a loop):
-                 keep it, no call. Anything else goes to the slow path. */
-              if (slab->used == 0 && !slab->in_full && th->cur[cls] == slab && th->retain_empty)
-                slab->stamp_ms = 0;
-              else
-                sf_free_local_slow(th, slab);
-            }
-            _sf_leave(tld);
-            return 0;
-          }
-        }
-      }
-    }
-    _sf_leave(tld);
+    if (sf_likely(_sf_enter_flags(tld, heap) == 0))
+      return sf_free_entered(tld, heap, p, size, sized);
+    return sf_free_recheck(tld, heap, p, size, sized);
   }
   return _sf_free_slow(heap, p, size, sized);
 }

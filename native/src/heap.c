@@ -3,9 +3,10 @@
  * Owns the size-class table (the one definition; segfit_class_size and the Java facade read
  * it), heap creation and destruction, and everything a thread heap does with its slabs on the
  * slow path: refilling a class (collect, extend, park full slabs, follow remote-free hints,
- * adopt abandoned slabs, take a fresh slab), retiring empty slabs, abandoning all slabs at
- * thread exit. A thread heap's lists are touched only by its owner or by whoever took the
- * owner's record over (thread.c); the heap's pools and abandoned lists only under its lock.
+ * adopt abandoned slabs, take a fresh slab), retiring empty slabs (keeping the current ones
+ * and a budget of others for the thread's next round), abandoning all slabs at thread exit.
+ * A thread heap's lists are touched only by its owner or by whoever took the owner's record
+ * over (thread.c); the heap's pools and abandoned lists only under its lock.
  * Lock order: global lock, then a heap's lock, then its large-block lock.
  */
 #include <stdio.h>
@@ -32,6 +33,18 @@ const uint32_t _sf_class_size[SF_CLASSES] = SF_TABLE(SF_CS);
 const uint64_t _sf_class_recip[SF_CLASSES] = SF_TABLE(SF_RECIP);
 const uint32_t _sf_class_capacity[SF_CLASSES] = SF_TABLE(SF_CAP);
 const uint32_t _sf_class_slab_mask[SF_CLASSES] = SF_TABLE(SF_SLABMASK);
+/* _sf_size_class up to 1 KiB, by (size + 15) / 16 = i: the class of size 16 i (sizes 16 i - 15
+   .. 16 i share it: class boundaries up to 1 KiB are multiples of 16). test-api checks every
+   size against a slow reference. */
+#define SF_SMALL_T(i) ((i) >= 512 ? 9u : (i) >= 256 ? 8u : 7u)   /* log2(i), i in 128..1023 */
+#define SF_SMALL_B(t) (8u + (SF_SMALL_T(t) - 7u) * 4u + (((t) >> (SF_SMALL_T(t) - 2u)) & 3u))
+#define SF_SC16(i) ((i) <= 8 ? ((i) == 0 ? 0u : (unsigned)(i) - 1u) : SF_SMALL_B(16u * (i) - 1u))
+#define SF_S8(i) SF_SC16(i), SF_SC16(i + 1), SF_SC16(i + 2), SF_SC16(i + 3), SF_SC16(i + 4), \
+                 SF_SC16(i + 5), SF_SC16(i + 6), SF_SC16(i + 7)
+const uint8_t _sf_class_small[SF_SMALL_TABLE_MAX / 16 + 1] = {
+    SF_S8(0), SF_S8(8), SF_S8(16), SF_S8(24), SF_S8(32), SF_S8(40), SF_S8(48), SF_S8(56),
+    SF_SC16(64)};
+_Static_assert(SF_SMALL_TABLE_MAX / 16 + 1 == 65, "the table's initialiser has 65 entries");
 _Static_assert(SF_CS(SF_CLASSES - 1) == SF_SMALL_MAX, "the last class is the small maximum");
 _Static_assert(SF_CLASSES <= SEGFIT_MAX_CLASSES, "statistics arrays are large enough");
 
@@ -77,6 +90,7 @@ sf_theap_t *_sf_theap_new(sf_heap_t *heap, sf_tld_t *tld) {
   th->tld = tld;
   for (unsigned c = 0; c < SF_CLASSES; c++) th->cur[c] = &_sf_slab_empty;
   th->retain_empty = heap->purge_delay_ms != 0;
+  th->keep_budget = th->retain_empty && heap->body->opt.max_bytes == 0 ? SF_THEAP_KEEP_BYTES : 0;
   return th;
 }
 
@@ -88,8 +102,17 @@ void _sf_theap_free_record(sf_theap_t *th) {   /* pre: global lock */
 }
 
 /* --- slab lists of a thread heap --------------------------------------------------------- */
+/* An emptied slab the thread keeps besides its current ones (see _sf_theap_slab_emptied)
+   stops counting against the budget once it is current again or released. */
+static void sf_unkeep(sf_theap_t *th, sf_slab_t *slab) {
+  if (!slab->kept) return;
+  slab->kept = 0;
+  th->kept_bytes -= _sf_kind_slab_size(slab->kind);
+}
+
 static void sf_set_cur(sf_theap_t *th, unsigned cls) {
   sf_slab_t *h = th->avail[cls].head;
+  if (h != NULL) sf_unkeep(th, h);
   th->cur[cls] = h != NULL ? h : &_sf_slab_empty;
 }
 
@@ -114,6 +137,7 @@ void _sf_theap_unfull(sf_theap_t *th, sf_slab_t *slab) {
 static void sf_release(sf_theap_t *th, sf_slab_t *slab, uint64_t now) {
   sf_heap_t *heap = th->heap;
   unsigned cls = _sf_slab_class(slab);
+  sf_unkeep(th, slab);
   if (slab->in_full) _sf_list_remove(&th->fulls[cls], slab);
   else _sf_list_remove(&th->avail[cls], slab);
   sf_set_cur(th, cls);
@@ -132,6 +156,18 @@ void _sf_theap_slab_emptied(sf_theap_t *th, sf_slab_t *slab) {
     slab->stamp_ms = 0;   /* "just emptied": the next collection starts its clock */
     return;
   }
+  /* Keep a few more, up to keep_budget bytes: a thread that frees a batch and allocates the
+     same sizes again finds them in its lists, without the heap lock (twice per slab) and the
+     pool. The purger's collection (the owner idle for a tick) or trim releases them; a busy
+     owner holds at most the budget. Not in heaps with a limit: there an empty slab may be
+     what another class needs. */
+  size_t bytes = _sf_kind_slab_size(slab->kind);
+  if (!slab->kept && th->kept_bytes + bytes <= th->keep_budget) {
+    slab->kept = 1;
+    th->kept_bytes += bytes;
+    slab->stamp_ms = 0;
+    return;
+  }
   sf_release(th, slab, now);
 }
 
@@ -143,6 +179,7 @@ static sf_slab_t *sf_make_current(sf_theap_t *th, sf_slab_t *slab) {
     _sf_list_push(av, slab);
   }
   th->cur[_sf_slab_class(slab)] = slab;
+  sf_unkeep(th, slab);
   sf_assert_expensive(_sf_page_is_valid(slab));
   return slab;
 }
@@ -229,7 +266,8 @@ sf_slab_t *_sf_theap_refill(sf_theap_t *th, unsigned cls, int *err) {
     sf_take(th, f);
     _sf_list_push(av, f);
     th->cur[cls] = f;
-    if (!sf_extend(th, f, err)) return NULL;   /* stays in the list, empty, for later */
+    _sf_slab_collect(f);   /* a dirty slab of this class comes with its lists */
+    if (f->free == NULL && !sf_extend(th, f, err)) return NULL;   /* stays, empty, for later */
     return f;
   }
 }
@@ -258,6 +296,8 @@ void _sf_theap_collect(sf_theap_t *th, uint64_t now, uint64_t stamp, bool force,
         bool head = s == th->avail[cls].head;
         if (got > 0 || s->stamp_ms == 0) s->stamp_ms = now;   /* empty since, at the latest */
         if (!head || force || s->stamp_ms + delay <= now) sf_release(th, s, stamp);
+      } else {
+        s->stamp_ms = 0;   /* in use: the fast paths empty and refill it without a stamp */
       }
       s = next;
     }
@@ -291,6 +331,7 @@ void _sf_theap_abandon(sf_theap_t *th) {
     }
     th->cur[cls] = &_sf_slab_empty;
   }
+  th->kept_bytes = 0;   /* every kept slab was empty: released above, its flag cleared */
   pthread_mutex_unlock(&b->lock);
   if (th->heap->purge_delay_ms == 0) _sf_segment_purge(th->heap, now, true);
 }
@@ -347,6 +388,7 @@ static int sf_heap_create(const segfit_options_t *options, bool is_default, sf_h
   }
   pthread_mutex_init(&b->lock, NULL);
   pthread_mutex_init(&b->large_lock, NULL);
+  _sf_debug_init(b);
   if (opt.name != NULL) snprintf(h->name, sizeof h->name, "%s", opt.name);
   else if (is_default) snprintf(h->name, sizeof h->name, "default");
   else snprintf(h->name, sizeof h->name, "heap-%llu", (unsigned long long)n);
@@ -363,6 +405,7 @@ static int sf_heap_create(const segfit_options_t *options, bool is_default, sf_h
   if (rc != 0) {
     pthread_mutex_destroy(&b->lock);
     pthread_mutex_destroy(&b->large_lock);
+    _sf_debug_fini(b);
     _sf_os_meta_free(b, sizeof *b);
     h->body = NULL;
     atomic_store(&h->closed, 1);   /* the handle is burnt, never handed out */
@@ -423,36 +466,40 @@ int segfit_heap_destroy(segfit_heap_t *heap) {
   _sf_segment_destroy_all(heap);
   pthread_mutex_destroy(&b->lock);
   pthread_mutex_destroy(&b->large_lock);
+  _sf_debug_fini(b);
   heap->body = NULL;
   _sf_os_meta_free(b, sizeof *b);
   return 0;
 }
 
-/* Trim of one heap: the caller's own thread heap, then everyone else's through the purger's
-   path (idle records only), then the pools. */
-void _sf_heap_trim(sf_heap_t *heap) {
+/* Trim of one heap: a debug heap's quarantine, the caller's own thread heap, then everyone
+   else's through the purger's path (idle records only), then the pools. */
+int _sf_heap_trim(sf_heap_t *heap) {
   sf_op_t op;
-  if (_sf_thread_begin(&op, heap) != 0) return;
+  int rc = _sf_thread_begin(&op, heap);
+  if (rc != 0) return rc;
+  if (heap->debug) rc = _sf_debug_result(heap, _sf_debug_flush(&op));
   uint64_t now = _sf_os_now_ms();
   atomic_store_explicit(&_sf_clock_ms, now, memory_order_relaxed);
   sf_theap_t *th = _sf_thread_theap(&op, false);
   if (th != NULL) _sf_theap_collect(th, now, 0, true, true);
   _sf_thread_end(&op);
   _sf_purge_tick(now, true, heap);
+  return rc;
 }
 
-void segfit_trim(segfit_heap_t *heap) {
+int segfit_trim(segfit_heap_t *heap) {
   _sf_init();
-  if (heap != NULL) {
-    _sf_heap_trim(heap);
-    return;
-  }
+  if (heap != NULL) return _sf_heap_trim(heap);
   /* Every heap: our own thread heaps first, then the shared pass. */
+  int rc = 0;
   sf_tld_t *t = _sf_thread_tld();
   if (t != NULL) {
     for (sf_theap_t *th = t->theaps; th != NULL; th = th->next) {
       sf_op_t op;
       if (_sf_thread_begin(&op, th->heap) != 0) continue;
+      if (th->heap->debug && _sf_debug_result(th->heap, _sf_debug_flush(&op)) != 0)
+        rc = SEGFIT_E_CORRUPTED;
       _sf_theap_collect(th, _sf_os_now_ms(), 0, true, true);
       _sf_thread_end(&op);
     }
@@ -460,6 +507,7 @@ void segfit_trim(segfit_heap_t *heap) {
   uint64_t now = _sf_os_now_ms();
   atomic_store_explicit(&_sf_clock_ms, now, memory_order_relaxed);
   _sf_purge_tick(now, true, NULL);
+  return rc;
 }
 
 /* fork(): every live heap's locks, in lock order (pre: global lock held). */
@@ -467,11 +515,13 @@ void _sf_heap_fork_lock_all(void) {
   for (sf_heap_t *h = _sf_heaps; h != NULL; h = h->next) {
     pthread_mutex_lock(&h->body->lock);
     pthread_mutex_lock(&h->body->large_lock);
+    pthread_mutex_lock(&h->body->debug.lock);
   }
 }
 
 void _sf_heap_fork_unlock_all(void) {
   for (sf_heap_t *h = _sf_heaps; h != NULL; h = h->next) {
+    pthread_mutex_unlock(&h->body->debug.lock);
     pthread_mutex_unlock(&h->body->large_lock);
     pthread_mutex_unlock(&h->body->lock);
   }

@@ -91,6 +91,7 @@ void _sf_assert_fail(const char *expr, const char *file, int line);
 #define SF_CANARY_SIZE 16                         /* debug heaps: canary after each block */
 
 #define SF_THEAP_CACHE 32                         /* direct-mapped heap->theap cache per thread */
+#define SF_THEAP_KEEP_BYTES ((size_t)8 << 20)      /* emptied slabs a thread heap may keep */
 
 /* Per-block state bytes. NEVER: not handed out since the slab got its class. */
 enum { SF_BLOCK_NEVER = 0, SF_BLOCK_LIVE = 1, SF_BLOCK_FREE = 2 };
@@ -114,30 +115,39 @@ typedef struct sf_slab_list_s { sf_slab_t *head, *tail; } sf_slab_list_t;
    took the owner's thread record over, see thread.c); "lock" fields under the heap's lock.
    ------------------------------------------------------------------------------------------ */
 struct sf_slab_s {
+  /* First cache line: everything the owner's fast paths touch. */
   sf_block_t *free;                 /* owner: allocation list */
   uint32_t used;                    /* owner: blocks handed out and not yet collected back */
   _Atomic(uint8_t) cls;             /* size class; always one of the slab's kind. Checked frees
                                        from any thread derive the geometry from it alone */
+  uint8_t in_full;                  /* owner: in the theap's full list */
+  uint8_t free_fresh;               /* owner: every block on `free` is untouched (zero) memory */
+  uint8_t kind;                     /* 0, 1, 2 */
   uint8_t *start;                   /* first block (== slab address); owner/lock only */
   _Atomic(uint8_t) *state;          /* one state byte per block; fixed for the metadata's life */
+  uint64_t recip;                   /* owner/lock: _sf_class_recip[cls], set with the class */
   _Atomic(sf_tld_t *) owner_tld;    /* thread record owning the slab, NULL if none */
   _Atomic(sf_theap_t *) owner;      /* its thread heap (remote frees read it for hints) */
   sf_block_t *local_free;           /* owner: frees by the owner, not yet allocatable */
+  /* Second line: what other threads write (remote frees), then the slow paths' fields. */
   _Atomic(uintptr_t) thread_free;   /* frees by other threads (lock-free stack) */
   _Atomic(uint8_t) full;            /* owner sets when it parks the slab in its full list */
-  uint8_t kind;                     /* 0, 1, 2 */
   uint8_t where;                    /* SF_SLAB_* (lock or owner) */
-  uint8_t in_full;                  /* owner: in the theap's full list */
-  uint8_t free_fresh;               /* owner: every block on `free` is untouched (zero) memory */
   uint8_t mem_fresh;                /* blocks beyond `reserved` are zero (fresh or purged) */
+  uint8_t kept;                     /* owner: empty, kept by its thread heap (keep_budget) */
   uint8_t pad_;
+  uint32_t bsize;                   /* owner/lock: _sf_class_size[cls], set with the class */
   uint32_t touched;                 /* bytes from start counted as committed (page multiple) */
   uint32_t reserved;                /* owner: blocks put on a free list so far (lazy init) */
-  uint64_t stamp_ms;                /* owned: empty since (0: just emptied, clock not started);
-                                       dirty: freed at (0: purge at the next pass) */
+  uint64_t stamp_ms;                /* owned: empty since (0: not seen empty by a collection
+                                       since it was last seen in use); dirty: freed at (0:
+                                       purge at the next pass) */
   sf_slab_t *next, *prev;           /* list links: theap lists, segment pools, abandoned */
   sf_segment_t *segment;
 } __attribute__((aligned(64)));     /* 128 bytes: two records a cache line pair, shift-indexed */
+_Static_assert(sizeof(sf_slab_t) == 128, "slab records are indexed by shift");
+_Static_assert(__builtin_offsetof(sf_slab_t, thread_free) == 64,
+               "remote frees write the second line, not the owner's");
 
 /* ------------------------------------------------------------------------------------------
    Segments (segment.c)
@@ -149,7 +159,7 @@ struct sf_segment_s {
   _Atomic(sf_heap_t *) heap_key;    /* the heap's handle, | 1 for debug heaps (fast-path check) */
   _Atomic(sf_heap_t *) heap;
   uint8_t *base;                    /* SF_SEGMENT_SIZE aligned */
-  uint32_t slab_shift;              /* log2 of the slab size */
+  uint32_t slab_shift;              /* log2 of the slab size; fixed for the metadata's life */
   uint32_t nslabs;
   uint8_t kind;                     /* fixed for the metadata's life (pools are per kind) */
   uint8_t in_reservation;           /* carved from the heap's reservation: never unmapped alone */
@@ -163,39 +173,50 @@ struct sf_segment_s {
 /* ------------------------------------------------------------------------------------------
    Thread heaps and thread records (heap.c, thread.c)
    ------------------------------------------------------------------------------------------ */
-typedef struct sf_counter_s { _Atomic(uint64_t) allocs, frees; } sf_counter_t;
-
 struct sf_theap_s {
   sf_heap_t *key;                   /* heap handle; | 1 for debug heaps so the fast path misses */
   sf_heap_t *heap;
   sf_tld_t *tld;
   sf_theap_t *next;                 /* in the thread record's list */
   uint8_t retain_empty;             /* purge delay != 0: keep an emptied current slab */
-  sf_slab_t *cur[SF_CLASSES];       /* head of avail[c] or &_sf_slab_empty: fast-path slab */
+  /* The slow paths' lists before the fast paths' array (see SF_TLD_IN_OP_OFFSET). */
   sf_slab_list_t avail[SF_CLASSES]; /* slabs with free (or not yet counted) blocks */
   sf_slab_list_t fulls[SF_CLASSES]; /* slabs with no free block at the last look */
+  sf_slab_t *cur[SF_CLASSES];       /* head of avail[c] or &_sf_slab_empty: fast-path slab */
   _Atomic(uint8_t) hint[SF_CLASSES];/* remote threads: "a block came back to a full slab" */
   _Atomic(uint8_t) pending;         /* remote threads: "a block came back" (for the purger) */
-  /* statistics, written by the owner with relaxed atomic stores, read by anyone */
-  sf_counter_t count[SF_CLASSES];
+  /* statistics, written by the owner only (_sf_count_inc), read by anyone; two arrays, so the
+     fast paths address a counter with one scaled index */
+  _Atomic(uint64_t) allocs[SF_CLASSES], frees[SF_CLASSES];
   _Atomic(uint64_t) reallocs_in_place, reallocs_moved, reallocs_remapped;
+  size_t keep_budget, kept_bytes;   /* other emptied slabs kept (heap.c), bytes of slabs */
 };
 
+/* Where in_op sits in a thread record. The owner stores it twice per call, and a load whose
+   address has the same low 12 bits as a store still in flight waits for that store (4K
+   aliasing). Records are 128-aligned in page-aligned chunks, so in_op's page offset is always
+   88 mod 128: in slab records (128 apart from a page-aligned header) and segment headers a
+   field no fast path loads, in blocks (16-aligned) never their link, in heap handles (64 or
+   128 apart from a page boundary) never `closed` or `slot`, and in the first thread heap of a
+   chunk (page-aligned) a cold list head. */
+#define SF_TLD_IN_OP_OFFSET 88
 struct sf_tld_s {
   /* the handshake words (see thread.c): written by the owner, read by the purger/destroyer */
-  _Atomic(sf_heap_t *) in_op;       /* heap of the call in progress, NULL between calls */
   _Atomic(int) req;                 /* purger: "I want your heaps; wait" */
-  int fence;                        /* copy of _sf_use_fence, next to in_op */
+  int fence;                        /* copy of _sf_use_fence (tested with req) */
+  _Atomic(int) active;              /* owner sets it at each call; the purger clears it */
   int last_error;
-  _Atomic(int) active;              /* owner stores 1 at each call; the purger clears it */
   uint64_t idle_since_ms;           /* purger (global lock): when it last saw `active` set */
-  bool purged_idle;                 /* purger: collected since the owner went idle */
-  sf_theap_t *cache[SF_THEAP_CACHE];/* by heap->slot; &_sf_theap_none when empty */
   sf_theap_t *theaps;               /* all thread heaps of this record */
   sf_tld_t *next, *prev;            /* registry (global lock) */
   sf_tld_t *pool_next;              /* free pool */
   _Atomic(int) live;
-};
+  bool purged_idle;                 /* purger: collected since the owner went idle */
+  uint8_t pad_[SF_TLD_IN_OP_OFFSET - 61];   /* 61: the end of purged_idle */
+  _Atomic(sf_heap_t *) in_op;       /* heap of the call in progress, NULL between calls */
+  sf_theap_t *cache[SF_THEAP_CACHE];/* by heap->slot; &_sf_theap_none when empty */
+} __attribute__((aligned(128)));
+_Static_assert(__builtin_offsetof(sf_tld_t, in_op) == SF_TLD_IN_OP_OFFSET, "see above");
 
 /* ------------------------------------------------------------------------------------------
    Heaps (heap.c)
@@ -205,11 +226,33 @@ typedef struct sf_region_s {        /* a reservation: reserve_bytes of slab addr
   size_t size, used;
 } sf_region_t;
 
+/* A debug heap's quarantine of freed slab blocks and its corruption log (debug.c). */
+typedef struct sf_quarantined_s { uint8_t *p; sf_slab_t *slab; } sf_quarantined_t;
+typedef struct sf_debug_s {
+  pthread_mutex_t lock;             /* a leaf: nothing else is locked while it is held */
+  sf_quarantined_t *ring;           /* SEGFIT_QUARANTINE_BLOCKS entries, mapped on first use */
+  uint32_t first, count;            /* the oldest entry, entries in use */
+  uint64_t bytes;                   /* block bytes in quarantine */
+  uint64_t by_class[SF_CLASSES];    /* blocks in quarantine: freed for the statistics */
+  segfit_corruption_t log[SEGFIT_CORRUPTION_LOG];
+  uint32_t log_first, log_count;
+  uint32_t deferred;                /* records found by calls that could not return CORRUPTED */
+} sf_debug_t;
+
+/* A freed large mapping kept for reuse (large.c). */
+#define SF_LARGE_CACHE 8
+typedef struct sf_large_cached_s {
+  uint8_t *map;                     /* page-aligned; NULL: unused */
+  size_t size;
+  uint64_t stamp_ms;                /* freed at */
+} sf_large_cached_t;
+
 typedef struct sf_heap_body_s {
   pthread_mutex_t lock;             /* segments, pools, abandoned lists, counters below */
   segfit_options_t opt;               /* opt.name points to the handle's name */
   sf_segment_t *segments;
-  sf_slab_list_t dirty[SF_KINDS];   /* free slabs, not yet purged: head = most recent */
+  sf_slab_list_t dirty[SF_CLASSES]; /* free slabs by class, not yet purged: head = most recent;
+                                       they keep their blocks' lists for the next owner */
   sf_slab_list_t clean[SF_KINDS];   /* free slabs, purged or never touched */
   sf_slab_list_t abandoned[SF_CLASSES];
   sf_region_t region;
@@ -230,10 +273,13 @@ typedef struct sf_heap_body_s {
   uint64_t large_count, large_bytes, large_allocs, large_frees; /* large_lock */
   uintptr_t large_recent[16];        /* recently freed large blocks (ALREADY_FREE) */
   unsigned large_recent_next;
+  sf_large_cached_t large_cache[SF_LARGE_CACHE]; /* large_lock: freed mappings (large.c) */
+  uint64_t large_cached_bytes;       /* large_lock; committed, not live */
+  sf_debug_t debug;                  /* debug heaps only */
 } sf_heap_body_t;
 
 /* The public handle. Never unmapped: a destroyed heap's handle stays valid and says CLOSED. */
-struct segfit_heap_s {
+struct __attribute__((aligned(64))) segfit_heap_s {   /* aligned: see SF_TLD_IN_OP_OFFSET */
   _Atomic(int) closed;
   uint32_t slot;                    /* index into sf_tld_t.cache */
   sf_heap_body_t *body;             /* NULL once destroyed */
@@ -247,11 +293,14 @@ struct segfit_heap_s {
    Size classes (heap.c holds the table; the arithmetic is here for the fast path)
    ------------------------------------------------------------------------------------------ */
 /* Class of a size in 1 .. SF_SMALL_MAX (0 maps to class 0): 16-byte steps up to 128 B, then
-   four classes per power of two. No loop, no table. */
+   four classes per power of two. Up to 1 KiB one byte of a table (the fast paths' sizes),
+   beyond it bit arithmetic; no loop. */
+#define SF_SMALL_TABLE_MAX 1024
+extern const uint8_t _sf_class_small[SF_SMALL_TABLE_MAX / 16 + 1];   /* by (size + 15) / 16 */
 SF_INLINE unsigned _sf_size_class(size_t size) {
-  if (size <= 128) return size <= 16 ? 0 : (unsigned)((size - 1) >> 4);
+  if (size <= SF_SMALL_TABLE_MAX) return _sf_class_small[(size + 15) >> 4];
   size_t s = size - 1;
-  unsigned b = 63u - (unsigned)__builtin_clzll((unsigned long long)s);  /* >= 7 */
+  unsigned b = 63u - (unsigned)__builtin_clzll((unsigned long long)s);  /* >= 10 */
   return 8u + ((b - 7u) << 2) + (unsigned)((s >> (b - 2u)) & 3u);
 }
 extern const uint32_t _sf_class_size[SF_CLASSES];
@@ -283,28 +332,41 @@ extern sf_heap_t *_sf_heaps;              /* live heaps (global lock) */
 extern sf_tld_t *_sf_tlds;                /* live thread records (global lock) */
 
 /* ------------------------------------------------------------------------------------------
-   The operation handshake (thread.c). Owner side: plain stores and a load, compiler barrier
-   only; the rare side issues membarrier(). See thread.c for the protocol.
+   The operation handshake (thread.c). Owner side: plain stores and loads, compiler barrier
+   only; the rare side issues membarrier(). See thread.c for the protocol. Every caller follows
+   _sf_enter with _sf_enter_blocked (or _sf_enter_flags, then _sf_enter_recheck when non-zero),
+   which holds the owner's fence when there is one.
    ------------------------------------------------------------------------------------------ */
 SF_INLINE void _sf_enter(sf_tld_t *tld, sf_heap_t *heap) {
-  atomic_store_explicit(&tld->active, 1, memory_order_relaxed);   /* same line as in_op */
+  /* Set `active` unless it is set: a load, not a store, on all but the first call after each
+     purger tick (it clears the flag; a call after the clear reads 0 and sets it again). */
+  if (sf_unlikely(!atomic_load_explicit(&tld->active, memory_order_relaxed)))
+    atomic_store_explicit(&tld->active, 1, memory_order_relaxed);   /* same line as in_op */
 #if SF_TSAN
   atomic_store_explicit(&tld->in_op, heap, memory_order_seq_cst);
 #else
   atomic_store_explicit(&tld->in_op, heap, memory_order_relaxed);
-  if (sf_unlikely(tld->fence)) atomic_thread_fence(memory_order_seq_cst);
-  else atomic_signal_fence(memory_order_seq_cst);
+  atomic_signal_fence(memory_order_seq_cst);   /* fence mode: see _sf_enter_blocked */
 #endif
 }
-/* Non-zero when the call must take the slow entry (purger request or heap closed). */
-SF_INLINE int _sf_enter_blocked(sf_tld_t *tld, sf_heap_t *heap) {
+/* The flags an entered call tests, ORed: zero means go on. In fence mode (membarrier
+   unavailable) the record's `fence` word makes the sum non-zero too, so the fast paths pay one
+   branch for all three and _sf_enter_recheck then fences and loads the two flags again. */
+SF_INLINE int _sf_enter_flags(sf_tld_t *tld, sf_heap_t *heap) {
 #if SF_TSAN
   return atomic_load_explicit(&tld->req, memory_order_seq_cst) |
          atomic_load_explicit(&heap->closed, memory_order_seq_cst);
 #else
-  return atomic_load_explicit(&tld->req, memory_order_relaxed) |
+  return atomic_load_explicit(&tld->req, memory_order_relaxed) | tld->fence |
          atomic_load_explicit(&heap->closed, memory_order_relaxed);
 #endif
+}
+/* After non-zero flags (thread.c): the fence if the record needs it, then the purger's
+   request and the heap's closed flag again. Non-zero: take the slow entry. */
+int _sf_enter_recheck(sf_tld_t *tld, sf_heap_t *heap);
+/* Non-zero when the call must take the slow entry (purger request or heap closed). */
+SF_INLINE int _sf_enter_blocked(sf_tld_t *tld, sf_heap_t *heap) {
+  return sf_likely(_sf_enter_flags(tld, heap) == 0) ? 0 : _sf_enter_recheck(tld, heap);
 }
 SF_INLINE void _sf_leave(sf_tld_t *tld) {
   atomic_store_explicit(&tld->in_op, NULL, memory_order_release);
@@ -351,6 +413,10 @@ bool _sf_os_protect_none(void *p, size_t size);
 void *_sf_os_meta_alloc(size_t size);                           /* zeroed, page-rounded */
 void _sf_os_meta_free(void *p, size_t size);
 uint64_t _sf_os_now_ms(void);
+/* Calls fn(fault address, is_write) on every SIGSEGV before the handler that was installed
+   before it (or the default action). Once per process; false if sigaction failed. */
+bool _sf_os_on_segv(void (*fn)(uintptr_t addr, int is_write));
+void _sf_os_write_err(const char *s, size_t n);      /* async-signal-safe */
 bool _sf_os_membarrier_register(void);
 void _sf_os_membarrier(void);
 void _sf_os_yield(void);
@@ -369,17 +435,20 @@ SF_INLINE sf_segment_t *_sf_segment_of(const void *p) {
   return atomic_load_explicit(&_sf_segment_map[a >> SF_SEGMENT_SHIFT], memory_order_relaxed);
 }
 SF_INLINE sf_slab_t *_sf_segment_slab(sf_segment_t *seg, const void *p) {
-  return &seg->slabs[((uintptr_t)p & (SF_SEGMENT_SIZE - 1)) >> _sf_kind_slab_shift(seg->kind)];
+  return &seg->slabs[((uintptr_t)p & (SF_SEGMENT_SIZE - 1)) >> seg->slab_shift];
 }
-/* A slab of `cls` for `th`: a dirty one, a clean one, or from a new segment. pre: heap lock
-   NOT held. Returns NULL and sets *err (LIMIT or OUT_OF_MEMORY). */
+/* A slab of `cls` for `th`: a dirty one of that class as it was left (its free lists intact),
+   a dirty one of another class of the kind, a clean one, or from a new segment (these three
+   re-initialised for cls). pre: heap lock NOT held. Returns NULL and sets *err (LIMIT or
+   OUT_OF_MEMORY). */
 sf_slab_t *_sf_segment_acquire_slab(sf_heap_t *heap, unsigned cls, int *err);
 /* Gives an empty slab back to its segment (dirty pool). pre: heap lock held. */
 void _sf_segment_release_slab_locked(sf_heap_body_t *b, sf_slab_t *slab, uint64_t now);
 /* Adds `add` bytes to the heap's committed bytes unless that passes max_bytes. */
 bool _sf_commit(sf_heap_body_t *b, uint64_t add);
 void _sf_uncommit(sf_heap_body_t *b, uint64_t sub);
-/* Purges dirty slabs older than `delay_ms` (0 with force: all) and unmaps empty segments. */
+/* Purges dirty slabs older than the purge delay (force: all), unmaps empty segments and cached
+   large mappings as old. */
 void _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force);
 int _sf_segment_reserve(sf_heap_t *heap);            /* the reservation at heap creation */
 void _sf_segment_destroy_all(sf_heap_t *heap);       /* unmaps everything of the heap */
@@ -414,6 +483,18 @@ SF_INLINE uint32_t _sf_class_index(unsigned cls, const void *p, bool *exact) {
 SF_INLINE uint32_t _sf_slab_index(const sf_slab_t *slab, const void *p, bool *exact) {
   return _sf_class_index(_sf_slab_class(slab), p, exact);
 }
+/* The owner's variant (its slab keeps its class while it owns it): the reciprocal cached in
+   the record, no block size and no capacity check. With recip = ceil(2^42 / size) and
+   off = q size + r, off * recip = q 2^42 + q e + r recip where e = recip size - 2^42 < size;
+   q e < slab size <= 2^22 <= recip, so the low 42 bits are below recip exactly when r == 0
+   (checked for every class and offset). An exact offset past the last whole block indexes
+   the spare state byte each slab has after its largest capacity (segment.c), never LIVE. */
+SF_INLINE uint32_t _sf_owner_index(const sf_slab_t *slab, const void *p, bool *exact) {
+  uint64_t off = (uint64_t)((const uint8_t *)p - slab->start);
+  uint64_t prod = off * slab->recip;
+  *exact = (prod & (((uint64_t)1 << SF_RECIP_SHIFT) - 1)) < slab->recip;
+  return (uint32_t)(prod >> SF_RECIP_SHIFT);
+}
 void _sf_list_push(sf_slab_list_t *l, sf_slab_t *s);        /* at head */
 void _sf_list_append(sf_slab_list_t *l, sf_slab_t *s);      /* at tail */
 void _sf_list_remove(sf_slab_list_t *l, sf_slab_t *s);
@@ -427,7 +508,7 @@ void _sf_theap_slab_emptied(sf_theap_t *th, sf_slab_t *slab);
 void _sf_theap_unfull(sf_theap_t *th, sf_slab_t *slab);
 sf_slab_t *_sf_theap_refill(sf_theap_t *th, unsigned cls, int *err);
 void _sf_heap_collect_abandoned(sf_heap_t *heap, uint64_t now);
-void _sf_heap_trim(sf_heap_t *heap);
+int _sf_heap_trim(sf_heap_t *heap);               /* 0, CLOSED or CORRUPTED */
 sf_heap_t *_sf_heap_default(void);
 void _sf_heap_fork_lock_all(void);                   /* pre: global lock */
 void _sf_heap_fork_unlock_all(void);
@@ -442,12 +523,38 @@ int _sf_free_slow(sf_heap_t *heap, void *p, size_t size, bool sized);
 int _sf_block_check(sf_heap_t *heap, const void *p, sf_slab_t **slab, uint32_t *idx);
 int _sf_free_block(sf_op_t *op, sf_slab_t *slab, void *p, uint32_t idx);
 /* The two halves of _sf_free_block: claim flips the state byte (0 or ALREADY_FREE); after it
-   the block belongs to the caller until finish puts it on a free list. */
+   the block belongs to the caller until finish puts it on a free list (or, in a debug heap,
+   in the quarantine: then finish may return CORRUPTED for a block pushed out of it). */
 int _sf_free_claim(sf_op_t *op, sf_slab_t *slab, uint32_t idx);
-void _sf_free_finish(sf_op_t *op, sf_slab_t *slab, void *p);
-bool _sf_debug_check_canary(const sf_heap_t *heap, const sf_slab_t *slab, const uint8_t *p);
-void _sf_debug_fill_freed(const sf_heap_t *heap, const sf_slab_t *slab, uint8_t *p);
+int _sf_free_finish(sf_op_t *op, sf_slab_t *slab, void *p);
+/* What _sf_free_finish does for blocks of a non-debug heap (and for blocks leaving a debug
+   heap's quarantine): count the free and put the block on a free list. */
+void _sf_free_release(sf_op_t *op, sf_slab_t *slab, void *p);
 size_t _sf_block_usable(const sf_heap_t *heap, const sf_slab_t *slab);
+
+/* debug.c: debug heaps (heap->debug). */
+void _sf_debug_init(sf_heap_body_t *b);
+void _sf_debug_fini(sf_heap_body_t *b);
+/* State of the block slab->free would hand out next (before the pop). */
+uint8_t _sf_debug_next_state(const sf_slab_t *slab, unsigned cls);
+/* A block about to be handed out: checks the fill of a block freed before (prior state FREE),
+   then writes the canary and the allocation fill (unless zero). */
+void _sf_debug_on_alloc(sf_heap_t *heap, sf_slab_t *slab, uint8_t *p, uint8_t prior, bool zero);
+/* 0, or CORRUPTED (logged) when the canary after p is damaged. deferred: the caller cannot
+   return CORRUPTED, so the next free or trim of the heap will. */
+int _sf_debug_check_canary(sf_heap_t *heap, const sf_slab_t *slab, const uint8_t *p,
+                           bool deferred);
+/* A claimed block: fills it and quarantines it; blocks pushed out are checked and released.
+   Returns 0, or CORRUPTED (logged) when a block leaving the quarantine was damaged. */
+int _sf_debug_quarantine(sf_op_t *op, sf_slab_t *slab, uint8_t *p);
+int _sf_debug_flush(sf_op_t *op);                    /* trim: checks and releases everything */
+/* CORRUPTED if records were logged by calls that could not say so (then cleared), else rc. */
+int _sf_debug_result(sf_heap_t *heap, int rc);
+void _sf_debug_defer(sf_heap_t *heap);               /* a record the caller cannot report */
+void _sf_debug_stats(sf_heap_body_t *b, segfit_stats_t *st);
+/* Guard pages of large blocks, for the SIGSEGV report. */
+void _sf_debug_guard_add(const sf_heap_t *heap, const uint8_t *block, size_t usable);
+void _sf_debug_guard_remove(const uint8_t *block);
 
 /* large.c */
 typedef struct sf_large_entry_s {
@@ -456,7 +563,8 @@ typedef struct sf_large_entry_s {
   uint8_t *map;                     /* the mapping (guard pages included) */
   size_t map_size;
 } sf_large_entry_t;
-void *_sf_large_alloc(sf_heap_t *heap, size_t size, size_t alignment, int *err);
+/* zero: the caller needs zeroed memory (then no cached mapping is reused). */
+void *_sf_large_alloc(sf_heap_t *heap, size_t size, size_t alignment, bool zero, int *err);
 int _sf_large_free(sf_heap_t *heap, void *p);
 /* Removes a live large block from the table (so no other call can see it) and returns it. */
 int _sf_large_take(sf_heap_t *heap, const void *p, sf_large_entry_t *out);
@@ -465,11 +573,22 @@ void _sf_large_release(sf_heap_t *heap, const sf_large_entry_t *e);
 int64_t _sf_large_usable(sf_heap_t *heap, const void *p);
 void *_sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err);
 void _sf_large_destroy_all(sf_heap_t *heap);
+/* Unmaps cached freed mappings older than the purge delay (force: all). pre: no heap lock. */
+void _sf_large_cache_purge(sf_heap_t *heap, uint64_t now, bool force);
 
 /* stats.c */
+/* A counter with one writer (its owner) and readers anywhere. On x86-64 one non-locked add to
+   memory: its store is a single aligned 8-byte write, so a reader sees the old or the new
+   value, and with one writer no increment is lost (the compiler may not fuse an atomic load
+   and store into it). Elsewhere, and under TSan (which must see atomics), a relaxed load and
+   store. Never a locked read-modify-write. */
 SF_INLINE void _sf_count_inc(_Atomic(uint64_t) *c) {
+#if defined(__x86_64__) && !SF_TSAN
+  __asm__("addq $1, %0" : "+m"(*(uint64_t *)c));
+#else
   atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
                         memory_order_relaxed);
+#endif
 }
 void _sf_stats_fold(sf_theap_t *th);                 /* pre: heap lock */
 

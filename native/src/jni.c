@@ -172,10 +172,23 @@ JNIEXPORT jstring JNICALL Java_io_segfit_internal_NativeHeap_name(JNIEnv *env, j
   return name != NULL ? (*env)->NewStringUTF(env, name) : NULL;
 }
 
-/* Class: io.segfit.internal.NativeHeap  Method: trim  Signature: (J)V */
-JNIEXPORT void JNICALL Java_io_segfit_internal_NativeHeap_trim(JNIEnv *env, jclass cls,
+/* Class: io.segfit.internal.NativeHeap  Method: trim  Signature: (J)I */
+JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_trim(JNIEnv *env, jclass cls,
                                                               jlong heap) {
-  segfit_trim(heap_of(heap));
+  return segfit_trim(heap_of(heap));
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: corruption  Signature: (J[J)Ljava/lang/String; */
+JNIEXPORT jstring JNICALL Java_io_segfit_internal_NativeHeap_corruption(JNIEnv *env, jclass cls,
+                                                                       jlong heap,
+                                                                       jlongArray block) {
+  segfit_corruption_t r;
+  if (segfit_debug_corruption(heap_of(heap), &r) != 1) return NULL;
+  jlong address = (jlong)r.block;
+  (*env)->SetLongArrayRegion(env, block, 0, 1, &address);
+  char text[256];
+  segfit_corruption_describe(&r, text, sizeof text);
+  return (*env)->NewStringUTF(env, text);
 }
 
 static void put_class(jlong *out, const segfit_class_stats_t *c) {

@@ -7,7 +7,8 @@
  * (MREMAP_MAYMOVE, no copy) done while holding that lock, and the entry is replaced in the
  * same critical section, so a free or usable_size racing on the old address from another
  * thread sees either the old block (before) or no block (after) -- never a half-moved one.
- * A small ring of recently freed addresses lets a double free say ALREADY_FREE.
+ * A small ring of recently freed addresses lets a double free say ALREADY_FREE. Freed mappings
+ * of non-debug heaps are kept for up to the purge delay and reused (see "freed mappings").
  */
 #include <string.h>
 
@@ -86,11 +87,121 @@ static int sf_missing(sf_heap_body_t *b, uintptr_t a) {   /* pre: large lock */
 
 static size_t sf_round_page(size_t n) { return (n + _sf_page_size - 1) & ~(_sf_page_size - 1); }
 
-void *_sf_large_alloc(sf_heap_t *heap, size_t size, size_t alignment, int *err) {
+/* --- freed mappings kept for reuse ----------------------------------------------------------
+   A non-debug heap with a purge delay keeps freed large mappings (still committed, pages still
+   faulted) for up to the delay, at most SF_LARGE_CACHE of them and SF_LARGE_CACHE_BYTES in
+   all (the oldest make room); then the purger, trim or the heap's limit unmaps them. A large
+   allocation takes the front of the smallest one that fits, the rest stays kept. This is for
+   growth by realloc above all: the copy of a block that outgrows the small maximum would
+   otherwise go into a fresh mapping and fault every page inside the call. Zeroed and
+   over-aligned requests never reuse a mapping. All under the large lock. */
+#define SF_LARGE_CACHE_BYTES ((uint64_t)64 << 20)
+
+static bool sf_cache_on(const sf_heap_t *heap) {
+  return !heap->debug && heap->purge_delay_ms != 0;
+}
+
+static uint8_t *sf_cache_take(sf_heap_body_t *b, size_t size) {
+  sf_large_cached_t *best = NULL;
+  for (unsigned i = 0; i < SF_LARGE_CACHE; i++) {
+    sf_large_cached_t *c = &b->large_cache[i];
+    if (c->map != NULL && c->size >= size && (best == NULL || c->size < best->size)) best = c;
+  }
+  if (best == NULL) return NULL;
+  uint8_t *p = best->map;
+  best->map = best->size == size ? NULL : best->map + size;
+  best->size -= size;
+  b->large_cached_bytes -= size;
+  return p;
+}
+
+/* Keeps a freed mapping; false if it is too large to keep. Entries evicted to make room go to
+   out[] (at most SF_LARGE_CACHE), for the caller to unmap after the lock. */
+static bool sf_cache_put(sf_heap_body_t *b, uint8_t *map, size_t size, uint64_t now,
+                         sf_large_cached_t *out, unsigned *nout) {
+  if (size > SF_LARGE_CACHE_BYTES) return false;
+  for (;;) {
+    sf_large_cached_t *slot = NULL, *oldest = NULL;
+    for (unsigned i = 0; i < SF_LARGE_CACHE; i++) {
+      sf_large_cached_t *c = &b->large_cache[i];
+      if (c->map == NULL) {
+        if (slot == NULL) slot = c;
+      } else if (oldest == NULL || c->stamp_ms < oldest->stamp_ms) {
+        oldest = c;
+      }
+    }
+    if (slot != NULL && b->large_cached_bytes + size <= SF_LARGE_CACHE_BYTES) {
+      *slot = (sf_large_cached_t){map, size, now};
+      b->large_cached_bytes += size;
+      return true;
+    }
+    /* Full, or over the bytes (then something is kept, since size alone fits). */
+    out[(*nout)++] = *oldest;
+    b->large_cached_bytes -= oldest->size;
+    oldest->map = NULL;
+    oldest->size = 0;
+  }
+}
+
+static void sf_cache_unmap(sf_heap_body_t *b, const sf_large_cached_t *gone, unsigned n) {
+  uint64_t bytes = 0;
+  for (unsigned i = 0; i < n; i++) {
+    _sf_os_unmap(gone[i].map, gone[i].size);
+    bytes += gone[i].size;
+  }
+  if (bytes != 0) _sf_uncommit(b, bytes);
+}
+
+void _sf_large_cache_purge(sf_heap_t *heap, uint64_t now, bool force) {
+  sf_heap_body_t *b = heap->body;
+  sf_large_cached_t gone[SF_LARGE_CACHE];
+  unsigned n = 0;
+  pthread_mutex_lock(&b->large_lock);
+  for (unsigned i = 0; i < SF_LARGE_CACHE && b->large_cached_bytes != 0; i++) {
+    sf_large_cached_t *c = &b->large_cache[i];
+    if (c->map == NULL || (!force && c->stamp_ms + heap->purge_delay_ms > now)) continue;
+    gone[n++] = *c;
+    b->large_cached_bytes -= c->size;
+    c->map = NULL;
+    c->size = 0;
+  }
+  pthread_mutex_unlock(&b->large_lock);
+  sf_cache_unmap(b, gone, n);
+}
+
+/* A block of `usable` bytes from a kept mapping, entered in the table; NULL if none fits. */
+static void *sf_large_from_cache(sf_heap_t *heap, size_t usable) {
+  sf_heap_body_t *b = heap->body;
+  pthread_mutex_lock(&b->large_lock);
+  uint8_t *p = sf_cache_take(b, usable);
+  bool ok = false;
+  if (p != NULL) {
+    sf_large_entry_t e = {(uintptr_t)p, usable, p, usable};
+    ok = sf_insert(b, &e);
+    if (ok) {
+      b->large_count++;
+      b->large_bytes += usable;
+      b->large_allocs++;
+    }
+  }
+  pthread_mutex_unlock(&b->large_lock);
+  if (p != NULL && !ok) {   /* no room in the table: the bytes were committed while kept */
+    _sf_os_unmap(p, usable);
+    _sf_uncommit(b, usable);
+    p = NULL;
+  }
+  return p;
+}
+
+void *_sf_large_alloc(sf_heap_t *heap, size_t size, size_t alignment, bool zero, int *err) {
   sf_heap_body_t *b = heap->body;
   size_t ps = _sf_page_size;
   size_t usable = sf_round_page(size == 0 ? 1 : size);
   size_t align = alignment > ps ? alignment : ps;
+  if (!zero && align == ps && sf_cache_on(heap) && usable >= size) {
+    void *p = sf_large_from_cache(heap, usable);   /* committed while kept */
+    if (p != NULL) return p;
+  }
   size_t front = heap->debug ? align : 0;    /* guard page just below the block */
   size_t back = heap->debug ? ps : 0;
   size_t map_size = front + usable + back;
@@ -99,9 +210,12 @@ void *_sf_large_alloc(sf_heap_t *heap, size_t size, size_t alignment, int *err) 
     return NULL;
   }
   if (!_sf_commit(b, usable)) {
-    atomic_fetch_add_explicit(&b->limit_hits, 1, memory_order_relaxed);
-    *err = SEGFIT_E_LIMIT;
-    return NULL;
+    _sf_large_cache_purge(heap, 0, true);   /* kept mappings may hold the budget */
+    if (!_sf_commit(b, usable)) {
+      atomic_fetch_add_explicit(&b->limit_hits, 1, memory_order_relaxed);
+      *err = SEGFIT_E_LIMIT;
+      return NULL;
+    }
   }
   uint8_t *map = _sf_os_reserve(map_size, align, false, b->opt.huge_pages != 0);
   if (map == NULL) {
@@ -129,6 +243,7 @@ void *_sf_large_alloc(sf_heap_t *heap, size_t size, size_t alignment, int *err) 
     *err = SEGFIT_E_OUT_OF_MEMORY;
     return NULL;
   }
+  if (heap->debug) _sf_debug_guard_add(heap, p, usable);
   return p;
 }
 
@@ -159,13 +274,23 @@ void _sf_large_restore(sf_heap_t *heap, const sf_large_entry_t *e) {
 
 void _sf_large_release(sf_heap_t *heap, const sf_large_entry_t *e) {
   sf_heap_body_t *b = heap->body;
+  sf_large_cached_t evicted[SF_LARGE_CACHE];
+  unsigned nev = 0;
+  bool kept = false;
+  uint64_t now = atomic_load_explicit(&_sf_clock_ms, memory_order_relaxed);
   pthread_mutex_lock(&b->large_lock);
   b->large_count--;
   b->large_bytes -= e->usable;
   b->large_frees++;
+  /* Non-debug: the mapping is exactly the block (map_size == usable, all committed). */
+  if (sf_cache_on(heap)) kept = sf_cache_put(b, e->map, e->map_size, now, evicted, &nev);
   pthread_mutex_unlock(&b->large_lock);
-  _sf_os_unmap(e->map, e->map_size);
-  _sf_uncommit(b, e->usable);
+  if (heap->debug) _sf_debug_guard_remove((const uint8_t *)e->addr);
+  if (!kept) {
+    _sf_os_unmap(e->map, e->map_size);
+    _sf_uncommit(b, e->usable);
+  }
+  sf_cache_unmap(b, evicted, nev);
 }
 
 int _sf_large_free(sf_heap_t *heap, void *p) {
@@ -203,7 +328,12 @@ void *_sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err) {
     return p;
   }
   if (usable > old.usable && !_sf_commit(b, usable - old.usable)) {
+    bool kept = b->large_cached_bytes != 0;
     pthread_mutex_unlock(&b->large_lock);
+    if (kept) {   /* kept mappings held the budget: unmap them, then once more from scratch */
+      _sf_large_cache_purge(heap, 0, true);
+      return _sf_large_realloc(op, p, new_size, err);
+    }
     atomic_fetch_add_explicit(&b->limit_hits, 1, memory_order_relaxed);
     *err = SEGFIT_E_LIMIT;
     return NULL;
@@ -231,10 +361,14 @@ void *_sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err) {
 
 void _sf_large_destroy_all(sf_heap_t *heap) {
   sf_heap_body_t *b = heap->body;
+  _sf_large_cache_purge(heap, 0, true);
   sf_large_table_t *t = b->large;
   if (t == NULL) return;
-  for (size_t i = 0; i < t->cap; i++)
-    if (t->e[i].addr != 0) _sf_os_unmap(t->e[i].map, t->e[i].map_size);
+  for (size_t i = 0; i < t->cap; i++) {
+    if (t->e[i].addr == 0) continue;
+    if (heap->debug) _sf_debug_guard_remove((const uint8_t *)t->e[i].addr);
+    _sf_os_unmap(t->e[i].map, t->e[i].map_size);
+  }
   _sf_os_meta_free(t, sf_table_bytes(t->cap));
   b->large = NULL;
 }

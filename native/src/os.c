@@ -1,4 +1,5 @@
-/* segfit — the operating system: mmap, munmap, mremap, madvise, membarrier, clocks, sysconf.
+/* segfit — the operating system: mmap, munmap, mremap, madvise, membarrier, clocks, sysconf,
+ * and the SIGSEGV hook of debug heaps' guard pages.
  *
  * This is the only file that makes system calls. Everything is rounded to the run-time OS page
  * size (_sf_page_size, from sysconf); callers pass page multiples. Aligned reservations are
@@ -7,11 +8,14 @@
  */
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -139,5 +143,52 @@ void _sf_os_yield(void) { sched_yield(); }
 void _sf_os_sleep_ms(uint64_t ms) {
   struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+/* The SIGSEGV hook. It runs first and then hands the signal, untouched, to the handler that was
+   there before (the JVM's, which tells its own faults -- null checks, safepoint polls, stack
+   banging -- from real crashes), or restores the default action so the faulting instruction
+   faults again and the process dies as it would have. */
+static void (*sf_segv_fn)(uintptr_t addr, int is_write);
+static struct sigaction sf_segv_prev;
+
+static void sf_segv(int sig, siginfo_t *info, void *ctx) {
+  int saved = errno;
+  int is_write = -1;
+#if defined(__x86_64__)
+  is_write = (((ucontext_t *)ctx)->uc_mcontext.gregs[REG_ERR] & 2) != 0;  /* page-fault W bit */
+#endif
+  if (info->si_code == SEGV_ACCERR) sf_segv_fn((uintptr_t)info->si_addr, is_write);
+  errno = saved;
+  if (sf_segv_prev.sa_flags & SA_SIGINFO) {
+    sf_segv_prev.sa_sigaction(sig, info, ctx);
+  } else if (sf_segv_prev.sa_handler != SIG_DFL && sf_segv_prev.sa_handler != SIG_IGN) {
+    sf_segv_prev.sa_handler(sig);
+  } else {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(sig, &dfl, NULL);
+  }
+}
+
+bool _sf_os_on_segv(void (*fn)(uintptr_t addr, int is_write)) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = sf_segv;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sf_segv_fn = fn;
+  return sigaction(SIGSEGV, &sa, &sf_segv_prev) == 0;
+}
+
+void _sf_os_write_err(const char *s, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(STDERR_FILENO, s, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    s += w;
+    n -= (size_t)w;
   }
 }

@@ -43,6 +43,8 @@ void _sf_slab_init(sf_slab_t *slab, unsigned cls) {
   slab->stamp_ms = 0;
   _sf_slab_reset_states(slab);
   atomic_store_explicit(&slab->cls, (uint8_t)cls, memory_order_relaxed);
+  slab->recip = _sf_class_recip[cls];
+  slab->bsize = _sf_class_size[cls];
 }
 
 bool _sf_slab_extend(sf_slab_t *slab, sf_heap_body_t *b, int *err) {

@@ -4,8 +4,10 @@
  * heap, holding slabs of one kind. Its metadata (header, slab records, block state bytes) is a
  * separate mapping from a per-kind pool that is never unmapped, so a stale lookup reads
  * harmless memory. The segment map has one entry per 32 MiB of the low 2^48 bytes (reserved
- * with MAP_NORESERVE, touched sparsely). Free slabs sit in the heap's per-kind pools: `dirty`
- * (still backed by memory, head = most recently freed) and `clean` (purged or never touched).
+ * with MAP_NORESERVE, touched sparsely). Free slabs sit in the heap's pools: `dirty` per class
+ * (still backed by memory, head = most recently freed; taken back for the same class, a slab
+ * keeps its free lists and state bytes, so a heap that cycles through the same sizes neither
+ * re-initialises nor re-touches it) and `clean` per kind (purged or never touched).
  * Dirty slabs are purged with MADV_DONTNEED once older than the heap's purge delay; a segment
  * whose slabs are all clean is unmapped unless it is part of the heap's reservation. Slabs
  * change pools only under the heap lock; madvise and munmap run outside it.
@@ -36,14 +38,16 @@ static unsigned sf_kind_first_class(unsigned kind) {
   return c;
 }
 
-/* Blocks of the smallest class of a kind: the most a slab of that kind can hold. */
-static size_t sf_kind_max_capacity(unsigned kind) {
-  return _sf_class_capacity[sf_kind_first_class(kind)];
+/* State bytes per slab: the blocks of the smallest class of a kind (the most a slab of that
+   kind can hold) and one spare. The spare is never LIVE; the owner's free indexes it for an
+   exact offset past a class's last whole block (_sf_owner_index). */
+static size_t sf_kind_state_bytes(unsigned kind) {
+  return _sf_class_capacity[sf_kind_first_class(kind)] + 1;
 }
 
 static size_t sf_meta_size(unsigned kind) {
   size_t n = SF_SEGMENT_SIZE / _sf_kind_slab_size(kind);
-  return sizeof(sf_segment_t) + n * sizeof(sf_slab_t) + n * sf_kind_max_capacity(kind);
+  return sizeof(sf_segment_t) + n * sizeof(sf_slab_t) + n * sf_kind_state_bytes(kind);
 }
 
 /* Metadata for a segment of `kind`; *fresh when newly mapped (all zero). */
@@ -101,25 +105,29 @@ static sf_segment_t *sf_segment_new(sf_heap_t *heap, unsigned kind) {
     return NULL;
   }
   uint32_t nslabs = (uint32_t)(SF_SEGMENT_SIZE / _sf_kind_slab_size(kind));
-  size_t maxcap = sf_kind_max_capacity(kind);
+  size_t nstates = sf_kind_state_bytes(kind);
   /* No memset: a stale lookup may be reading the atomic fields of reused metadata. */
   seg->base = base;
   atomic_store_explicit(&seg->heap, heap, memory_order_relaxed);
   atomic_store_explicit(&seg->heap_key, (sf_heap_t *)((uintptr_t)heap | (heap->debug ? 1u : 0u)),
                         memory_order_relaxed);
-  seg->slab_shift = _sf_kind_slab_shift(kind);
   seg->nslabs = nslabs;
   seg->in_reservation = in_reservation;
   seg->precommitted = in_reservation && b->opt.pre_touch;
   seg->free_slabs = seg->clean_slabs = nslabs;
   _Atomic(uint8_t) *states = (_Atomic(uint8_t) *)(void *)&seg->slabs[nslabs];
+  /* Fields fixed for the metadata's life (a stale lookup may read them) are written once. */
+  if (fresh) seg->slab_shift = _sf_kind_slab_shift(kind);
   for (uint32_t i = 0; i < nslabs; i++) {
     sf_slab_t *s = &seg->slabs[i];
     if (fresh) {
-      s->state = states + i * maxcap;
+      s->state = states + i * nstates;
       s->kind = (uint8_t)kind;
       s->segment = seg;
-      atomic_store_explicit(&s->cls, (uint8_t)sf_kind_first_class(kind), memory_order_relaxed);
+      unsigned cls = sf_kind_first_class(kind);
+      atomic_store_explicit(&s->cls, (uint8_t)cls, memory_order_relaxed);
+      s->recip = _sf_class_recip[cls];
+      s->bsize = _sf_class_size[cls];
     }
     s->start = base + ((size_t)i << seg->slab_shift);
     s->free = s->local_free = NULL;
@@ -128,7 +136,7 @@ static sf_segment_t *sf_segment_new(sf_heap_t *heap, unsigned kind) {
     atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
     atomic_store_explicit(&s->thread_free, 0, memory_order_relaxed);
     atomic_store_explicit(&s->full, 0, memory_order_relaxed);
-    s->in_full = s->free_fresh = 0;
+    s->in_full = s->free_fresh = s->kept = 0;
     s->where = SF_SLAB_CLEAN;
     s->mem_fresh = 1;
     s->stamp_ms = 0;
@@ -171,33 +179,40 @@ sf_slab_t *_sf_segment_acquire_slab(sf_heap_t *heap, unsigned cls, int *err) {
     return NULL;
   }
   sf_slab_t *slab = NULL;
-  {
-    pthread_mutex_lock(&b->lock);
-    if ((slab = b->dirty[kind].head) != NULL) {
-      _sf_list_remove(&b->dirty[kind], slab);
-      slab->mem_fresh = 0;
-    } else {
-      slab = b->clean[kind].head;
-      if (slab == NULL) {
-        if (sf_segment_new(heap, kind) == NULL) {
-          pthread_mutex_unlock(&b->lock);
-          *err = SEGFIT_E_OUT_OF_MEMORY;
-          return NULL;
-        }
-        slab = b->clean[kind].head;
-      }
-      _sf_list_remove(&b->clean[kind], slab);
-      slab->segment->clean_slabs--;
-    }
-    if (slab != NULL) {
-      slab->segment->free_slabs--;
-      slab->where = SF_SLAB_OWNED;
-      b->slab_count++;
-      b->slabs_by_class[cls]++;
-    }
-    pthread_mutex_unlock(&b->lock);
+  bool same = false;
+  pthread_mutex_lock(&b->lock);
+  /* A dirty slab of the class comes back as it was left: no state reset, no list rebuilt, no
+     page of it touched. Otherwise a dirty one of the kind (memory still committed), the most
+     recent of the first class that has one, then a clean one. */
+  if ((slab = b->dirty[cls].head) != NULL) {
+    same = true;
+  } else {
+    for (unsigned c = 0; c < SF_CLASSES && slab == NULL; c++)
+      if (_sf_class_kind(c) == kind) slab = b->dirty[c].head;
   }
-  _sf_slab_init(slab, cls);
+  if (slab != NULL) {
+    _sf_list_remove(&b->dirty[_sf_slab_class(slab)], slab);
+    slab->mem_fresh = 0;
+  } else {
+    slab = b->clean[kind].head;
+    if (slab == NULL) {
+      if (sf_segment_new(heap, kind) == NULL) {
+        pthread_mutex_unlock(&b->lock);
+        *err = SEGFIT_E_OUT_OF_MEMORY;
+        return NULL;
+      }
+      slab = b->clean[kind].head;
+    }
+    _sf_list_remove(&b->clean[kind], slab);
+    slab->segment->clean_slabs--;
+  }
+  slab->segment->free_slabs--;
+  slab->where = SF_SLAB_OWNED;
+  b->slab_count++;
+  b->slabs_by_class[cls]++;
+  pthread_mutex_unlock(&b->lock);
+  if (same) slab->stamp_ms = 0;   /* owned: not seen empty yet */
+  else _sf_slab_init(slab, cls);
   return slab;
 }
 
@@ -208,7 +223,8 @@ void _sf_segment_release_slab_locked(sf_heap_body_t *b, sf_slab_t *slab, uint64_
   slab->where = SF_SLAB_DIRTY;
   slab->stamp_ms = now;
   slab->in_full = 0;
-  _sf_list_push(&b->dirty[slab->kind], slab);
+  slab->kept = 0;
+  _sf_list_push(&b->dirty[_sf_slab_class(slab)], slab);
   slab->segment->free_slabs++;
   b->slab_count--;
   b->slabs_by_class[_sf_slab_class(slab)]--;
@@ -230,17 +246,18 @@ void _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force) {
   sf_heap_body_t *b = heap->body;
   uint64_t delay = heap->purge_delay_ms;
   sf_slab_t *batch = NULL;
+  _sf_large_cache_purge(heap, now, force);   /* freed large mappings age the same way */
   pthread_mutex_lock(&b->lock);
-  for (unsigned k = 0; k < SF_KINDS; k++) {
-    sf_slab_t *s = b->dirty[k].tail;
+  for (unsigned c = 0; c < SF_CLASSES; c++) {
+    sf_slab_t *s = b->dirty[c].tail;
     while (s != NULL && (force || s->stamp_ms + delay <= now)) {
       sf_slab_t *prev = s->prev;
-      _sf_list_remove(&b->dirty[k], s);
+      _sf_list_remove(&b->dirty[c], s);
       if (s->segment->precommitted) {   /* pre-touched on request: keep it resident */
         s->where = SF_SLAB_CLEAN;
         s->mem_fresh = 0;
         s->segment->clean_slabs++;
-        _sf_list_push(&b->clean[k], s);
+        _sf_list_push(&b->clean[s->kind], s);
       } else {
         s->where = SF_SLAB_PURGING;
         s->next = batch;

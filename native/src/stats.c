@@ -1,7 +1,7 @@
 /* segfit — statistics: cheap counters, summed by the reader.
  *
  * Allocation and free counters per class live in each thread heap, written only by the owner
- * with relaxed atomic stores (no read-modify-write); remote frees are counted per heap with a
+ * (_sf_count_inc: no locked read-modify-write); remote frees are counted per heap with a
  * relaxed fetch_add; slab, segment, purge and large-block figures sit in the heap body under
  * its locks. A reader holds the global lock, under which thread heaps appear, disappear and
  * fold their counters into the heap, so each event is counted exactly once. Gauges derived
@@ -17,8 +17,8 @@ void _sf_stats_fold(sf_theap_t *th) {
   sf_heap_body_t *b = th->heap->body;
   pthread_mutex_lock(&b->lock);
   for (unsigned c = 0; c < SF_CLASSES; c++) {
-    b->allocs[c] += sf_ld(&th->count[c].allocs);
-    b->frees[c] += sf_ld(&th->count[c].frees);
+    b->allocs[c] += sf_ld(&th->allocs[c]);
+    b->frees[c] += sf_ld(&th->frees[c]);
   }
   b->reallocs_in_place += sf_ld(&th->reallocs_in_place);
   b->reallocs_moved += sf_ld(&th->reallocs_moved);
@@ -33,8 +33,8 @@ static void sf_stats_add(sf_heap_t *heap, segfit_stats_t *st) {
     for (sf_theap_t *th = t->theaps; th != NULL; th = th->next) {
       if (th->heap != heap) continue;
       for (unsigned c = 0; c < SF_CLASSES; c++) {
-        st->classes[c].allocs += sf_ld(&th->count[c].allocs);
-        st->classes[c].frees += sf_ld(&th->count[c].frees);
+        st->classes[c].allocs += sf_ld(&th->allocs[c]);
+        st->classes[c].frees += sf_ld(&th->frees[c]);
       }
       st->reallocs_in_place += sf_ld(&th->reallocs_in_place);
       st->reallocs_moved += sf_ld(&th->reallocs_moved);
@@ -49,6 +49,7 @@ static void sf_stats_add(sf_heap_t *heap, segfit_stats_t *st) {
     st->classes[c].slabs += b->slabs_by_class[c];
     st->remote_frees += remote;
   }
+  if (heap->debug) _sf_debug_stats(b, st);
   st->reallocs_in_place += b->reallocs_in_place;
   st->reallocs_moved += b->reallocs_moved;
   st->reallocs_remapped += b->reallocs_remapped;
@@ -66,7 +67,7 @@ static void sf_stats_add(sf_heap_t *heap, segfit_stats_t *st) {
   pthread_mutex_lock(&b->large_lock);
   st->large_blocks += b->large_count;
   st->large_bytes += b->large_bytes;
-  st->reserved_bytes += b->large_bytes;
+  st->reserved_bytes += b->large_bytes + b->large_cached_bytes;   /* kept: still committed */
   st->large.allocs += b->large_allocs;
   st->large.frees += b->large_frees;
   st->large.live_blocks += b->large_count;

@@ -6,13 +6,16 @@
  * flag, issues membarrier(PRIVATE_EXPEDITED) -- a full barrier on every running thread -- and
  * then loads in_op: either the owner sees the flag, or the rare side sees the owner inside a
  * call (asymmetric Dekker). Without membarrier the owner issues a seq_cst fence instead,
- * decided once at init; TSan builds use seq_cst atomics on both sides. A record taken over by
+ * decided once at init: the record's `fence` word is ORed into the flags the owner tests, so
+ * the fast paths pay one branch for all three and the fence runs out of line
+ * (_sf_enter_recheck). TSan builds use seq_cst atomics on both sides. A record taken over by
  * the purger (req set, in_op seen NULL) belongs to the purger until it clears req; its owner
- * waits at the entry of its next call (spinning briefly, then yielding). The owner also
- * stores an `active` flag at each call, which the purger clears each tick: only records idle
- * for a whole tick are taken over, so a busy thread never waits. Threads whose destructor
- * already ran share a fallback record under a mutex. Records and thread heaps are pooled and
- * never unmapped, so a stale pointer to one is always safe to read.
+ * waits at the entry of its next call (spinning briefly, then yielding). The owner also sets
+ * an `active` flag at each call (a store only when it finds the flag clear), which the purger
+ * clears each tick: only records idle for a whole tick are taken over, so a busy thread never
+ * waits. Threads whose destructor already ran share a fallback record under a mutex. Records
+ * and thread heaps are pooled and never unmapped, so a stale pointer to one is always safe to
+ * read.
  */
 #include <string.h>
 
@@ -150,6 +153,12 @@ sf_tld_t *_sf_thread_tld(void) {
   _sf_tls = t;   /* first: pthread_setspecific may malloc, and malloc may be us (the shim) */
   pthread_setspecific(sf_key, t);
   return t;
+}
+
+SF_NOINLINE int _sf_enter_recheck(sf_tld_t *t, sf_heap_t *heap) {
+  if (t->fence) atomic_thread_fence(memory_order_seq_cst);   /* orders in_op before the loads */
+  return atomic_load_explicit(&t->req, memory_order_seq_cst) |
+         atomic_load_explicit(&heap->closed, memory_order_seq_cst);
 }
 
 /* Enters an operation on heap: 0, or CLOSED (then not entered). Waits while the purger holds

@@ -1,5 +1,7 @@
 package io.segfit;
 
+import io.segfit.internal.AllocationSites;
+import io.segfit.internal.Blocks;
 import io.segfit.internal.Errors;
 import io.segfit.internal.Jfr;
 import io.segfit.internal.LeakDetector;
@@ -87,23 +89,30 @@ public final class Heap implements AutoCloseable {
   private static final Object DEFAULT_LOCK = new Object();
   private static volatile Heap defaultHeap;
   private static final long LARGE = Jfr.LARGE_ALLOCATION_THRESHOLD;
+  /** Debug heaps: freed blocks whose allocation site is kept, a few times the core's quarantine
+      (SEGFIT_QUARANTINE_BLOCKS), so a block damaged after its free is still reported with it. */
+  private static final int FREED_SITES = 4096;
 
   private final long handle;
   private final String name;
   private final boolean isDefault;
   /** Null when leak detection is disabled. */
   private final LeakDetector leaks;
+  /** Debug heaps only, else null. */
+  private final AllocationSites sites;
   private final LeakDetection level;
   private final AtomicBoolean closing = new AtomicBoolean();
   private volatile boolean closed;
   private volatile ObjectName mxbeanName;
 
-  private Heap(long handle, String name, boolean isDefault, LeakDetection level, int interval) {
+  private Heap(long handle, String name, boolean isDefault, LeakDetection level, int interval,
+      boolean debug) {
     this.handle = handle;
     this.name = name;
     this.isDefault = isDefault;
     this.level = level;
     this.leaks = level == LeakDetection.DISABLED ? null : new LeakDetector(name, interval);
+    this.sites = debug ? new AllocationSites(name, FREED_SITES) : null;
   }
 
   /**
@@ -165,7 +174,7 @@ public final class Heap implements AutoCloseable {
    */
   public ByteBuffer allocate(int size) {
     if (closed) throw Errors.closed(name);
-    long address = NativeHeap.allocate(handle, size);
+    long address = Blocks.allocate(handle, size);
     if (address <= 0) throw Errors.allocation(address, name, handle, size, 0);
     return buffer(address, size, 0);
   }
@@ -182,7 +191,7 @@ public final class Heap implements AutoCloseable {
    */
   public ByteBuffer allocateZeroed(int size) {
     if (closed) throw Errors.closed(name);
-    long address = NativeHeap.allocateZeroed(handle, size);
+    long address = Blocks.allocateZeroed(handle, size);
     if (address <= 0) throw Errors.allocation(address, name, handle, size, 0);
     return buffer(address, size, 0);
   }
@@ -202,7 +211,7 @@ public final class Heap implements AutoCloseable {
    */
   public ByteBuffer allocateAligned(int size, int alignment) {
     if (closed) throw Errors.closed(name);
-    long address = NativeHeap.allocateAligned(handle, size, alignment);
+    long address = Blocks.allocateAligned(handle, size, alignment);
     if (address <= 0) throw Errors.allocation(address, name, handle, size, alignment);
     return buffer(address, size, alignment);
   }
@@ -227,12 +236,13 @@ public final class Heap implements AutoCloseable {
   public ByteBuffer reallocate(ByteBuffer buffer, int newSize) {
     checkDirect(buffer, "reallocate");
     if (closed) throw Errors.closed(name);
-    long old = leaks != null ? NativeHeap.address(buffer) : 0;
-    long address = NativeHeap.reallocateBuffer(handle, buffer, buffer.capacity(), newSize);
+    long old = leaks != null || sites != null ? Blocks.address(buffer) : 0;
+    long address = Blocks.reallocateBuffer(handle, buffer, buffer.capacity(), newSize);
     if (address <= 0) {
-      throw Errors.reallocation(address, name, handle, NativeHeap.address(buffer), newSize);
+      throw Errors.reallocation(address, name, handle, Blocks.address(buffer), newSize);
     }
     if (leaks != null) leaks.untrack(old);
+    if (sites != null) sites.freed(old);
     return buffer(address, newSize, 0);
   }
 
@@ -255,9 +265,10 @@ public final class Heap implements AutoCloseable {
   public void free(ByteBuffer buffer) {
     checkDirect(buffer, "free");
     if (closed) throw Errors.closed(name);
-    long result = NativeHeap.freeBuffer(handle, buffer, buffer.capacity());
-    if (result <= 0) throw freeFailure(result, result == 0 ? 0 : NativeHeap.address(buffer));
+    long result = Blocks.freeBuffer(handle, buffer, buffer.capacity());
+    if (result <= 0) throw freeFailure(result, result == 0 ? 0 : Blocks.address(buffer));
     if (leaks != null) leaks.untrack(result);
+    if (sites != null) sites.freed(result);
   }
 
   // -----------------------------------------------------------------------------------------
@@ -278,9 +289,9 @@ public final class Heap implements AutoCloseable {
    */
   public long allocateAddress(long size) {
     if (closed) throw Errors.closed(name);
-    long address = NativeHeap.allocate(handle, size);
+    long address = Blocks.allocate(handle, size);
     if (address <= 0) throw Errors.allocation(address, name, handle, size, 0);
-    if (size >= LARGE) Jfr.largeAllocation(name, address, size, 0);
+    addressAllocated(address, size, 0);
     return address;
   }
 
@@ -295,9 +306,9 @@ public final class Heap implements AutoCloseable {
    */
   public long allocateZeroedAddress(long size) {
     if (closed) throw Errors.closed(name);
-    long address = NativeHeap.allocateZeroed(handle, size);
+    long address = Blocks.allocateZeroed(handle, size);
     if (address <= 0) throw Errors.allocation(address, name, handle, size, 0);
-    if (size >= LARGE) Jfr.largeAllocation(name, address, size, 0);
+    addressAllocated(address, size, 0);
     return address;
   }
 
@@ -314,9 +325,9 @@ public final class Heap implements AutoCloseable {
    */
   public long allocateAlignedAddress(long size, long alignment) {
     if (closed) throw Errors.closed(name);
-    long address = NativeHeap.allocateAligned(handle, size, alignment);
+    long address = Blocks.allocateAligned(handle, size, alignment);
     if (address <= 0) throw Errors.allocation(address, name, handle, size, alignment);
-    if (size >= LARGE) Jfr.largeAllocation(name, address, size, alignment);
+    addressAllocated(address, size, alignment);
     return address;
   }
 
@@ -336,10 +347,11 @@ public final class Heap implements AutoCloseable {
    */
   public long reallocateAddress(long address, long newSize) {
     if (closed) throw Errors.closed(name);
-    long result = NativeHeap.reallocate(handle, address, newSize);
+    long result = Blocks.reallocate(handle, address, newSize);
     if (result <= 0) throw Errors.reallocation(result, name, handle, address, newSize);
     if (leaks != null && address != 0) leaks.untrack(address);
-    if (newSize >= LARGE) Jfr.largeAllocation(name, result, newSize, 0);
+    if (sites != null && address != 0) sites.freed(address);
+    addressAllocated(result, newSize, 0);
     return result;
   }
 
@@ -356,9 +368,10 @@ public final class Heap implements AutoCloseable {
    */
   public void freeAddress(long address) {
     if (closed) throw Errors.closed(name);
-    int rc = NativeHeap.free(handle, address);
+    int rc = Blocks.free(handle, address);
     if (rc != 0) throw freeFailure(rc, address);
     if (leaks != null) leaks.untrack(address);
+    if (sites != null) sites.freed(address);
   }
 
   /**
@@ -372,7 +385,7 @@ public final class Heap implements AutoCloseable {
    */
   public long usableSize(long address) {
     if (closed) throw Errors.closed(name);
-    long size = NativeHeap.usableSize(handle, address);
+    long size = Blocks.usableSize(handle, address);
     if (size < 0) throw Errors.block(size, name, "usableSize", address);
     return size;
   }
@@ -422,13 +435,18 @@ public final class Heap implements AutoCloseable {
 
   /**
    * Returns the memory of empty slabs and cached segments to the operating system now, instead
-   * of after the purge delay. Emits the JFR event {@code io.segfit.Trim}.
+   * of after the purge delay. Emits the JFR event {@code io.segfit.Trim}. In debug mode, first
+   * checks every freed block still in quarantine for writes after free.
    *
-   * @throws IllegalStateException if the heap is closed
+   * @throws IllegalStateException if the heap is closed, or (debug mode) a check failed: the
+   *     message names each damaged block, the cause is the first one's allocation stack; the
+   *     trim was done anyway
    */
   public void trim() {
     if (closed) throw Errors.closed(name);
-    Jfr.trim(name, handle);
+    int rc = Jfr.trim(name, handle);
+    if (rc == Errors.CORRUPTED) throw corruption("trim", 0);
+    if (rc != 0) throw Errors.block(rc, name, "trim", 0);
   }
 
   /** The heap's name: the builder's, {@code "default"}, or {@code heap-<n>} chosen by the core. */
@@ -497,23 +515,50 @@ public final class Heap implements AutoCloseable {
   }
 
   /**
-   * The exception for a failed free. A debug-mode corruption report still freed the block: its
-   * leak tracker goes, and its allocation stack (when tracked) becomes the report's cause.
+   * The exception for a failed free. A debug-mode corruption report still freed the block, so
+   * its leak tracker and allocation site go too.
    */
   private RuntimeException freeFailure(long code, long address) {
-    RuntimeException e = Errors.block(code, name, "free", address);
-    if (code == Errors.CORRUPTED && leaks != null) {
-      Throwable site = leaks.release(address);
-      if (site != null && e.getCause() == null) e.initCause(site);
+    if (code != Errors.CORRUPTED) return Errors.block(code, name, "free", address);
+    if (leaks != null) leaks.untrack(address);
+    RuntimeException e = corruption("free", address);
+    if (sites != null) sites.freed(address);
+    return e;
+  }
+
+  /**
+   * The report of a debug check that failed: every record the core logged, each block's
+   * allocation site attached (the first as the cause, the others as suppressed exceptions).
+   */
+  private IllegalStateException corruption(String operation, long address) {
+    StringBuilder message = new StringBuilder();
+    Throwable cause = null;
+    java.util.List<Throwable> more = new java.util.ArrayList<>();
+    long[] block = new long[1];
+    for (String record; (record = NativeHeap.corruption(handle, block)) != null; ) {
+      message.append(message.length() == 0 ? "" : "; ").append(record);
+      Throwable site = sites == null ? null : sites.site(block[0]);
+      if (site == null) continue;
+      if (cause == null) cause = site;
+      else more.add(site);
     }
+    IllegalStateException e = Errors.corrupted(name, operation, address, message.toString());
+    if (cause != null) e.initCause(cause);
+    more.forEach(e::addSuppressed);
     return e;
   }
 
   private ByteBuffer buffer(long address, int size, long alignment) {
     ByteBuffer b = Regions.view(address, size);
     if (leaks != null && leaks.sample()) leaks.track(b, address, size);
+    if (sites != null) sites.allocated(address, size);
     if (size >= LARGE) Jfr.largeAllocation(name, address, size, alignment);
     return b;
+  }
+
+  private void addressAllocated(long address, long size, long alignment) {
+    if (sites != null) sites.allocated(address, size);
+    if (size >= LARGE) Jfr.largeAllocation(name, address, size, alignment);
   }
 
   private void registerMXBean() {
@@ -656,8 +701,18 @@ public final class Heap implements AutoCloseable {
     }
 
     /**
-     * Debug mode: canaries, fill patterns and guard pages around large blocks, so that
-     * overruns are reported when the block is freed.
+     * Debug mode, for finding memory misuse: slower and larger, not for production.
+     * <ul>
+     * <li>A canary after each slab block: an overrun past the usable size is reported when the
+     * block is freed or reallocated.
+     * <li>Freed blocks are filled with a pattern and held in a quarantine before reuse: a write
+     * after free is reported by the free or trim that finds the pattern damaged (or, when the
+     * block is found damaged as it is handed out again, by the next free or trim).
+     * <li>Large blocks get a guard page on each side: an access to one stops the process with
+     * a report on standard error naming the heap, the block and the offset.
+     * <li>Every allocation records its stack; a report's cause is the damaged block's stack.
+     * </ul>
+     * A report is an {@link IllegalStateException}; the block being freed is freed anyway.
      *
      * @param debug true for debug mode; default false
      * @return this builder
@@ -752,7 +807,7 @@ public final class Heap implements AutoCloseable {
         throw new IllegalStateException("cannot create " + what + ": " + Errors.describe(handle));
       }
       String actualName = NativeHeap.name(handle);
-      Heap heap = new Heap(handle, actualName, isDefault, level, interval);
+      Heap heap = new Heap(handle, actualName, isDefault, level, interval, debug);
       if (withJmx) heap.registerMXBean();
       Jfr.addHeap(handle, actualName);
       return heap;

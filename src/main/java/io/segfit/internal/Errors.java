@@ -107,6 +107,18 @@ public final class Errors {
     return other(code, heap, operation, address);
   }
 
+  /**
+   * A debug check failed during operation (free of address, or trim when address is 0);
+   * records: the core's description of each damaged block.
+   */
+  public static IllegalStateException corrupted(String heap, String operation, long address,
+      String records) {
+    String at = address == 0 ? "" : " of 0x" + Long.toHexString(address);
+    String freed = address == 0 ? "" : " (the block was freed anyway)";
+    return new IllegalStateException("heap '" + heap + "': " + operation + at + ": debug check "
+        + "failed, memory was corrupted" + freed + (records.isEmpty() ? "" : ": " + records));
+  }
+
   private static RuntimeException other(long code, String heap, String operation, long address) {
     String at = address == 0 ? "" : " of 0x" + Long.toHexString(address);
     String prefix = "heap '" + heap + "': " + operation + at + " failed: ";
@@ -121,10 +133,7 @@ public final class Errors {
     if (code == ALREADY_FREE) {
       return new IllegalStateException(prefix + "the block was already freed");
     }
-    if (code == CORRUPTED) {
-      return new IllegalStateException(prefix + "debug check failed: a canary or fill pattern "
-          + "was overwritten (the block was freed anyway)");
-    }
+    if (code == CORRUPTED) return corrupted(heap, operation, address, "");
     if (code == INVALID_SIZE) {
       return new IllegalArgumentException(prefix + describe(code));
     }

@@ -62,12 +62,8 @@ public final class Jfr {
     if (AVAILABLE) JfrEvents.leak(heap, address, size, stack);
   }
 
-  /** Runs a trim and emits io.segfit.Trim around it. */
-  public static void trim(String heap, long handle) {
-    if (AVAILABLE) {
-      JfrEvents.trim(heap, handle);
-    } else {
-      NativeHeap.trim(handle);
-    }
+  /** Runs a trim, emitting io.segfit.Trim around it: segfit_trim's result. */
+  public static int trim(String heap, long handle) {
+    return AVAILABLE ? JfrEvents.trim(heap, handle) : NativeHeap.trim(handle);
   }
 }

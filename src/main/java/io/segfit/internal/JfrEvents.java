@@ -140,19 +140,17 @@ final class JfrEvents {
     e.commit();
   }
 
-  static void trim(String heap, long handle) {
+  static int trim(String heap, long handle) {
     Trim e = new Trim();
-    if (!e.isEnabled()) {
-      NativeHeap.trim(handle);
-      return;
-    }
+    if (!e.isEnabled()) return NativeHeap.trim(handle);
     long[] s = new long[NativeHeap.statsLength()];
     e.begin();
     e.committedBefore = NativeHeap.stats(handle, s) == 0 ? s[NativeHeap.STAT_COMMITTED_BYTES] : -1;
-    NativeHeap.trim(handle);
+    int rc = NativeHeap.trim(handle);
     e.committedAfter = NativeHeap.stats(handle, s) == 0 ? s[NativeHeap.STAT_COMMITTED_BYTES] : -1;
     e.end();
     e.heap = heap;
     if (e.shouldCommit()) e.commit();
+    return rc;
   }
 }

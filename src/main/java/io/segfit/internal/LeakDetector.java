@@ -69,18 +69,6 @@ public final class LeakDetector {
     if (tracker != null) tracker.discard();
   }
 
-  /**
-   * As untrack, returning the allocation stack of the block if it was tracked (for reports
-   * about the block, such as a debug-mode corruption found when freeing it), else null.
-   */
-  public Throwable release(long address) {
-    if (filter.get(slot(address)) == 0) return null;
-    Tracker tracker = trackers.remove(address);
-    if (tracker == null) return null;
-    tracker.discard();
-    return tracker.trace;
-  }
-
   /** The heap is closed: nothing it tracked can leak any more. */
   public void close() {
     closed = true;
@@ -155,16 +143,7 @@ public final class LeakDetector {
       this.report = "LEAK: a ByteBuffer of heap '" + heap + "' (" + size + " bytes at 0x"
           + Long.toHexString(address) + ") became unreachable without being freed; the memory "
           + "stays allocated until the heap is closed. It was allocated at the stack below.";
-      // Start the stack at the caller's allocate/reallocate call, not inside segfit.
-      StackTraceElement[] stack = getStackTrace();
-      int first = 0;
-      while (first < stack.length - 1 && isOurs(stack[first]) && isOurs(stack[first + 1])) first++;
-      setStackTrace(java.util.Arrays.copyOfRange(stack, first, stack.length));
-    }
-
-    private static boolean isOurs(StackTraceElement e) {
-      return e.getClassName().startsWith("io.segfit.internal.") || e.getClassName().equals(
-          "io.segfit.Heap");
+      setStackTrace(AllocationSites.fromCaller(getStackTrace()));
     }
 
     String report() {

@@ -96,8 +96,13 @@ public final class NativeHeap {
   public static native int destroy(long heap);
   /** segfit_heap_name. */
   public static native String name(long heap);
-  /** segfit_trim. */
-  public static native void trim(long heap);
+  /** segfit_trim: 0 or a negative code (CORRUPTED: see corruption). */
+  public static native int trim(long heap);
+  /**
+   * segfit_debug_corruption: the description of the oldest logged corruption record of a debug
+   * heap, its block's address in block[0]; null when there is none.
+   */
+  public static native String corruption(long heap, long[] block);
   /** segfit_stats into out (length statsLength()): 0 or a negative code. */
   public static native int stats(long heap, long[] out);
 

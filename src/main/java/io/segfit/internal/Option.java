@@ -15,6 +15,10 @@ public enum Option {
   TMPDIR("segfit.tmpdir", "",
       "Directory the bundled library is extracted to (empty: `java.io.tmpdir`); it must not be "
           + "mounted `noexec`. The file is deleted right after loading."),
+  FFM("segfit.ffm", "true",
+      "JDK 22+: reach the native library through FFM critical downcalls, the faster path (on "
+          + "JDK 22-23 only with `--enable-native-access`); `false` keeps JNI, as on JDK 17-21. "
+          + "Read once, at the first block operation."),
   MAX_BYTES("segfit.maxBytes", "0",
       "Limit of the default heap in bytes (suffix k, m, g or t allowed); 0 means no limit."),
   RESERVE_BYTES("segfit.reserveBytes", "0",

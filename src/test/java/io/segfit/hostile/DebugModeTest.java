@@ -15,7 +15,6 @@ import io.segfit.Heap;
 import io.segfit.HeapStats;
 import io.segfit.LeakDetection;
 import java.nio.ByteBuffer;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -78,34 +77,22 @@ class DebugModeTest {
   }
 
   /**
-   * With leak detection tracking every buffer, the corruption report of a buffer's block should
-   * carry the stack that allocated it, as the leak report does.
+   * Debug mode records every allocation's stack (leak detection or not): the corruption report
+   * of a buffer's block carries the stack that allocated it, as a leak report does.
    */
   @Test
   void corruptionReportCarriesTheAllocationStack() {
     RawMemory raw = RawMemory.get();
     try (Heap heap = Heap.builder().name("debug-stack").debug(true)
-        .leakDetection(LeakDetection.PARANOID).build()) {
+        .leakDetection(LeakDetection.DISABLED).build()) {
       ByteBuffer b = allocateTheBlockThatWillBeOverrun(heap);
       long address = raw.addressOf(b);
       long usable = heap.usableSize(address);
       raw.put(address + usable, (byte) ~raw.get(address + usable));
       IllegalStateException e = assertThrows(IllegalStateException.class, () -> heap.free(b));
-      StringBuilder all = new StringBuilder(String.valueOf(e.getMessage()));
-      for (Throwable c = e.getCause(); c != null; c = c.getCause()) {
-        all.append('\n').append(c).append('\n');
-        for (StackTraceElement f : c.getStackTrace()) {
-          all.append(f).append('\n');
-        }
-      }
-      for (Throwable s : e.getSuppressed()) {
-        all.append('\n').append(s);
-        for (StackTraceElement f : s.getStackTrace()) {
-          all.append(f).append('\n');
-        }
-      }
-      assertTrue(all.indexOf("allocateTheBlockThatWillBeOverrun") >= 0,
-          "the corruption report lacks the block's allocation stack:\n" + all);
+      assertTrue(e.getMessage().contains("past its end") && e.getMessage().contains(
+          "offset 0 past its end"), "the report does not say where: " + e.getMessage());
+      assertAllocatedAt(e, "allocateTheBlockThatWillBeOverrun");
     }
   }
 
@@ -116,12 +103,12 @@ class DebugModeTest {
    * that would reuse it), never passed on silently to the next owner.
    */
   @Test
-  @Disabled("missing in the core (issue 6 report): debug heaps fill freed blocks with 0xDF "
-      + "(alloc.c) but never check the fill, so a write after free is not reported")
   void writeAfterFreeIsReported() {
     try (Heap heap = debugHeap("debug-uaf")) {
-      ByteBuffer kept = heap.allocate(64);
+      ByteBuffer kept = allocateTheBlockThatWillBeWrittenAfterFree(heap);
+      long address = RawMemory.get().addressOf(kept);
       heap.free(kept);
+      assertEquals(0, heap.stats().liveBlocks(), "a quarantined block counts as freed");
       kept.put(40, (byte) 0x42); // past the free-list link, inside the fill pattern
       RuntimeException report = null;
       try {
@@ -134,8 +121,68 @@ class DebugModeTest {
         report = e;
       }
       assertTrue(report != null, "a write into a freed block was never reported");
-      assertTrue(report.getMessage().contains("debug-uaf"), report.getMessage());
+      String m = report.getMessage();
+      assertTrue(m.contains("debug-uaf") && m.contains("trim"), m);
+      assertTrue(m.contains(Long.toHexString(address)) && m.contains("after it was freed")
+          && m.contains("offset 40"), "the report does not name the block and offset: " + m);
+      assertAllocatedAt(report, "allocateTheBlockThatWillBeWrittenAfterFree");
+      // Reported once; the heap goes on.
+      heap.trim();
+      heap.free(heap.allocate(64));
+      assertEquals(0, heap.stats().liveBlocks());
     }
+  }
+
+  /**
+   * Without a trim: the quarantine is bounded, so the frees that push the damaged block out of
+   * it report it, naming that block, not the one being freed.
+   */
+  @Test
+  void writeAfterFreeIsReportedByTheFreeThatPushesItOut() {
+    try (Heap heap = debugHeap("debug-uaf-push")) {
+      long stale = allocateTheBlockThatWillBeWrittenAfterFreeByAddress(heap);
+      heap.freeAddress(stale);
+      RawMemory raw = RawMemory.get();
+      raw.put(stale + 3, (byte) 1);
+      IllegalStateException report = null;
+      long reportedBy = 0;
+      for (int i = 0; i < 5_000 && report == null; i++) {
+        long other = heap.allocateAddress(300);
+        try {
+          heap.freeAddress(other);
+        } catch (IllegalStateException e) {
+          report = e;
+          reportedBy = other;
+        }
+      }
+      assertTrue(report != null, "the quarantine never checked the damaged block");
+      String m = report.getMessage();
+      assertTrue(m.contains("free of 0x" + Long.toHexString(reportedBy)), m);
+      assertTrue(m.contains("block 0x" + Long.toHexString(stale)) && m.contains("offset 3"), m);
+      assertAllocatedAt(report, "allocateTheBlockThatWillBeWrittenAfterFreeByAddress");
+      // The free that reported freed its own block too.
+      long freed = reportedBy;
+      assertThrows(IllegalStateException.class, () -> heap.freeAddress(freed));
+      assertEquals(0, heap.stats().liveBlocks());
+    }
+  }
+
+  private static void assertAllocatedAt(Throwable report, String method) {
+    StringBuilder all = new StringBuilder();
+    for (Throwable c = report.getCause(); c != null; c = c.getCause()) {
+      all.append(c).append('\n');
+      for (StackTraceElement f : c.getStackTrace()) all.append(f).append('\n');
+    }
+    assertTrue(all.indexOf(method) >= 0, "the report lacks the block's allocation stack ("
+        + method + "):\n" + report + "\n" + all);
+  }
+
+  private static ByteBuffer allocateTheBlockThatWillBeWrittenAfterFree(Heap heap) {
+    return heap.allocate(64);
+  }
+
+  private static long allocateTheBlockThatWillBeWrittenAfterFreeByAddress(Heap heap) {
+    return heap.allocateAddress(300);
   }
 
   private static ByteBuffer allocateTheBlockThatWillBeOverrun(Heap heap) {

@@ -3,8 +3,9 @@
  * through its raw address. It must not survive the overrun, and its crash report must name the
  * first page after the block as the faulting address (si_addr, SEGV_ACCERR): the overrun is
  * stopped at its first byte outside the block's pages instead of corrupting whatever follows.
- * This is also the limit the README ("Safety") states: such misuse ends the JVM; debug mode makes the
- * crash point at the culprit.
+ * Before the JVM's crash handling, segfit's SIGSEGV hook must print its own report naming the
+ * heap, the block and the offset. This is also the limit the README ("Safety") states: such
+ * misuse ends the JVM; debug mode makes the crash point at the culprit.
  */
 package io.segfit.hostile;
 
@@ -67,5 +68,14 @@ class GuardPageTest {
     // The first byte of the first page after the block's last page (4 KiB to 64 KiB pages).
     assertTrue(faultAt > end && faultAt <= end + 65536 && faultAt % 4096 == 0,
         String.format("fault at 0x%x, block ends at 0x%x", faultAt, end));
+    // segfit's own report, printed by its SIGSEGV hook before the JVM's crash handling.
+    String expected = String.format("segfit: heap 'guarded': write at offset %d of the large "
+        + "block 0x%x (", faultAt - address, address);
+    int at = out.indexOf(expected);
+    assertTrue(at >= 0, "no segfit guard-page report '" + expected + "...' in:\n" + out);
+    String line = out.substring(at, out.indexOf('\n', at));
+    System.out.println(line);
+    assertTrue(line.contains("past its end") && line.contains(String.format("0x%x", faultAt)),
+        line);
   }
 }

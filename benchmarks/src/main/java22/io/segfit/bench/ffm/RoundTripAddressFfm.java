@@ -2,13 +2,15 @@
  * The raw-address round trip (see io.segfit.bench.RoundTripAddress) for the FFM peers: a
  * confined arena per block (the segment's address is what an address user keeps; the touch
  * goes through the segment, the FFM way), and critical malloc/free downcalls (touched with
- * Unsafe.putByte like every other raw-address peer).
+ * Unsafe.putByte like every other raw-address peer); and segfit with its FFM path switched off,
+ * so one run compares segfit's JNI and FFM paths.
  */
 package io.segfit.bench.ffm;
 
 import static io.segfit.bench.Unsafes.UNSAFE;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 
+import io.segfit.bench.Peers;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.TimeUnit;
@@ -32,6 +34,19 @@ import org.openjdk.jmh.annotations.Warmup;
 public class RoundTripAddressFfm {
   @Param({"64", "1024", "16384", "1048576"})
   public int size;
+
+  /**
+   * segfit with its JDK 22+ FFM path switched off (-Dsegfit.ffm=false): the JNI path JDK 17
+   * runs, side by side with RoundTripAddress.segfit, which takes the FFM path on this JDK.
+   */
+  @Benchmark
+  @Fork(value = 1, jvmArgsPrepend = "-Dsegfit.ffm=false")
+  public long segfitJni(Peers.Segfit p) {
+    long a = p.heap.allocateAddress(size);
+    UNSAFE.putByte(a, (byte) 1);
+    p.heap.freeAddress(a);
+    return a;
+  }
 
   @Benchmark
   public long ffmConfinedArena() {

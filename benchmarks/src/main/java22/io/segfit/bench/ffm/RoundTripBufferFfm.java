@@ -1,10 +1,12 @@
 /*
  * The buffer round trip (see io.segfit.bench.RoundTripBuffer) for the FFM peers of JDK 22+: a
  * confined arena per buffer (allocate, asByteBuffer, close; the arena zeroes), and a critical
- * malloc downcall wrapped as a DirectByteBuffer then freed with a critical free downcall.
+ * malloc downcall wrapped as a DirectByteBuffer then freed with a critical free downcall; and
+ * segfit with its FFM path switched off, so one run compares segfit's JNI and FFM paths.
  */
 package io.segfit.bench.ffm;
 
+import io.segfit.bench.Peers;
 import java.lang.foreign.Arena;
 import java.nio.ByteBuffer;
 import java.util.concurrent.TimeUnit;
@@ -28,6 +30,19 @@ import org.openjdk.jmh.annotations.Warmup;
 public class RoundTripBufferFfm {
   @Param({"64", "1024", "16384", "1048576"})
   public int size;
+
+  /**
+   * segfit with its JDK 22+ FFM path switched off (-Dsegfit.ffm=false): the JNI path JDK 17
+   * runs, side by side with RoundTripBuffer.segfit, which takes the FFM path on this JDK.
+   */
+  @Benchmark
+  @Fork(value = 1, jvmArgsPrepend = "-Dsegfit.ffm=false")
+  public ByteBuffer segfitJni(Peers.Segfit p) {
+    ByteBuffer b = p.heap.allocate(size);
+    b.put(0, (byte) 1);
+    p.heap.free(b);
+    return b;
+  }
 
   @Benchmark
   public ByteBuffer ffmConfinedArena() {

@@ -15,9 +15,13 @@
  * SEGFIT_E_* code; 0 from the buffer calls when the buffer has no address), so Heap and Errors
  * see the same codes on both paths; segfit.h reports a failed pointer-returning call by NULL
  * plus segfit_last_error() (thread-local, read at once on the same thread, as jni.c does).
- * Critical downcalls hold off safepoints for the length of the call, like Unsafe.allocateMemory
- * and freeMemory, which run malloc and free in the VM state: the core never blocks on the JVM,
- * and its slow paths are single system calls (mmap, munmap, mremap).
+ * Critical downcalls hold off safepoints for the length of the call, so they are kept for calls
+ * whose cost does not grow with the block: allocations and sized frees of slab blocks (at most
+ * segfit_small_max() bytes). Larger allocations, sized frees and every realloc (a copy of up to
+ * a slab block, an mremap, or a munmap of the old mapping) take an ordinary downcall, which lets
+ * a safepoint proceed while the core maps, copies or unmaps. An unsized free cannot tell before
+ * the call: like Unsafe.freeMemory (which frees in the VM state), it is critical even when the
+ * block is large and its munmap takes a while.
  *
  * The JNI path stays: when segfit.ffm=false (kill switch, A/B), when this JDK would print a
  * native-access warning that JNI did not (JDK 22-23 without --enable-native-access; from JDK 24
@@ -42,6 +46,8 @@ public final class Blocks {
   /** Null when the FFM path is used, else why not. */
   private static final String JNI_REASON;
   private static final boolean FFM;
+  /** Larger sizes go through the ordinary (non-critical) handles. */
+  private static final long SMALL_MAX;
   private static final MethodHandle ALLOC;
   private static final MethodHandle ALLOC_ZEROED;
   private static final MethodHandle ALLOC_ALIGNED;
@@ -50,6 +56,10 @@ public final class Blocks {
   private static final MethodHandle FREE_SIZED;
   private static final MethodHandle USABLE_SIZE;
   private static final MethodHandle LAST_ERROR;
+  private static final MethodHandle ALLOC_LARGE;
+  private static final MethodHandle ALLOC_ZEROED_LARGE;
+  private static final MethodHandle ALLOC_ALIGNED_LARGE;
+  private static final MethodHandle FREE_SIZED_LARGE;
 
   static {
     String reason = reasonForJni();
@@ -63,7 +73,8 @@ public final class Blocks {
     }
     JNI_REASON = reason;
     FFM = h != null;
-    if (h == null) h = new MethodHandle[8];
+    SMALL_MAX = FFM ? NativeHeap.smallMax() : 0; // FFM: the library is loaded
+    if (h == null) h = new MethodHandle[12];
     ALLOC = h[0];
     ALLOC_ZEROED = h[1];
     ALLOC_ALIGNED = h[2];
@@ -72,6 +83,10 @@ public final class Blocks {
     FREE_SIZED = h[5];
     USABLE_SIZE = h[6];
     LAST_ERROR = h[7];
+    ALLOC_LARGE = h[8];
+    ALLOC_ZEROED_LARGE = h[9];
+    ALLOC_ALIGNED_LARGE = h[10];
+    FREE_SIZED_LARGE = h[11];
   }
 
   private static String reasonForJni() {
@@ -96,31 +111,37 @@ public final class Blocks {
   private static MethodHandle[] downcalls() {
     Linker linker = Linker.nativeLinker();
     SymbolLookup lookup = SymbolLookup.loaderLookup();
+    FunctionDescriptor alloc = FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG);
+    FunctionDescriptor aligned = FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG,
+        JAVA_LONG);
+    FunctionDescriptor freeSized = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG,
+        JAVA_LONG);
     return new MethodHandle[] {
-        downcall(linker, lookup, "segfit_alloc", FunctionDescriptor.of(JAVA_LONG, JAVA_LONG,
-            JAVA_LONG)),
-        downcall(linker, lookup, "segfit_alloc_zeroed", FunctionDescriptor.of(JAVA_LONG,
-            JAVA_LONG, JAVA_LONG)),
-        downcall(linker, lookup, "segfit_alloc_aligned", FunctionDescriptor.of(JAVA_LONG,
-            JAVA_LONG, JAVA_LONG, JAVA_LONG)),
-        downcall(linker, lookup, "segfit_realloc", FunctionDescriptor.of(JAVA_LONG, JAVA_LONG,
-            JAVA_LONG, JAVA_LONG)),
+        downcall(linker, lookup, "segfit_alloc", alloc, true),
+        downcall(linker, lookup, "segfit_alloc_zeroed", alloc, true),
+        downcall(linker, lookup, "segfit_alloc_aligned", aligned, true),
+        downcall(linker, lookup, "segfit_realloc", aligned, false),
         downcall(linker, lookup, "segfit_free", FunctionDescriptor.of(JAVA_INT, JAVA_LONG,
-            JAVA_LONG)),
-        downcall(linker, lookup, "segfit_free_sized", FunctionDescriptor.of(JAVA_INT, JAVA_LONG,
-            JAVA_LONG, JAVA_LONG)),
+            JAVA_LONG), true),
+        downcall(linker, lookup, "segfit_free_sized", freeSized, true),
         downcall(linker, lookup, "segfit_usable_size", FunctionDescriptor.of(JAVA_LONG,
-            JAVA_LONG, JAVA_LONG)),
-        downcall(linker, lookup, "segfit_last_error", FunctionDescriptor.of(JAVA_INT)),
+            JAVA_LONG, JAVA_LONG), true),
+        downcall(linker, lookup, "segfit_last_error", FunctionDescriptor.of(JAVA_INT), true),
+        downcall(linker, lookup, "segfit_alloc", alloc, false),
+        downcall(linker, lookup, "segfit_alloc_zeroed", alloc, false),
+        downcall(linker, lookup, "segfit_alloc_aligned", aligned, false),
+        downcall(linker, lookup, "segfit_free_sized", freeSized, false),
     };
   }
 
   private static MethodHandle downcall(Linker linker, SymbolLookup lookup, String name,
-      FunctionDescriptor descriptor) {
+      FunctionDescriptor descriptor, boolean critical) {
     MemorySegment symbol = lookup.find(name).orElseThrow(() -> new IllegalStateException(
         NativeLibrary.source() + " does not export " + name + " (segfit.h): the Java facade "
             + "and the native library do not match"));
-    return linker.downcallHandle(symbol, descriptor, Linker.Option.critical(false));
+    return critical
+        ? linker.downcallHandle(symbol, descriptor, Linker.Option.critical(false))
+        : linker.downcallHandle(symbol, descriptor);
   }
 
   /** How this JVM reaches the core: "ffm", or "jni (why)". */
@@ -132,7 +153,8 @@ public final class Blocks {
   public static long allocate(long heap, long size) {
     if (!FFM) return NativeHeap.allocate(heap, size);
     try {
-      return addressOrFailure((long) ALLOC.invokeExact(heap, size));
+      return addressOrFailure(size <= SMALL_MAX ? (long) ALLOC.invokeExact(heap, size)
+          : (long) ALLOC_LARGE.invokeExact(heap, size));
     } catch (Throwable t) {
       throw unexpected(t);
     }
@@ -142,7 +164,8 @@ public final class Blocks {
   public static long allocateZeroed(long heap, long size) {
     if (!FFM) return NativeHeap.allocateZeroed(heap, size);
     try {
-      return addressOrFailure((long) ALLOC_ZEROED.invokeExact(heap, size));
+      return addressOrFailure(size <= SMALL_MAX ? (long) ALLOC_ZEROED.invokeExact(heap, size)
+          : (long) ALLOC_ZEROED_LARGE.invokeExact(heap, size));
     } catch (Throwable t) {
       throw unexpected(t);
     }
@@ -152,7 +175,10 @@ public final class Blocks {
   public static long allocateAligned(long heap, long size, long alignment) {
     if (!FFM) return NativeHeap.allocateAligned(heap, size, alignment);
     try {
-      return addressOrFailure((long) ALLOC_ALIGNED.invokeExact(heap, size, alignment));
+      // Large alignments make large blocks (own mappings) whatever the size.
+      return addressOrFailure(size <= SMALL_MAX && alignment <= SMALL_MAX
+          ? (long) ALLOC_ALIGNED.invokeExact(heap, size, alignment)
+          : (long) ALLOC_ALIGNED_LARGE.invokeExact(heap, size, alignment));
     } catch (Throwable t) {
       throw unexpected(t);
     }
@@ -194,7 +220,9 @@ public final class Blocks {
     long address = address(buffer);
     if (address == 0) return 0; // segfit_free_sized(NULL) would succeed: not a block
     try {
-      int rc = (int) FREE_SIZED.invokeExact(heap, address, (long) capacity);
+      int rc = capacity <= SMALL_MAX
+          ? (int) FREE_SIZED.invokeExact(heap, address, (long) capacity)
+          : (int) FREE_SIZED_LARGE.invokeExact(heap, address, (long) capacity);
       return rc == 0 ? address : rc;
     } catch (Throwable t) {
       throw unexpected(t);

@@ -450,7 +450,7 @@ void _sf_uncommit(sf_heap_body_t *b, uint64_t sub);
 /* Purges dirty slabs older than the purge delay (force: all), unmaps empty segments and cached
    large mappings as old. */
 void _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force);
-int _sf_segment_reserve(sf_heap_t *heap);            /* the reservation at heap creation */
+int _sf_segment_reserve(sf_heap_t *heap);   /* at heap creation: no map, or the reservation */
 void _sf_segment_destroy_all(sf_heap_t *heap);       /* unmaps everything of the heap */
 bool _sf_segment_is_valid(const sf_segment_t *seg);
 void _sf_segment_fork_lock(void);

@@ -21,13 +21,10 @@ _Atomic(sf_segment_t *) *_sf_segment_map;
 static pthread_mutex_t sf_meta_lock = PTHREAD_MUTEX_INITIALIZER;
 static sf_segment_t *sf_meta_pool[SF_KINDS];
 
+/* Without the map (the OS refused its address space) no heap can be created, so no call ever
+   looks a pointer up in it: lookups take a heap, and the default heap fails to appear too. */
 void _sf_segment_map_init(void) {
   _sf_segment_map = _sf_os_meta_alloc(SF_MAP_ENTRIES * sizeof(_sf_segment_map[0]));
-  /* Without the map nothing can be allocated; every lookup must still be safe. */
-  if (_sf_segment_map == NULL) {
-    static _Atomic(sf_segment_t *) none[1];
-    _sf_segment_map = none;
-  }
 }
 
 static bool sf_map_ok(void) { return _sf_segment_map != NULL && _sf_page_size <= SF_MAX_OS_PAGE; }
@@ -317,6 +314,7 @@ void _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force) {
 }
 
 int _sf_segment_reserve(sf_heap_t *heap) {
+  if (!sf_map_ok()) return SEGFIT_E_OUT_OF_MEMORY;
   sf_heap_body_t *b = heap->body;
   size_t size = (b->opt.reserve_bytes + SF_SEGMENT_SIZE - 1) & ~(SF_SEGMENT_SIZE - 1);
   if (size == 0) return 0;

@@ -5,8 +5,10 @@
  * refusing address space (RLIMIT_AS in a forked child: NULL, ENOMEM, SEGFIT_E_OUT_OF_MEMORY).
  * In both, every block held keeps its contents, the statistics count exactly the blocks held,
  * a failed reallocation leaves its block live and unchanged, and after frees allocation works
- * again. The guard-page test runs an overrun of a large debug-mode block in a forked child
- * and checks the child died on the page right after the block, not somewhere later.
+ * again. A child whose address space is too small for even the segment map must get clean
+ * failures (no heap, NOT_A_BLOCK for foreign frees), not a crash. The guard-page test runs an
+ * overrun of a large debug-mode block in a forked child and checks the child died on the page
+ * right after the block, not somewhere later, with segfit's report on stderr first.
  * Uses only the public API. Exit status 0 = pass; 77 is never used: skips are printed.
  */
 #include "segfit.h"
@@ -340,6 +342,39 @@ static int run_child(void (*fn)(void), const char *name) {
   return 1;
 }
 
+/* The OS refuses even the segment map (64 MiB of address space, reserved at the first call):
+ * segfit cannot allocate, but every call must fail cleanly -- a heap cannot be created, frees
+ * of foreign pointers say NOT_A_BLOCK -- and nothing may read outside what was mapped. Runs
+ * in a fresh child before segfit's first call. */
+static void no_map_child(void) {
+  struct rlimit rl = {vm_size() + (16u << 20), 0};
+  rl.rlim_max = rl.rlim_cur;
+  REQUIRE(setrlimit(RLIMIT_AS, &rl) == 0, "setrlimit: %s", strerror(errno));
+  void *probe = mmap(NULL, (size_t)1 << 30, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                     -1, 0);
+  if (probe != MAP_FAILED) {
+    munmap(probe, (size_t)1 << 30);
+    printf("skip: RLIMIT_AS is not enforced here (qemu-user?)\n");
+    fflush(stdout);
+    _exit(CHILD_SKIP);
+  }
+  segfit_options_t o;
+  segfit_options_init(&o);
+  o.name = "no-map";
+  segfit_heap_t *heap = NULL;
+  CHECK(segfit_heap_create(&o, &heap) == SEGFIT_E_OUT_OF_MEMORY && heap == NULL,
+        "a heap was created without a segment map");
+  int local = 0;
+  void *foreign[] = {&local, &o, (void *)&no_map_child, (void *)((uintptr_t)1 << 46)};
+  for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++) {
+    CHECK(segfit_free(NULL, foreign[i]) == SEGFIT_E_NOT_A_BLOCK, "free of a foreign pointer");
+    CHECK(segfit_usable_size(NULL, foreign[i]) == SEGFIT_E_NOT_A_BLOCK, "usable size");
+  }
+  errno = 0;
+  CHECK(segfit_alloc(NULL, 16) == NULL && errno == ENOMEM, "allocation without a map");
+  printf("no segment map: heap creation refused, foreign frees rejected\n");
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Debug mode: a guard page right after a large block.
  * ------------------------------------------------------------------------------------------- */
@@ -436,6 +471,10 @@ static void test_guard_page(void) {
 
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
+  if (SANITIZED)
+    printf("skip: no-map test (sanitizer runtimes reserve terabytes of address space)\n");
+  else
+    run_child(no_map_child, "no segment map");   /* first: before this process calls segfit */
   test_limit(64, "small");
   test_limit(16384 < segfit_small_max() ? 16384 : segfit_small_max(), "slab");
   test_limit(segfit_small_max() + 1, "large");

@@ -187,6 +187,23 @@ static size_t vm_size(void) {
 
 enum { CHILD_SKIP = 42 };
 
+/* In a child: leaves `room` bytes of address space above what is mapped now (RLIMIT_AS), or
+   exits with CHILD_SKIP where the limit is not enforced (qemu-user accepts it, ignores it). */
+static void limit_address_space(size_t room) {
+  struct rlimit rl = {vm_size() + room, 0};
+  REQUIRE(rl.rlim_cur > room, "VmSize unreadable");
+  rl.rlim_max = rl.rlim_cur;
+  REQUIRE(setrlimit(RLIMIT_AS, &rl) == 0, "setrlimit: %s", strerror(errno));
+  void *probe = mmap(NULL, (size_t)1 << 30, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                     -1, 0);
+  if (probe != MAP_FAILED) {
+    munmap(probe, (size_t)1 << 30);
+    printf("skip: RLIMIT_AS is not enforced here (qemu-user?)\n");
+    fflush(stdout);
+    _exit(CHILD_SKIP);
+  }
+}
+
 static void oom_child(void) {
   const size_t small = segfit_small_max() / 2 > 16384 ? 16384 : segfit_small_max() / 2;
   const size_t large = segfit_small_max() * 2;
@@ -205,19 +222,7 @@ static void oom_child(void) {
   REQUIRE(w && wl, "warm-up allocation");
   segfit_free(heap, w);
   segfit_free(heap, wl);
-  struct rlimit rl = {vm_size() + (160u << 20), 0};
-  REQUIRE(rl.rlim_cur > (160u << 20), "VmSize unreadable");
-  rl.rlim_max = rl.rlim_cur;
-  REQUIRE(setrlimit(RLIMIT_AS, &rl) == 0, "setrlimit: %s", strerror(errno));
-  /* qemu-user accepts setrlimit(RLIMIT_AS) but does not enforce it: probe. */
-  void *probe = mmap(NULL, (size_t)1 << 30, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                     -1, 0);
-  if (probe != MAP_FAILED) {
-    munmap(probe, (size_t)1 << 30);
-    printf("skip: RLIMIT_AS is not enforced here (qemu-user?)\n");
-    fflush(stdout);
-    _exit(CHILD_SKIP);
-  }
+  limit_address_space((size_t)160 << 20);
 
   /* Slab blocks first (a new segment now and then), then large blocks (a mapping each) in the
    * address space too small for another segment; after that neither fits. */
@@ -347,17 +352,7 @@ static int run_child(void (*fn)(void), const char *name) {
  * of foreign pointers say NOT_A_BLOCK -- and nothing may read outside what was mapped. Runs
  * in a fresh child before segfit's first call. */
 static void no_map_child(void) {
-  struct rlimit rl = {vm_size() + (16u << 20), 0};
-  rl.rlim_max = rl.rlim_cur;
-  REQUIRE(setrlimit(RLIMIT_AS, &rl) == 0, "setrlimit: %s", strerror(errno));
-  void *probe = mmap(NULL, (size_t)1 << 30, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                     -1, 0);
-  if (probe != MAP_FAILED) {
-    munmap(probe, (size_t)1 << 30);
-    printf("skip: RLIMIT_AS is not enforced here (qemu-user?)\n");
-    fflush(stdout);
-    _exit(CHILD_SKIP);
-  }
+  limit_address_space((size_t)16 << 20);
   segfit_options_t o;
   segfit_options_init(&o);
   o.name = "no-map";

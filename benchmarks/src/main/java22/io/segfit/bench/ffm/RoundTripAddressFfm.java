@@ -10,20 +10,17 @@ package io.segfit.bench.ffm;
 import static io.segfit.bench.Unsafes.UNSAFE;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 
-import io.segfit.Heap;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
-import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
-import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
@@ -37,25 +34,16 @@ public class RoundTripAddressFfm {
   @Param({"64", "1024", "16384", "1048576"})
   public int size;
 
-  /** The default heap, as Peers.Segfit gives it; a field of this class (not that state) so the
-      JMH classes generated for Peers stay compiled for JDK 17. */
-  private Heap heap;
-
-  @Setup(Level.Trial)
-  public void setup() {
-    heap = Heap.defaultHeap();
-  }
-
   /**
    * segfit with its JDK 22+ FFM path switched off (-Dsegfit.ffm=false): the JNI path JDK 17
    * runs, side by side with RoundTripAddress.segfit, which takes the FFM path on this JDK.
    */
   @Benchmark
   @Fork(value = 1, jvmArgsPrepend = "-Dsegfit.ffm=false")
-  public long segfitJni() {
-    long a = heap.allocateAddress(size);
+  public long segfitJni(SegfitJni p) {
+    long a = p.heap.allocateAddress(size);
     UNSAFE.putByte(a, (byte) 1);
-    heap.freeAddress(a);
+    p.heap.freeAddress(a);
     return a;
   }
 

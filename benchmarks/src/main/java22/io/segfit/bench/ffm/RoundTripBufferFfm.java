@@ -6,20 +6,17 @@
  */
 package io.segfit.bench.ffm;
 
-import io.segfit.Heap;
 import java.lang.foreign.Arena;
 import java.nio.ByteBuffer;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
-import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
-import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
@@ -33,25 +30,16 @@ public class RoundTripBufferFfm {
   @Param({"64", "1024", "16384", "1048576"})
   public int size;
 
-  /** The default heap, as Peers.Segfit gives it; a field of this class (not that state) so the
-      JMH classes generated for Peers stay compiled for JDK 17. */
-  private Heap heap;
-
-  @Setup(Level.Trial)
-  public void setup() {
-    heap = Heap.defaultHeap();
-  }
-
   /**
    * segfit with its JDK 22+ FFM path switched off (-Dsegfit.ffm=false): the JNI path JDK 17
    * runs, side by side with RoundTripBuffer.segfit, which takes the FFM path on this JDK.
    */
   @Benchmark
   @Fork(value = 1, jvmArgsPrepend = "-Dsegfit.ffm=false")
-  public ByteBuffer segfitJni() {
-    ByteBuffer b = heap.allocate(size);
+  public ByteBuffer segfitJni(SegfitJni p) {
+    ByteBuffer b = p.heap.allocate(size);
     b.put(0, (byte) 1);
-    heap.free(b);
+    p.heap.free(b);
     return b;
   }
 

@@ -72,6 +72,34 @@ def load(path):
     return json.loads(text) if text else []
 
 
+def hist_percentile(hist, q):
+    """The q-th percentile (0..100) of one iteration's JMH histogram [[value, count], ...]."""
+    total = sum(c for _, c in hist)
+    need, seen = q / 100.0 * total, 0
+    for value, count in sorted(hist):
+        seen += count
+        if seen >= need:
+            return value
+    return None
+
+
+def iteration_percentiles(pm):
+    """{percentile: median over the measurement iterations of that iteration's percentile}.
+    JMH pools every iteration's samples, so one iteration disturbed by the machine (a JIT or GC
+    thread, another VM on the host) decides the pooled tail of a short run; the median of the
+    iterations' own tails does not, and treats every peer the same way."""
+    iters = [it for fork in (pm.get("rawDataHistogram") or []) for it in fork if it]
+    if not iters:
+        return {}
+    out = {}
+    for q in PCTS:
+        vals = sorted(v for v in (hist_percentile(it, float(q)) for it in iters) if v is not None)
+        if vals:
+            mid = len(vals) // 2
+            out[q] = vals[mid] if len(vals) % 2 else (vals[mid - 1] + vals[mid]) / 2
+    return out
+
+
 def parse(result):
     """(shape, peer, size or None, record) of one JMH result."""
     parts = result["benchmark"].split(".")
@@ -97,7 +125,8 @@ def parse(result):
         score, lo, hi = pm["score"], None, None
     return shape, peer, size, {
         "score": score, "min": lo, "max": hi, "unit": pm["scoreUnit"].replace("us/", "µs/"),
-        "percentiles": pm.get("scorePercentiles") or {}, "allocNorm": norm,
+        "percentiles": iteration_percentiles(pm) or pm.get("scorePercentiles") or {},
+        "pooled": pm.get("scorePercentiles") or {}, "allocNorm": norm,
         "mode": result["mode"], "threads": result.get("threads"),
         "jdk": result.get("jdkVersion"), "vm": result.get("vmName"),
         "secondary": {k: v["score"] for k, v in sec.items() if not k.startswith("gc.")
@@ -399,14 +428,17 @@ def latency_table(table):
     for key in keys:
         peers = table[key]
         out.append("")
-        out.append("Round trip %s, ns (SampleTime percentiles; includes the timer's own cost):" % fmt_size(key[1]))
+        out.append("Round trip %s, ns (SampleTime percentiles, each the median over the measurement "
+                   "iterations of that iteration's percentile; JMH's pooled p99.9 beside them; "
+                   "all include the timer's own cost):" % fmt_size(key[1]))
         out.append("")
-        out.append("| peer | " + " | ".join(PCT_LABELS) + " |")
-        out.append("|---|" + "---:|" * len(PCTS))
+        out.append("| peer | " + " | ".join(PCT_LABELS) + " | p99.9 pooled |")
+        out.append("|---|" + "---:|" * (len(PCTS) + 1))
         for p in sorted(peers, key=lambda p: (not is_segfit(p), peers[p]["percentiles"].get("99.9", 0))):
             name = LABELS.get(p, p)
-            out.append("| %s | %s |" % ("**%s**" % name if is_segfit(p) else name,
-                                        " | ".join(fmt_num(peers[p]["percentiles"].get(q)) for q in PCTS)))
+            cells = [fmt_num(peers[p]["percentiles"].get(q)) for q in PCTS]
+            cells.append(fmt_num(peers[p]["pooled"].get("99.9")))
+            out.append("| %s | %s |" % ("**%s**" % name if is_segfit(p) else name, " | ".join(cells)))
     return out
 
 
@@ -533,13 +565,20 @@ def cmd_report(bench_dir, doc):
              "natives-linux jars), the JDKs' own allocateDirect, Unsafe and FFM; JMH %s." % (
                  v.get("netty.version", "?"), v.get("lwjgl.version", "?"), v.get("jmh.version", "?")))
     L.append("- Source: commit %s%s." % (run.get("gitCommit", "?"), " plus uncommitted changes" if run.get("gitDirty") else ""))
-    L.append("- JMH options `%s -prof gc`; fork JVM flags on JDK 17 `%s`, on JDK 25 `%s` (for the peers: "
+    timing = run.get("timing", "?")
+    lat = run.get("latencyTiming", timing)
+    L.append("- JMH options `%s -prof gc`%s; fork JVM flags on JDK 17 `%s`, on JDK 25 `%s` (for the peers: "
              "Netty and LWJGL use Unsafe and the private DirectByteBuffer constructor when allowed; "
-             "segfit needs none of them)." % (run.get("timing", "?"), run.get("jvmArgs17", "?"), run.get("jvmArgs25", "?")))
+             "segfit needs none of them)." % (
+                 timing, "" if lat == timing else " (latency runs: `%s`)" % lat,
+                 run.get("jvmArgs17", "?"), run.get("jvmArgs25", "?")))
     L.append("- Scores are the median of JMH's measurement iterations over all forks (JMH's mean and "
              "error are in the JSON; the charts' whiskers span the fastest to the slowest iteration); "
              "lower is better. B/op is Java heap allocation per operation from `-prof gc`. "
-             "Ratios are segfit's score divided by the best peer's: below 1 means segfit is faster.")
+             "Ratios are segfit's score divided by the best peer's: below 1 means segfit is faster. "
+             "Latency percentiles are, likewise, the median over the iterations of each iteration's "
+             "percentile (JMH's pooled percentiles are in the JSON, and the pooled p99.9 is in the "
+             "latency tables).")
     L.append("- Raw JMH JSON: [%s/jmh-jdk17.json](%s/jmh-jdk17.json), [%s/jmh-jdk25.json](%s/jmh-jdk25.json); "
              "syscall counts: [%s/syscalls.json](%s/syscalls.json)." % (rel, rel, rel, rel, rel, rel))
     L.append("")

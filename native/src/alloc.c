@@ -101,15 +101,11 @@ static SF_NOINLINE void *sf_alloc_refill(sf_tld_t *tld, sf_theap_t *th, unsigned
 }
 
 /* The fast path once entered. Its rare branches are tail calls, so the common one saves and
-   restores no register. The class table's range check also stands for the small-maximum
-   check: one compare for the common sizes (a large size enters and leaves for nothing). */
+   restores no register. */
 SF_INLINE void *sf_alloc_entered(sf_tld_t *tld, sf_heap_t *heap, size_t size, bool zero) {
   sf_theap_t *th = tld->cache[heap->slot];
   if (sf_likely(th->key == heap)) {
-    unsigned cls;
-    if (sf_likely(size <= SF_SMALL_TABLE_MAX)) cls = _sf_class_small[(size + 15) >> 4];
-    else if (size <= SF_SMALL_MAX) cls = _sf_size_class(size);
-    else goto slow;
+    unsigned cls = _sf_size_class(size);
     sf_slab_t *slab = th->cur[cls];
     if (sf_unlikely(slab->free == NULL)) {
       if (slab->local_free == NULL) return sf_alloc_refill(tld, th, cls, zero);
@@ -120,7 +116,6 @@ SF_INLINE void *sf_alloc_entered(sf_tld_t *tld, sf_heap_t *heap, size_t size, bo
     }
     return sf_alloc_pop(tld, th, slab, cls, zero);
   }
-slow:
   _sf_leave(tld);
   return _sf_alloc_slow(heap, size, 0, zero);
 }
@@ -136,7 +131,7 @@ static SF_NOINLINE void *sf_alloc_recheck(sf_tld_t *tld, sf_heap_t *heap, size_t
 /* The shared fast path; `zero` is a constant at each call site. */
 SF_INLINE void *sf_alloc_fast(sf_heap_t *heap, size_t size, bool zero) {
   sf_tld_t *tld = _sf_tls;
-  if (sf_likely(tld > SF_TLD_DEAD && heap != NULL)) {
+  if (sf_likely(tld > SF_TLD_DEAD && heap != NULL && size <= SF_SMALL_MAX)) {
     _sf_enter(tld, heap);
     if (sf_likely(_sf_enter_flags(tld, heap) == 0)) return sf_alloc_entered(tld, heap, size, zero);
     return sf_alloc_recheck(tld, heap, size, zero);

@@ -207,10 +207,9 @@ struct sf_tld_s {
   /* the handshake words (see thread.c): written by the owner, read by the purger/destroyer */
   _Atomic(int) req;                 /* purger: "I want your heaps; wait" */
   int fence;                        /* copy of _sf_use_fence (tested with req) */
-  _Atomic(int) idle;                /* the purger sets it each tick; the owner's next call
-                                       clears it (tested with req, so a busy call pays nothing) */
+  _Atomic(int) active;              /* owner sets it at each call; the purger clears it */
   int last_error;
-  uint64_t idle_since_ms;           /* purger (global lock): when it last saw `idle` cleared */
+  uint64_t idle_since_ms;           /* purger (global lock): when it last saw `active` set */
   sf_theap_t *theaps;               /* all thread heaps of this record */
   sf_tld_t *next, *prev;            /* registry (global lock) */
   sf_tld_t *pool_next;              /* free pool */
@@ -342,6 +341,10 @@ extern sf_tld_t *_sf_tlds;                /* live thread records (global lock) *
    which holds the owner's fence when there is one.
    ------------------------------------------------------------------------------------------ */
 SF_INLINE void _sf_enter(sf_tld_t *tld, sf_heap_t *heap) {
+  /* Set `active` unless it is set: a load, not a store, on all but the first call after each
+     purger tick (it clears the flag; a call after the clear reads 0 and sets it again). */
+  if (sf_unlikely(!atomic_load_explicit(&tld->active, memory_order_relaxed)))
+    atomic_store_explicit(&tld->active, 1, memory_order_relaxed);   /* same line as in_op */
 #if SF_TSAN
   atomic_store_explicit(&tld->in_op, heap, memory_order_seq_cst);
 #else
@@ -350,23 +353,19 @@ SF_INLINE void _sf_enter(sf_tld_t *tld, sf_heap_t *heap) {
 #endif
 }
 /* The flags an entered call tests, ORed: zero means go on. In fence mode (membarrier
-   unavailable) the record's `fence` word makes the sum non-zero too, and so does the purger's
-   `idle` probe on the first call after each tick, so the fast paths pay one branch for all four
-   and _sf_enter_recheck then clears `idle`, fences and loads the two real flags again. */
+   unavailable) the record's `fence` word makes the sum non-zero too, so the fast paths pay one
+   branch for all three and _sf_enter_recheck then fences and loads the two flags again. */
 SF_INLINE int _sf_enter_flags(sf_tld_t *tld, sf_heap_t *heap) {
 #if SF_TSAN
   return atomic_load_explicit(&tld->req, memory_order_seq_cst) |
-         atomic_load_explicit(&tld->idle, memory_order_relaxed) |
          atomic_load_explicit(&heap->closed, memory_order_seq_cst);
 #else
   return atomic_load_explicit(&tld->req, memory_order_relaxed) | tld->fence |
-         atomic_load_explicit(&tld->idle, memory_order_relaxed) |
          atomic_load_explicit(&heap->closed, memory_order_relaxed);
 #endif
 }
-/* After non-zero flags (thread.c): clears the purger's idle probe (this is a call), then the
-   fence if the record needs it, then the purger's request and the heap's closed flag again.
-   Non-zero: take the slow entry. */
+/* After non-zero flags (thread.c): the fence if the record needs it, then the purger's
+   request and the heap's closed flag again. Non-zero: take the slow entry. */
 int _sf_enter_recheck(sf_tld_t *tld, sf_heap_t *heap);
 /* Non-zero when the call must take the slow entry (purger request or heap closed). */
 SF_INLINE int _sf_enter_blocked(sf_tld_t *tld, sf_heap_t *heap) {

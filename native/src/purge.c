@@ -45,15 +45,15 @@ void _sf_purge_tick(uint64_t now, bool force, sf_heap_t *only) {
   }
   uint64_t tick = sf_tick_ms();
   bool busy_too = force;   /* a busy owner collects for itself on its slow paths */
-  /* Activity: we set each record's `idle` each tick; the owner's next call clears it. A record
-     whose flag stayed set since our last look has made no call since then. An idle record is
+  /* Activity: the owner stores `active` at every call; we clear it each tick. A record whose
+     flag stayed clear since our last look has made no call since then. An idle record is
      taken over once after it went idle, and again only when remote frees came back to it:
      no barrier (membarrier interrupts every running thread) when there is nothing to do.
      Ask every candidate at once, then one barrier for all of them. */
   bool any = false;
   for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next) {
-    if (!atomic_load_explicit(&t->idle, memory_order_relaxed)) {
-      atomic_store_explicit(&t->idle, 1, memory_order_relaxed);
+    if (atomic_load_explicit(&t->active, memory_order_relaxed)) {
+      atomic_store_explicit(&t->active, 0, memory_order_relaxed);
       t->idle_since_ms = now;
       t->purged_idle = false;
       if (!busy_too) continue;

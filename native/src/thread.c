@@ -7,14 +7,13 @@
  * then loads in_op: either the owner sees the flag, or the rare side sees the owner inside a
  * call (asymmetric Dekker). Without membarrier the owner issues a seq_cst fence instead,
  * decided once at init: the record's `fence` word is ORed into the flags the owner tests, so
- * the fast paths pay one branch for all of them and the fence runs out of line
+ * the fast paths pay one branch for all three and the fence runs out of line
  * (_sf_enter_recheck). TSan builds use seq_cst atomics on both sides. A record taken over by
  * the purger (req set, in_op seen NULL) belongs to the purger until it clears req; its owner
- * waits at the entry of its next call (spinning briefly, then yielding). Activity is probed
- * the same way: the purger sets the record's `idle` word each tick, it is ORed into those
- * flags, and the owner's next call clears it out of line; a word still set at the next tick
- * means no call for a whole tick. Only such records are taken over, so a busy thread never
- * waits, and its calls pay no activity store. Threads whose destructor already ran share a fallback record under a mutex. Records
+ * waits at the entry of its next call (spinning briefly, then yielding). The owner also sets
+ * an `active` flag at each call (a store only when it finds the flag clear), which the purger
+ * clears each tick: only records idle for a whole tick are taken over, so a busy thread never
+ * waits. Threads whose destructor already ran share a fallback record under a mutex. Records
  * and thread heaps are pooled and never unmapped, so a stale pointer to one is always safe to
  * read.
  */
@@ -51,7 +50,7 @@ static void sf_tld_init(sf_tld_t *t) {
   atomic_store_explicit(&t->req, 0, memory_order_relaxed);
   t->last_error = 0;
   t->fence = _sf_use_fence;
-  atomic_store_explicit(&t->idle, 0, memory_order_relaxed);
+  atomic_store_explicit(&t->active, 0, memory_order_relaxed);
   t->idle_since_ms = 0;
   t->purged_idle = false;
   for (int i = 0; i < SF_THEAP_CACHE; i++) t->cache[i] = &_sf_theap_none;
@@ -157,10 +156,6 @@ sf_tld_t *_sf_thread_tld(void) {
 }
 
 SF_NOINLINE int _sf_enter_recheck(sf_tld_t *t, sf_heap_t *heap) {
-  /* Only the purger sets it and only the owner clears it, each after reading the other's
-     value: no update is lost that matters (a race only shifts the verdict by a tick). */
-  if (atomic_load_explicit(&t->idle, memory_order_relaxed))
-    atomic_store_explicit(&t->idle, 0, memory_order_relaxed);
   if (t->fence) atomic_thread_fence(memory_order_seq_cst);   /* orders in_op before the loads */
   return atomic_load_explicit(&t->req, memory_order_seq_cst) |
          atomic_load_explicit(&heap->closed, memory_order_seq_cst);

@@ -72,6 +72,13 @@ def load(path):
     return json.loads(text) if text else []
 
 
+def median(values):
+    """The median of a non-empty list of numbers."""
+    vals = sorted(values)
+    mid = len(vals) // 2
+    return vals[mid] if len(vals) % 2 else (vals[mid - 1] + vals[mid]) / 2
+
+
 def hist_percentile(hist, q):
     """The q-th percentile (0..100) of one iteration's JMH histogram [[value, count], ...]."""
     total = sum(c for _, c in hist)
@@ -93,10 +100,9 @@ def iteration_percentiles(pm):
         return {}
     out = {}
     for q in PCTS:
-        vals = sorted(v for v in (hist_percentile(it, float(q)) for it in iters) if v is not None)
+        vals = [v for v in (hist_percentile(it, float(q)) for it in iters) if v is not None]
         if vals:
-            mid = len(vals) // 2
-            out[q] = vals[mid] if len(vals) % 2 else (vals[mid - 1] + vals[mid]) / 2
+            out[q] = median(vals)
     return out
 
 
@@ -118,9 +124,7 @@ def parse(result):
     # and error stay in the JSON.
     iters = sorted(x for fork in (pm.get("rawData") or []) for x in fork)
     if iters:
-        mid = len(iters) // 2
-        score = iters[mid] if len(iters) % 2 else (iters[mid - 1] + iters[mid]) / 2
-        lo, hi = iters[0], iters[-1]
+        score, lo, hi = median(iters), iters[0], iters[-1]
     else:
         score, lo, hi = pm["score"], None, None
     return shape, peer, size, {

@@ -87,7 +87,8 @@ sf_theap_t *_sf_theap_new(sf_heap_t *heap, sf_tld_t *tld) {
   /* A remote free that read this record as a slab's owner before it was pooled may still set
      its hint[] or pending (harmless: a useless scan), so those two are reset atomically. */
   memset(th, 0, offsetof(sf_theap_t, hint));
-  for (unsigned c = 0; c < SF_CLASSES; c++) atomic_store_explicit(&th->hint[c], 0, memory_order_relaxed);
+  for (unsigned c = 0; c < SF_CLASSES; c++)
+    atomic_store_explicit(&th->hint[c], 0, memory_order_relaxed);
   atomic_store_explicit(&th->pending, 0, memory_order_relaxed);
   memset(&th->allocs, 0, sizeof *th - offsetof(sf_theap_t, allocs));
   th->key = (sf_heap_t *)((uintptr_t)heap | (heap->debug ? 1u : 0u));

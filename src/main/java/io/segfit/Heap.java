@@ -14,7 +14,9 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicBoolean;
 import javax.management.InstanceAlreadyExistsException;
@@ -533,7 +535,7 @@ public final class Heap implements AutoCloseable {
   private IllegalStateException corruption(String operation, long address) {
     StringBuilder message = new StringBuilder();
     Throwable cause = null;
-    java.util.List<Throwable> more = new java.util.ArrayList<>();
+    List<Throwable> more = new ArrayList<>();
     long[] block = new long[1];
     for (String record; (record = NativeHeap.corruption(handle, block)) != null; ) {
       message.append(message.length() == 0 ? "" : "; ").append(record);

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Cross-compiles for Linux aarch64 on an x86_64 host with Debian's gcc-aarch64-linux-gnu.
 # ctest runs the test binaries through qemu-user; SEGFIT_QEMU_PAGE_SIZE (e.g. 65536) makes
 # qemu report a larger page size so the 16 KiB and 64 KiB page paths are exercised.

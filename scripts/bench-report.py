@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Turns the output of scripts/bench into docs: JMH JSON -> ratio tables, charts, target checks.
 
 Subcommands (scripts/bench calls all of them; each can be rerun by hand on saved output):

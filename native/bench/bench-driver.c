@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — C benchmark driver: runs every per-allocator bench binary (a fresh process per
  * allocator and group of shapes, allocators interleaved so that drift hits them all alike), takes
  * the median of the rounds per shape, and prints one table with each figure's ratio to the best

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — C benchmark workloads, one allocator per binary (not a test; never run by ctest).
  *
  * The same source is compiled once per allocator (BENCH_SEGFIT: the core's API on the default

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit: a segregated-fit slab allocator on Linux mmap/mremap/madvise.
  *
  * This header is the whole public C API and the only symbols the shared libraries export

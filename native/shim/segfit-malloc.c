@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — test-only malloc shim (libsegfit-malloc.so, used with LD_PRELOAD; never in the jar).
  *
  * Makes the core the process allocator so real programs (python, sort, gcc) run on it: every

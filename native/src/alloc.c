@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — allocation: the fast paths, the generic slow path, aligned, zeroed and realloc.
  *
  * Fast path (segfit_alloc): the TLS word, the handshake stores/loads, the thread heap from a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — debug heaps: canaries, fill patterns, the quarantine, the corruption log and the
  * guard-page report.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — checked free, remote free and usable size.
  *
  * A pointer is accepted only if it is the start of a live block of the heap named in the call:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — heaps, thread heaps, size classes and slab hand-over between threads.
  *
  * Owns the size-class table (the one definition; segfit_class_size and the Java facade read

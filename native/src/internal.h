@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — internal types, constants and cross-file prototypes of the C core.
  *
  * Glossary. A *segment* is a 32 MiB mapping aligned to 32 MiB, owned by one heap and cut into

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit: jni.c, the JNI glue of io.segfit.internal.NativeHeap.
  *
  * It only translates: each export calls one segfit_* function (freeBuffer and reallocateBuffer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — large blocks: one mapping each, found through a per-heap hash table.
  *
  * Blocks above segfit_small_max() (or aligned beyond what a slab class offers) get their own

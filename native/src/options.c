@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — heap options and error reporting.
  *
  * Owns the defaults and the validation of segfit_options_t, the message of every error code

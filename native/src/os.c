@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — the operating system: mmap, munmap, mremap, madvise, membarrier, clocks, sysconf,
  * and the SIGSEGV hook of debug heaps' guard pages.
  *

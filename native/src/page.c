@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — slabs: their free lists, lazy initialisation, collection and invariants.
  *
  * A slab has three free lists (mimalloc's sharding): `free` (the allocation list), `local_free`

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — the background purger: memory goes back to the OS whether or not its owner calls.
  *
  * One detached thread, started on the first slab allocation, wakes every quarter purge delay

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — segments, their slab pools, purging, and the global segment map.
  *
  * A segment is SF_SEGMENT_SIZE (32 MiB) of address space aligned to its size, owned by one

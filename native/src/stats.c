@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — statistics: cheap counters, summed by the reader.
  *
  * Allocation and free counters per class live in each thread heap, written only by the owner

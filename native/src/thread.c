@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — thread records, the one TLS word, the operation handshake and thread exit.
  *
  * Every call runs inside an "operation" of its thread record: the owner stores the heap in

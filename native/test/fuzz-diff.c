@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — differential fuzz target: random operation sequences checked against a model.
  *
  * The input bytes are decoded into operations (alloc, zeroed, aligned, realloc, free, sized free,

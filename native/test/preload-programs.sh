@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # sys-preload-programs: real programs give the same output on the segfit core (through the
 # LD_PRELOAD malloc shim) as on glibc malloc.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sys-shim: the malloc shim as the process allocator (run with LD_PRELOAD=libsegfit-malloc.so).
  *
  * Checks that malloc really resolves into the shim, then the malloc family's contract as glibc

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # System tests (issue 3): memory returns, thread churn, free-only threads, the differential fuzz
 # driver, and the LD_PRELOAD malloc shim (sys-shim, sys-preload-programs). Test names start with
 # "sys-". SEGFIT_TEST_SCALE shrinks the workloads under qemu and the sanitizers.

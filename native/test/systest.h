@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — helpers shared by the system tests (sys-*): checks that fail with file and line,
  * RSS from /proc/self/statm, the workload scale and a monotonic clock.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* core-api: the public C API of segfit, one named check per promise of segfit.h.
  *
  * Covers size-class arithmetic (every size up to the small maximum against a slow reference),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sys-churn: 10,000 short-lived threads leave committed memory bounded and statistics exact.
  *
  * Threads run in waves of WAVE. Each allocates BLOCKS blocks of 16 B - 8 KiB, frees half at once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sys-free-only: threads that only free create no heap, and every API works as a thread's first
  * call (the JVM's Cleaner and reference-handler threads free memory they never allocated).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit hostile tests (issue 6): running out of memory, and guard pages in debug mode.
  *
  * Out of memory comes in two kinds and both must leave the heap consistent and usable:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sys-purge: memory goes back to the OS while the allocating thread sleeps.
  *
  * Thread A allocates 256 MiB of small blocks from a heap with a 50 ms purge delay, chained into a

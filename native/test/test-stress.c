@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* core-stress: the allocator under concurrent use. Deterministic seeds; not a benchmark.
  *
  * 1. transfer: worker threads allocate blocks of random sizes (small, medium, some large),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — helpers shared by the core tests (core-*): named checks that report file, line and
  * the failed expression, a deterministic random generator, and invariant walks over the
  * calling thread's slabs and a heap's segments (through internal.h).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Shared by the scripts in scripts/: where things are, and how missing Debian packages get
 # installed (as root, or through sudo) on a fresh machine. Sourced, never run.
 

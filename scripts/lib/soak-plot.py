@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Draws a soak CSV (scripts/soak) as a PNG: RSS, committed and live bytes over time, with the
 running count of operations on a second axis. Usage: soak-plot.py <csv> <png>"""
 import csv

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * segfit: an off-heap allocator with explicit free over a native slab allocator. Exports
  * {@code io.segfit}; the natives and their loader live in the unexported

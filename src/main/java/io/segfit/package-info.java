@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * segfit: an off-heap allocator for latency-sensitive services, with explicit free, over a
  * native segregated-fit slab allocator on Linux {@code mmap}/{@code mremap}/{@code madvise}.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Where the blocks of a debug heap were allocated, for its corruption reports.
  *

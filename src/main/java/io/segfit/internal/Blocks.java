@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The hot block calls of Heap (allocate, reallocate, free, usable size, a buffer's address):
  * the one seam between the facade and the way it reaches the C core.

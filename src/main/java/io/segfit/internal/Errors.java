@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Turns the C core's SEGFIT_E_* codes into Java exceptions: the only place that does.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * JDK Flight Recorder events of segfit, kept apart so that jdk.jfr stays optional: this class
  * only touches JfrEvents (which links against jdk.jfr) when the jdk.jfr module is present, and

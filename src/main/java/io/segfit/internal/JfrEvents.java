@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The jdk.jfr event types of segfit. Only Jfr refers to this class, and only when jdk.jfr is
  * present, so a runtime without jdk.jfr never loads it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Sampled leak detection for the ByteBuffers of one heap.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The native methods of segfit, one per C entry point, implemented in native/src/jni.c.
  *

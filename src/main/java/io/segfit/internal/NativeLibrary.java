@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Loads libsegfit.so exactly once per class loader and remembers why it failed if it did.
  *

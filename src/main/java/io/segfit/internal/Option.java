@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The segfit.* system properties: the one place that names them, gives their defaults and says
  * what they mean. Heap.Builder takes its defaults from here, the default heap is configured from

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Makes the DirectByteBuffer a caller sees for a block, without a JNI up-call per block.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The hot block calls of Heap, JDK 22+ version (META-INF/versions/22 of the multi-release jar):
  * the same API as src/main/java/io/segfit/internal/Blocks.java, through FFM.

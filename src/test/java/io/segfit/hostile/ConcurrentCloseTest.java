@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Closing a heap while other threads allocate, reallocate and free on it. Each worker must end
  * with IllegalStateException (the heap is closed), never another exception type and never a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Debug mode (Heap.Builder.debug(true)) against the misuse no allocator can prevent but a debug
  * allocator can report: writing past the end of a block (into the canary after it) through a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The child JVM of GuardPageTest: allocates a large block on a debug heap, prints its address
  * and size, then writes byte after byte past its end through the raw address (as an FFM or

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Debug mode's guard pages, seen from Java: a child JVM overruns a large block of a debug heap
  * through its raw address. It must not survive the overrun, and its crash report must name the

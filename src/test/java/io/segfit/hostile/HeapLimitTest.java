@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Out of memory through the heap's own limit (maxBytes): every entry point fails with
  * HeapOutOfMemoryError naming the heap, its limit and its live bytes; nothing held is lost or

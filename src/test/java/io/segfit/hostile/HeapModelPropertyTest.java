@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Property-based tests (jqwik): random scripts of allocate / allocateZeroed / allocateAligned /
  * reallocate / free / trim, over buffers and over raw addresses, run by one to three threads

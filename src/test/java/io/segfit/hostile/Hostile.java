@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Shared by the hostile tests (issue 6): how much work to do, per-buffer content patterns, the
  * process's resident set size, and the system properties a child JVM needs.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The child JVM of OsOutOfMemoryTest. It warms up (loads every class the failure paths need),
  * then caps its own address space with prlimit(1) at its current size plus a margin, and

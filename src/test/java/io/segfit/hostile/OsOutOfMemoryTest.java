@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Out of memory from the operating system: a child JVM caps its own address space (prlimit)
  * and allocates until mmap fails (OsOutOfMemoryChild does the work and checks; this test starts

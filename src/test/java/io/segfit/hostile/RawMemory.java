@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Reads and writes memory at raw addresses the way the users of segfit's address API do: with
  * FFM (MemorySegment) on JDK 22 and later, with sun.misc.Unsafe before. Both are reached

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The soak: a multi-threaded mixed workload on one segfit heap for a given time, checking the
  * contents of every block it frees, reallocates or receives from another thread, and logging

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Thread churn from Java: 10,000 short-lived threads (1,000 under emulation), at most a few
  * dozen alive at a time, each allocating a handful of buffers, filling them and handing them to

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Batch: allocate 10,000 buffers of the fixed-seed SizeMix (70% 16-256 B, 25% to 8 KiB, 5% to
  * 256 KiB; about 80 MiB live at the peak), write one byte into each, then free them in a

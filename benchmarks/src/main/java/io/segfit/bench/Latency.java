@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Latency of the buffer round trip: the RoundTripBuffer bodies in SampleTime mode, so JMH
  * reports percentiles (p50 ... p99.99) of single calls. Samples include the timer's own cost

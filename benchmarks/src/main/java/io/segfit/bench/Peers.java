@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * One JMH state per allocator, so a fork initialises only the allocator its benchmark uses (each
  * benchmark method runs in its own fork). Every peer gets the configuration its users would pick

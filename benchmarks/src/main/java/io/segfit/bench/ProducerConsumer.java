@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Producer/consumer: one thread allocates 64-byte buffers, writes a byte and hands them over a
  * bounded SPSC ring (1024 slots); the other thread takes them and frees them, so every free is a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Realloc growth: start with 4 KiB, write a byte at offset 0, then double the block 14 times up
  * to 64 MiB, writing the last byte after each growth; the first byte must survive every step

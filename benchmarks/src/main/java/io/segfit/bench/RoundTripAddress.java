@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Round trip over raw addresses (no buffer object): allocate `size` bytes, write one byte with
  * Unsafe.putByte (the same touch for every peer), free. For users who hold memory as a long.

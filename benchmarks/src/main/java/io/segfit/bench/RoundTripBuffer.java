@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Round trip over buffers: allocate `size` bytes as a DirectByteBuffer (Netty: its own direct
  * ByteBuf, which is what Netty users hold), write one byte, free it. Same thread, back to back:

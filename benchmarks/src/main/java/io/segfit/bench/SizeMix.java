@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The batch workload: 10,000 sizes drawn with a fixed seed (70% 16-256 B, 25% 257 B-8 KiB,
  * 5% 8 KiB-256 KiB) and a free order that is a fixed-seed shuffle of the allocation order.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * A bounded single-producer single-consumer ring for the producer/consumer benchmark: one thread
  * allocates and offers, the other polls and frees. Indexes are published with release stores

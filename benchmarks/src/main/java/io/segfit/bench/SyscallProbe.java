@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * A plain program (not JMH) for scripts/bench's syscall count: it warms up segfit's round trip,
  * pauses, makes one chunk of round trips after the pause (between a "resume" and a "begin"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The buffer round trip on two threads at once, each allocating and freeing its own buffers
  * from the same allocator (segfit's default heap, one Netty allocator, ...): what contention and

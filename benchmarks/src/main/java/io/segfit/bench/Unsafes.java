@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The one sun.misc.Unsafe handle of the benchmarks. Peers need it (allocateDirect is freed with
  * invokeCleaner; Unsafe.allocateMemory is itself a peer) and the raw-address benchmarks touch

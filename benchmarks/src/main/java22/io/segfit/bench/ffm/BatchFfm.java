@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The batch workload (see io.segfit.bench.Batch) for the FFM peers: one confined arena per
  * buffer, closed in the shuffled order (an arena is FFM's unit of free), and critical

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Latency (SampleTime) of the FFM buffer round trips; see io.segfit.bench.Latency. */
 package io.segfit.bench.ffm;
 

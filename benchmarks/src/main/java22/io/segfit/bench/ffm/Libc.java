@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * libc malloc/free as FFM downcalls with Linker.Option.critical(false): no thread-state
  * transition, the cheapest way a JDK 22+ program calls malloc. Addresses travel as long (size_t

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Producer/consumer (see io.segfit.bench.ProducerConsumer) for the FFM peers. A confined arena
  * cannot be closed by another thread, so the FFM way to free across threads is a shared arena

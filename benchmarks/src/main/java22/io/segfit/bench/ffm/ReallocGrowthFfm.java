@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Realloc growth (see io.segfit.bench.ReallocGrowth) for the FFM peers: with confined arenas a
  * block grows by allocating a new arena's segment, copying, and closing the old arena (FFM has

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The raw-address round trip (see io.segfit.bench.RoundTripAddress) for the FFM peers: a
  * confined arena per block (the segment's address is what an address user keeps; the touch

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The buffer round trip (see io.segfit.bench.RoundTripBuffer) for the FFM peers of JDK 22+: a
  * confined arena per buffer (allocate, asByteBuffer, close; the arena zeroes), and a critical

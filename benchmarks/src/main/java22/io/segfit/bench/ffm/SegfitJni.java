@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The default heap for the FFM classes' segfitJni benchmarks (which fork with
  * -Dsegfit.ffm=false), as io.segfit.bench.Peers.Segfit gives it to the others. A state of this

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The FFM buffer round trips on two threads at once; see io.segfit.bench.TwoThreads. */
 package io.segfit.bench.ffm;
 

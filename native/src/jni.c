@@ -325,3 +325,91 @@ JNIEXPORT jobject JNICALL Java_io_segfit_internal_NativeHeap_wrap(JNIEnv *env, j
                                                                  jlong address, jlong capacity) {
   return (*env)->NewDirectByteBuffer(env, pointer_of(address), capacity);
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * The thread cache
+ * ------------------------------------------------------------------------------------------- */
+
+#define SF_JNI_L(name) io_segfit_internal_NativeHeap_LAYOUT_##name
+
+/* Class: io.segfit.internal.NativeHeap  Method: cacheLayout  Signature: ([J)I */
+JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_cacheLayout(JNIEnv *env, jclass cls,
+                                                                     jlongArray out) {
+  segfit_cache_layout_t l;
+  int rc = segfit_cache_layout(&l);
+  if (rc != 0) return rc;
+  jlong v[SF_JNI_L(HEADER) + SEGFIT_MAX_CLASSES * SF_JNI_L(CLASS_FIELDS)];
+  jsize n = SF_JNI_L(HEADER) + (jsize)l.class_count * SF_JNI_L(CLASS_FIELDS);
+  if ((*env)->GetArrayLength(env, out) < n) return SEGFIT_E_INVALID_OPTION;
+  v[SF_JNI_L(SHARED_BASE)] = l.shared_base;
+  v[SF_JNI_L(SHARED_SIZE)] = l.shared_size;
+  v[SF_JNI_L(SEGMENT_MAP)] = l.segment_map;
+  v[SF_JNI_L(SEGMENT_SHIFT)] = l.segment_shift;
+  v[SF_JNI_L(VA_BITS)] = l.va_bits;
+  v[SF_JNI_L(RECIP_SHIFT)] = l.recip_shift;
+  v[SF_JNI_L(BLOCK_LIVE)] = l.block_live;
+  v[SF_JNI_L(BLOCK_FREE)] = l.block_free;
+  v[SF_JNI_L(USE_FENCE)] = l.use_fence;
+  v[SF_JNI_L(SEGMENT_HEAP_KEY)] = l.segment_heap_key;
+  v[SF_JNI_L(SEGMENT_SLAB_SHIFT)] = l.segment_slab_shift;
+  v[SF_JNI_L(SEGMENT_SLABS)] = l.segment_slabs;
+  v[SF_JNI_L(SLAB_SIZE)] = l.slab_size;
+  v[SF_JNI_L(SLAB_CLS)] = l.slab_cls;
+  v[SF_JNI_L(SLAB_STATE)] = l.slab_state;
+  v[SF_JNI_L(SLAB_OWNER_TLD)] = l.slab_owner_tld;
+  v[SF_JNI_L(MAG_CLASSES)] = l.mag_classes;
+  v[SF_JNI_L(CLASS_COUNT)] = l.class_count;
+  v[SF_JNI_L(ENTRY_WORDS)] = l.entry_words;
+  for (int i = 0; i < l.class_count; i++) {
+    jlong *k = &v[SF_JNI_L(HEADER) + i * SF_JNI_L(CLASS_FIELDS)];
+    k[SF_JNI_L(CLASS_SIZE)] = l.class_size[i];
+    k[SF_JNI_L(CLASS_RECIP)] = l.class_recip[i];
+    k[SF_JNI_L(CLASS_CAPACITY)] = l.class_capacity[i];
+    k[SF_JNI_L(CLASS_SLAB_MASK)] = l.class_slab_mask[i];
+    k[SF_JNI_L(CLASS_MAG_CAP)] = l.class_mag_cap[i];
+  }
+  (*env)->SetLongArrayRegion(env, out, 0, n, v);
+  return 0;
+}
+
+#undef SF_JNI_L
+
+/* Class: io.segfit.internal.NativeHeap  Method: threadRecord  Signature: ()J */
+JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_threadRecord(JNIEnv *env, jclass cls) {
+  return (jlong)(intptr_t)segfit_thread_record();
+}
+
+/* The largest magazine a refill or release moves in one call. */
+#define SF_JNI_CACHE_MAX 64
+#define SF_JNI_WORDS SEGFIT_CACHE_ENTRY_WORDS
+
+/* Class: io.segfit.internal.NativeHeap  Method: cacheRefill  Signature: (JI[JII)I */
+JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_cacheRefill(
+    JNIEnv *env, jclass cls, jlong heap, jint index, jlongArray entries, jint offset, jint max) {
+  uint64_t e[SF_JNI_WORDS * SF_JNI_CACHE_MAX];
+  if (max > SF_JNI_CACHE_MAX) max = SF_JNI_CACHE_MAX;
+  int n = segfit_cache_refill(heap_of(heap), index, e, max);
+  if (n > 0) (*env)->SetLongArrayRegion(env, entries, offset, SF_JNI_WORDS * n, (const jlong *)e);
+  return n;
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: cacheRelease  Signature: (J[JII)I */
+JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_cacheRelease(
+    JNIEnv *env, jclass cls, jlong heap, jlongArray entries, jint offset, jint n) {
+  uint64_t e[SF_JNI_WORDS * SF_JNI_CACHE_MAX];
+  int rc = 0;
+  for (jint done = 0; done < n;) {
+    jint k = n - done < SF_JNI_CACHE_MAX ? n - done : SF_JNI_CACHE_MAX;
+    (*env)->GetLongArrayRegion(env, entries, offset + SF_JNI_WORDS * done, SF_JNI_WORDS * k,
+                               (jlong *)e);
+    int r = segfit_cache_release(heap_of(heap), e, k);
+    if (r != 0) rc = r;
+    done += k;
+  }
+  return rc;
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: cacheBarrier  Signature: ()V */
+JNIEXPORT void JNICALL Java_io_segfit_internal_NativeHeap_cacheBarrier(JNIEnv *env, jclass cls) {
+  segfit_cache_barrier();
+}

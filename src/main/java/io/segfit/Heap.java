@@ -10,6 +10,7 @@ import io.segfit.internal.NativeHeap;
 import io.segfit.internal.NativeLibrary;
 import io.segfit.internal.Option;
 import io.segfit.internal.Regions;
+import io.segfit.internal.ThreadCache;
 import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -104,18 +105,21 @@ public final class Heap implements AutoCloseable {
   /** Debug heaps only, else null. */
   private final AllocationSites sites;
   private final LeakDetection level;
+  /** Null when every block call is native (see ThreadCache.of). */
+  private final ThreadCache cache;
   private final AtomicBoolean closing = new AtomicBoolean();
   private volatile boolean closed;
   private volatile ObjectName mxbeanName;
 
   private Heap(long handle, String name, boolean isDefault, LeakDetection level, int interval,
-      boolean debug) {
+      boolean debug, long purgeDelayMs) {
     this.handle = handle;
     this.name = name;
     this.isDefault = isDefault;
     this.level = level;
     this.leaks = level == LeakDetection.DISABLED ? null : new LeakDetector(name, interval);
     this.sites = debug ? new AllocationSites(name, FREED_SITES) : null;
+    this.cache = ThreadCache.of(handle, debug, purgeDelayMs);
   }
 
   /**
@@ -177,8 +181,11 @@ public final class Heap implements AutoCloseable {
    */
   public ByteBuffer allocate(int size) {
     if (closed) throw Errors.closed(name);
-    long address = Blocks.allocate(handle, size);
-    if (address <= 0) throw Errors.allocation(address, name, handle, size, 0);
+    long address = cache == null ? 0 : cache.allocate(size);
+    if (address == 0) {
+      address = Blocks.allocate(handle, size);
+      if (address <= 0) throw Errors.allocation(address, name, handle, size, 0);
+    }
     return buffer(address, size, 0);
   }
 
@@ -268,6 +275,13 @@ public final class Heap implements AutoCloseable {
   public void free(ByteBuffer buffer) {
     checkDirect(buffer, "free");
     if (closed) throw Errors.closed(name);
+    if (cache != null && Blocks.addressInJava()) {
+      long address = Blocks.address(buffer);
+      if (cache.free(address, buffer.capacity())) {
+        if (leaks != null) leaks.untrack(address);
+        return;
+      }
+    }
     long result = Blocks.freeBuffer(handle, buffer, buffer.capacity());
     if (result <= 0) throw freeFailure(result, result == 0 ? 0 : Blocks.address(buffer));
     if (leaks != null) leaks.untrack(result);
@@ -292,8 +306,11 @@ public final class Heap implements AutoCloseable {
    */
   public long allocateAddress(long size) {
     if (closed) throw Errors.closed(name);
-    long address = Blocks.allocate(handle, size);
-    if (address <= 0) throw Errors.allocation(address, name, handle, size, 0);
+    long address = cache == null ? 0 : cache.allocate(size);
+    if (address == 0) {
+      address = Blocks.allocate(handle, size);
+      if (address <= 0) throw Errors.allocation(address, name, handle, size, 0);
+    }
     addressAllocated(address, size, 0);
     return address;
   }
@@ -371,6 +388,10 @@ public final class Heap implements AutoCloseable {
    */
   public void freeAddress(long address) {
     if (closed) throw Errors.closed(name);
+    if (cache != null && cache.free(address, -1)) {
+      if (leaks != null) leaks.untrack(address);
+      return;
+    }
     int rc = Blocks.free(handle, address);
     if (rc != 0) throw freeFailure(rc, address);
     if (leaks != null) leaks.untrack(address);
@@ -433,6 +454,7 @@ public final class Heap implements AutoCloseable {
     long[] raw = new long[NativeHeap.statsLength()];
     int rc = NativeHeap.stats(handle, raw);
     if (rc != 0) throw Errors.block(rc, name, "stats", 0);
+    if (cache != null) cache.addTo(raw);
     return new HeapStats(name, raw, leaks == null ? 0 : leaks.reported());
   }
 
@@ -447,6 +469,7 @@ public final class Heap implements AutoCloseable {
    */
   public void trim() {
     if (closed) throw Errors.closed(name);
+    if (cache != null) cache.flush();
     int rc = Jfr.trim(name, handle);
     if (rc == Errors.CORRUPTED) throw corruption("trim", 0);
     if (rc != 0) throw Errors.block(rc, name, "trim", 0);
@@ -498,6 +521,7 @@ public final class Heap implements AutoCloseable {
     unregisterMXBean();
     Jfr.removeHeap(handle);
     if (leaks != null) leaks.close();
+    if (cache != null) cache.stop();
     int rc = NativeHeap.destroy(handle);
     if (rc != 0) throw Errors.block(rc, name, "close", 0);
   }
@@ -810,7 +834,7 @@ public final class Heap implements AutoCloseable {
         throw new IllegalStateException("cannot create " + what + ": " + Errors.describe(handle));
       }
       String actualName = NativeHeap.name(handle);
-      Heap heap = new Heap(handle, actualName, isDefault, level, interval, debug);
+      Heap heap = new Heap(handle, actualName, isDefault, level, interval, debug, purgeDelayMs);
       if (withJmx) heap.registerMXBean();
       Jfr.addHeap(handle, actualName);
       return heap;

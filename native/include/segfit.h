@@ -195,41 +195,6 @@ SEGFIT_API size_t segfit_small_max(void);
 /* The OS page size the allocator runs with (sysconf at run time). */
 SEGFIT_API size_t segfit_page_size(void);
 
-/* --- The Java facade's thread cache ---------------------------------------------------------
- * Not for C callers. The Java facade keeps, per thread and heap, small magazines of free
- * blocks in Java arrays, and checks and flips blocks' state bytes itself through a view of the
- * core's shared metadata area (native/src/cache.c says how). These calls fill and empty the
- * magazines and describe the metadata. An entry is SEGFIT_CACHE_ENTRY_WORDS words: the block,
- * the address of its state byte, its segment's metadata, and its slab record ORed with its
- * class (records are 64-byte aligned). */
-#define SEGFIT_CACHE_ENTRY_WORDS 4
-typedef struct segfit_cache_layout_s {
-  int64_t shared_base, shared_size;          /* the shared metadata area (0: none) */
-  int64_t segment_map, segment_shift, va_bits, recip_shift;
-  int64_t block_live, block_free, use_fence;
-  int64_t segment_heap_key, segment_slab_shift, segment_slabs;   /* offsets in segments */
-  int64_t slab_size, slab_cls, slab_state, slab_owner_tld;       /* offsets in slab records */
-  int64_t mag_classes, class_count, entry_words;
-  int64_t class_size[SEGFIT_MAX_CLASSES], class_recip[SEGFIT_MAX_CLASSES];
-  int64_t class_capacity[SEGFIT_MAX_CLASSES], class_slab_mask[SEGFIT_MAX_CLASSES];
-  int64_t class_mag_cap[SEGFIT_MAX_CLASSES];  /* 0: the class has no magazine */
-} segfit_cache_layout_t;
-SEGFIT_API int segfit_cache_layout(segfit_cache_layout_t *out);
-/* Takes up to max free blocks of class cls for the calling thread's magazine: writes at most
- * max entries (SEGFIT_CACHE_ENTRY_WORDS words each), marks the blocks FREE, and returns how many
- * (> 0), 0 for a heap without magazines (debug), or a negative code (LIMIT, OUT_OF_MEMORY,
- * CLOSED). Counts nothing: the Java facade counts what it hands out. */
-SEGFIT_API int segfit_cache_refill(segfit_heap_t *heap, int cls, uint64_t *entries, int max);
-/* Gives n entries (blocks of heap in state FREE, taken by refill or freed by the Java facade)
- * back to their slabs, from any thread; counts nothing. 0, or NOT_A_BLOCK if an entry was not
- * such a block (it is skipped), or CLOSED. */
-SEGFIT_API int segfit_cache_release(segfit_heap_t *heap, const uint64_t *entries, int n);
-/* The calling thread's record (created if needed), NULL when it has none. */
-SEGFIT_API void *segfit_thread_record(void);
-/* A full memory barrier on every running thread of the process (membarrier), the rare side of
- * the Java facade's handshake with its magazines' owners. */
-SEGFIT_API void segfit_cache_barrier(void);
-
 #ifdef __cplusplus
 }
 #endif

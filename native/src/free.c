@@ -59,16 +59,14 @@ int _sf_free_finish(sf_op_t *op, sf_slab_t *slab, void *p) {
   return 0;
 }
 
-/* Puts a claimed block on a free list: the owner's local list, or the slab's remote stack.
-   `count`: false for a block whose free was counted elsewhere (a Java magazine's). */
-static void sf_release(sf_op_t *op, sf_slab_t *slab, void *p, bool count) {
+void _sf_free_release(sf_op_t *op, sf_slab_t *slab, void *p) {
   sf_heap_t *heap = op->heap;
   sf_block_t *b = p;
   if (atomic_load_explicit(&slab->owner_tld, memory_order_relaxed) == op->tld) {
     sf_theap_t *th = atomic_load_explicit(&slab->owner, memory_order_relaxed);
     b->next = slab->local_free;
     slab->local_free = b;
-    if (count) _sf_count_inc(&th->frees[_sf_slab_class(slab)]);
+    _sf_count_inc(&th->frees[_sf_slab_class(slab)]);
     if (--slab->used == 0 || slab->in_full) sf_free_local_slow(th, slab);
     return;
   }
@@ -76,7 +74,7 @@ static void sf_release(sf_op_t *op, sf_slab_t *slab, void *p, bool count) {
      (and counted) before the push: once the block is on the stack the owner may collect it,
      hand the empty slab back and give it another class. */
   unsigned cls = _sf_slab_class(slab);
-  if (count) atomic_fetch_add_explicit(&heap->body->remote_frees[cls], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&heap->body->remote_frees[cls], 1, memory_order_relaxed);
   uintptr_t old = atomic_load_explicit(&slab->thread_free, memory_order_relaxed);
   do {
     b->next = (sf_block_t *)old;
@@ -90,12 +88,6 @@ static void sf_release(sf_op_t *op, sf_slab_t *slab, void *p, bool count) {
     if (!atomic_load_explicit(&owner->pending, memory_order_relaxed))
       atomic_store_explicit(&owner->pending, 1, memory_order_release);
   }
-}
-
-void _sf_free_release(sf_op_t *op, sf_slab_t *slab, void *p) { sf_release(op, slab, p, true); }
-
-void _sf_free_release_uncounted(sf_op_t *op, sf_slab_t *slab, void *p) {
-  sf_release(op, slab, p, false);
 }
 
 int _sf_free_block(sf_op_t *op, sf_slab_t *slab, void *p, uint32_t idx) {

@@ -76,7 +76,7 @@ static sf_theap_t *sf_theap_pool;
 
 sf_theap_t *_sf_theap_new(sf_heap_t *heap, sf_tld_t *tld) {
   if (sf_theap_pool == NULL) {
-    sf_theap_t *chunk = _sf_os_meta_alloc_shared(SF_THEAP_CHUNK * sizeof(sf_theap_t));
+    sf_theap_t *chunk = _sf_os_meta_alloc(SF_THEAP_CHUNK * sizeof(sf_theap_t));
     if (chunk == NULL) return NULL;
     for (int i = SF_THEAP_CHUNK - 1; i >= 0; i--) {
       chunk[i].next = sf_theap_pool;
@@ -368,7 +368,7 @@ static uint64_t sf_heap_counter;               /* global lock */
 
 static sf_heap_t *sf_handle_alloc(void) {      /* pre: global lock; never freed */
   if (sf_handles_left == 0) {
-    sf_handles = _sf_os_meta_alloc_shared(SF_HANDLE_CHUNK * sizeof(sf_heap_t));
+    sf_handles = _sf_os_meta_alloc(SF_HANDLE_CHUNK * sizeof(sf_heap_t));
     if (sf_handles == NULL) return NULL;
     sf_handles_left = SF_HANDLE_CHUNK;
   }

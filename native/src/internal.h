@@ -92,9 +92,6 @@ void _sf_assert_fail(const char *expr, const char *file, int line);
 #define SF_CANARY_SIZE 16                         /* debug heaps: canary after each block */
 
 #define SF_THEAP_CACHE 32                         /* direct-mapped heap->theap cache per thread */
-#define SF_MAG_CLASSES 36                         /* classes with a magazine: up to 16 KiB */
-#define SF_MAG_CAP 16                             /* entries per magazine (fewer above 4 KiB) */
-#define SF_MAG_BYTES ((size_t)64 << 10)           /* at most this much block memory each */
 #define SF_THEAP_KEEP_BYTES ((size_t)8 << 20)      /* emptied slabs a thread heap may keep */
 
 /* Per-block state bytes. NEVER: not handed out since the slab got its class. */
@@ -418,13 +415,6 @@ void _sf_os_purge(void *p, size_t size);                        /* MADV_DONTNEED
 void _sf_os_huge(void *p, size_t size);                         /* MADV_HUGEPAGE */
 bool _sf_os_protect_none(void *p, size_t size);
 void *_sf_os_meta_alloc(size_t size);                           /* zeroed, page-rounded */
-/* The shared metadata area (os.c): what the Java facade reads and writes (thread records,
-   thread heaps, heap handles, the segment map, segment metadata) is carved from it, so that
-   one direct buffer views all of it. Never freed; falls back to _sf_os_meta_alloc. */
-#define SF_SHARED_AREA_SIZE ((size_t)1 << 30)
-void _sf_os_shared_init(void);
-void *_sf_os_meta_alloc_shared(size_t size);                    /* zeroed, page-rounded */
-uint8_t *_sf_os_shared_base(void);                              /* NULL: no shared area */
 void _sf_os_meta_free(void *p, size_t size);
 uint64_t _sf_os_now_ms(void);
 /* Calls fn(fault address, is_write) on every SIGSEGV before the handler that was installed
@@ -544,8 +534,6 @@ int _sf_free_finish(sf_op_t *op, sf_slab_t *slab, void *p);
 /* What _sf_free_finish does for blocks of a non-debug heap (and for blocks leaving a debug
    heap's quarantine): count the free and put the block on a free list. */
 void _sf_free_release(sf_op_t *op, sf_slab_t *slab, void *p);
-/* The same for a block whose free is counted elsewhere (a Java magazine's): counts nothing. */
-void _sf_free_release_uncounted(sf_op_t *op, sf_slab_t *slab, void *p);
 size_t _sf_block_usable(const sf_heap_t *heap, const sf_slab_t *slab);
 
 /* debug.c: debug heaps (heap->debug). */
@@ -607,12 +595,6 @@ SF_INLINE void _sf_count_inc(_Atomic(uint64_t) *c) {
 #endif
 }
 void _sf_stats_fold(sf_theap_t *th);                 /* pre: heap lock */
-
-/* cache.c: the Java thread cache's magazines */
-SF_INLINE unsigned _sf_mag_cap(unsigned cls) {
-  size_t n = SF_MAG_BYTES / _sf_class_size[cls];
-  return n < SF_MAG_CAP ? (unsigned)n : SF_MAG_CAP;
-}
 
 /* purge.c */
 void _sf_purge_start(void);                          /* starts the background purger once */

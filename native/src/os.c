@@ -113,31 +113,6 @@ void _sf_os_meta_free(void *p, size_t size) {
   if (p != NULL) munmap(p, round_up(size, _sf_page_size));
 }
 
-/* The shared metadata area: one reservation that the Java facade views as a single direct
-   buffer (cache.c). Carved by a bump pointer, never freed: what lives here is pooled by its
-   owners. Reserved at init; if the OS refuses it (a tight RLIMIT_AS), or once it is used up,
-   metadata comes from _sf_os_meta_alloc and the Java fast paths simply miss for it. */
-static uint8_t *sf_shared_base;
-static _Atomic(size_t) sf_shared_used;
-
-void _sf_os_shared_init(void) {
-  void *p = mmap(NULL, SF_SHARED_AREA_SIZE, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  sf_shared_base = p == MAP_FAILED ? NULL : p;
-}
-
-void *_sf_os_meta_alloc_shared(size_t size) {
-  size = round_up(size, _sf_page_size);
-  if (sf_shared_base != NULL) {
-    size_t at = atomic_fetch_add_explicit(&sf_shared_used, size, memory_order_relaxed);
-    if (at + size <= SF_SHARED_AREA_SIZE) return sf_shared_base + at;
-    atomic_fetch_sub_explicit(&sf_shared_used, size, memory_order_relaxed);
-  }
-  return _sf_os_meta_alloc(size);
-}
-
-uint8_t *_sf_os_shared_base(void) { return sf_shared_base; }
-
 uint64_t _sf_os_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

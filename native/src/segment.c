@@ -25,7 +25,7 @@ static sf_segment_t *sf_meta_pool[SF_KINDS];
 /* Without the map (the OS refused its address space) no heap can be created, so no call ever
    looks a pointer up in it: lookups take a heap, and the default heap fails to appear too. */
 void _sf_segment_map_init(void) {
-  _sf_segment_map = _sf_os_meta_alloc_shared(SF_MAP_ENTRIES * sizeof(_sf_segment_map[0]));
+  _sf_segment_map = _sf_os_meta_alloc(SF_MAP_ENTRIES * sizeof(_sf_segment_map[0]));
 }
 
 static bool sf_map_ok(void) { return _sf_segment_map != NULL && _sf_page_size <= SF_MAX_OS_PAGE; }
@@ -57,7 +57,7 @@ static sf_segment_t *sf_meta_get(unsigned kind, bool *fresh) {
   *fresh = m == NULL;
   if (m == NULL) {
     size_t size = sf_meta_size(kind);
-    m = _sf_os_meta_alloc_shared(size);
+    m = _sf_os_meta_alloc(size);
     if (m == NULL) return NULL;
     m->meta_size = size;
     m->kind = (uint8_t)kind;

@@ -103,7 +103,6 @@ static void sf_fork_child(void) {
 
 static void sf_init_once(void) {
   _sf_os_init();
-  _sf_os_shared_init();
   _sf_segment_map_init();
   _sf_use_fence = !_sf_os_membarrier_register();
   atomic_store(&_sf_clock_ms, _sf_os_now_ms());
@@ -125,7 +124,7 @@ static sf_tld_t *sf_tld_alloc(void) {   /* pre: global lock */
   if (sf_tld_pool == NULL) {
     size_t n = atomic_load_explicit(&sf_tld_chunk_count, memory_order_relaxed);
     if (n >= SF_TLD_CHUNKS_MAX) return NULL;
-    sf_tld_t *chunk = _sf_os_meta_alloc_shared(SF_TLD_CHUNK * sizeof(sf_tld_t));
+    sf_tld_t *chunk = _sf_os_meta_alloc(SF_TLD_CHUNK * sizeof(sf_tld_t));
     if (chunk == NULL) return NULL;
     for (int i = SF_TLD_CHUNK - 1; i >= 0; i--) {
       chunk[i].pool_next = sf_tld_pool;

@@ -10,7 +10,6 @@ import io.segfit.internal.NativeHeap;
 import io.segfit.internal.NativeLibrary;
 import io.segfit.internal.Option;
 import io.segfit.internal.Regions;
-import io.segfit.internal.ThreadCache;
 import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -105,21 +104,18 @@ public final class Heap implements AutoCloseable {
   /** Debug heaps only, else null. */
   private final AllocationSites sites;
   private final LeakDetection level;
-  /** Null when every block call is native (see ThreadCache.of). */
-  private final ThreadCache cache;
   private final AtomicBoolean closing = new AtomicBoolean();
   private volatile boolean closed;
   private volatile ObjectName mxbeanName;
 
   private Heap(long handle, String name, boolean isDefault, LeakDetection level, int interval,
-      boolean debug, long purgeDelayMs) {
+      boolean debug) {
     this.handle = handle;
     this.name = name;
     this.isDefault = isDefault;
     this.level = level;
     this.leaks = level == LeakDetection.DISABLED ? null : new LeakDetector(name, interval);
     this.sites = debug ? new AllocationSites(name, FREED_SITES) : null;
-    this.cache = ThreadCache.of(handle, debug, purgeDelayMs);
   }
 
   /**
@@ -181,11 +177,8 @@ public final class Heap implements AutoCloseable {
    */
   public ByteBuffer allocate(int size) {
     if (closed) throw Errors.closed(name);
-    long address = cache == null ? 0 : cache.allocate(size);
-    if (address == 0) {
-      address = Blocks.allocate(handle, size);
-      if (address <= 0) throw Errors.allocation(address, name, handle, size, 0);
-    }
+    long address = Blocks.allocate(handle, size);
+    if (address <= 0) throw Errors.allocation(address, name, handle, size, 0);
     return buffer(address, size, 0);
   }
 
@@ -275,13 +268,6 @@ public final class Heap implements AutoCloseable {
   public void free(ByteBuffer buffer) {
     checkDirect(buffer, "free");
     if (closed) throw Errors.closed(name);
-    if (cache != null && Blocks.addressInJava()) {
-      long address = Blocks.address(buffer);
-      if (cache.free(address, buffer.capacity())) {
-        if (leaks != null) leaks.untrack(address);
-        return;
-      }
-    }
     long result = Blocks.freeBuffer(handle, buffer, buffer.capacity());
     if (result <= 0) throw freeFailure(result, result == 0 ? 0 : Blocks.address(buffer));
     if (leaks != null) leaks.untrack(result);
@@ -306,11 +292,8 @@ public final class Heap implements AutoCloseable {
    */
   public long allocateAddress(long size) {
     if (closed) throw Errors.closed(name);
-    long address = cache == null ? 0 : cache.allocate(size);
-    if (address == 0) {
-      address = Blocks.allocate(handle, size);
-      if (address <= 0) throw Errors.allocation(address, name, handle, size, 0);
-    }
+    long address = Blocks.allocate(handle, size);
+    if (address <= 0) throw Errors.allocation(address, name, handle, size, 0);
     addressAllocated(address, size, 0);
     return address;
   }
@@ -388,10 +371,6 @@ public final class Heap implements AutoCloseable {
    */
   public void freeAddress(long address) {
     if (closed) throw Errors.closed(name);
-    if (cache != null && cache.free(address, -1)) {
-      if (leaks != null) leaks.untrack(address);
-      return;
-    }
     int rc = Blocks.free(handle, address);
     if (rc != 0) throw freeFailure(rc, address);
     if (leaks != null) leaks.untrack(address);
@@ -454,7 +433,6 @@ public final class Heap implements AutoCloseable {
     long[] raw = new long[NativeHeap.statsLength()];
     int rc = NativeHeap.stats(handle, raw);
     if (rc != 0) throw Errors.block(rc, name, "stats", 0);
-    if (cache != null) cache.addTo(raw);
     return new HeapStats(name, raw, leaks == null ? 0 : leaks.reported());
   }
 
@@ -469,7 +447,6 @@ public final class Heap implements AutoCloseable {
    */
   public void trim() {
     if (closed) throw Errors.closed(name);
-    if (cache != null) cache.flush();
     int rc = Jfr.trim(name, handle);
     if (rc == Errors.CORRUPTED) throw corruption("trim", 0);
     if (rc != 0) throw Errors.block(rc, name, "trim", 0);
@@ -521,7 +498,6 @@ public final class Heap implements AutoCloseable {
     unregisterMXBean();
     Jfr.removeHeap(handle);
     if (leaks != null) leaks.close();
-    if (cache != null) cache.stop();
     int rc = NativeHeap.destroy(handle);
     if (rc != 0) throw Errors.block(rc, name, "close", 0);
   }
@@ -834,7 +810,7 @@ public final class Heap implements AutoCloseable {
         throw new IllegalStateException("cannot create " + what + ": " + Errors.describe(handle));
       }
       String actualName = NativeHeap.name(handle);
-      Heap heap = new Heap(handle, actualName, isDefault, level, interval, debug, purgeDelayMs);
+      Heap heap = new Heap(handle, actualName, isDefault, level, interval, debug);
       if (withJmx) heap.registerMXBean();
       Jfr.addHeap(handle, actualName);
       return heap;

@@ -65,14 +65,6 @@ public final class Blocks {
     return NativeHeap.reallocateBuffer(heap, buffer, capacity, newSize);
   }
 
-  /**
-   * Whether {@link #address} runs in Java (no native call): then a buffer's free can take the
-   * thread cache's path. Here it is a JNI call, so the free's own native call reads it.
-   */
-  public static boolean addressInJava() {
-    return false;
-  }
-
   /** The address of a direct buffer's first element (position 0), 0 if it has none. */
   public static long address(ByteBuffer buffer) {
     return NativeHeap.address(buffer);

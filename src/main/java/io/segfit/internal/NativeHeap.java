@@ -50,35 +50,6 @@ public final class NativeHeap {
   public static final int CLASS_SLABS = 5;
   public static final int CLASS_FIELDS = 6;
 
-  // --- layout of the long[] filled by cacheLayout() (segfit_cache_layout_t): its scalar fields,
-  // then LAYOUT_CLASS_FIELDS values per size class (javac -h exports these to jni.c) --------
-  public static final int LAYOUT_SHARED_BASE = 0;
-  public static final int LAYOUT_SHARED_SIZE = 1;
-  public static final int LAYOUT_SEGMENT_MAP = 2;
-  public static final int LAYOUT_SEGMENT_SHIFT = 3;
-  public static final int LAYOUT_VA_BITS = 4;
-  public static final int LAYOUT_RECIP_SHIFT = 5;
-  public static final int LAYOUT_BLOCK_LIVE = 6;
-  public static final int LAYOUT_BLOCK_FREE = 7;
-  public static final int LAYOUT_USE_FENCE = 8;
-  public static final int LAYOUT_SEGMENT_HEAP_KEY = 9;
-  public static final int LAYOUT_SEGMENT_SLAB_SHIFT = 10;
-  public static final int LAYOUT_SEGMENT_SLABS = 11;
-  public static final int LAYOUT_SLAB_SIZE = 12;
-  public static final int LAYOUT_SLAB_CLS = 13;
-  public static final int LAYOUT_SLAB_STATE = 14;
-  public static final int LAYOUT_SLAB_OWNER_TLD = 15;
-  public static final int LAYOUT_MAG_CLASSES = 16;
-  public static final int LAYOUT_CLASS_COUNT = 17;
-  public static final int LAYOUT_ENTRY_WORDS = 18;
-  public static final int LAYOUT_HEADER = 19;
-  public static final int LAYOUT_CLASS_SIZE = 0;
-  public static final int LAYOUT_CLASS_RECIP = 1;
-  public static final int LAYOUT_CLASS_CAPACITY = 2;
-  public static final int LAYOUT_CLASS_SLAB_MASK = 3;
-  public static final int LAYOUT_CLASS_MAG_CAP = 4;
-  public static final int LAYOUT_CLASS_FIELDS = 5;
-
   /** Longest heap name in UTF-8 bytes (SEGFIT_MAX_NAME_LENGTH). */
   public static final int MAX_NAME_BYTES = maxNameLength();
 
@@ -161,18 +132,6 @@ public final class NativeHeap {
       long newSize);
   /** The address of a direct buffer (java.nio.Buffer.address). */
   public static native long address(ByteBuffer buffer);
-  // --- the thread cache (native/src/cache.c, ThreadCache) --------------------------------------
-  /** segfit_cache_layout into out (length LAYOUT_HEADER + maxClasses() * LAYOUT_CLASS_FIELDS). */
-  public static native int cacheLayout(long[] out);
-  /** segfit_thread_record: the calling thread's record, 0 if it has none. */
-  public static native long threadRecord();
-  /** segfit_cache_refill into entries[offset ..]: the entries taken, 0, or a negative code. */
-  public static native int cacheRefill(long heap, int cls, long[] entries, int offset, int max);
-  /** segfit_cache_release of entries[offset ..]: 0 or a negative code. */
-  public static native int cacheRelease(long heap, long[] entries, int offset, int n);
-  /** segfit_cache_barrier. */
-  public static native void cacheBarrier();
-
   /** JNI NewDirectByteBuffer: an up-call, used once per region and for straddling blocks. */
   public static native ByteBuffer wrap(long address, long capacity);
 }

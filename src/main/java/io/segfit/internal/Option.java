@@ -20,10 +20,6 @@ public enum Option {
       "JDK 22+: reach the native library through FFM critical downcalls, the faster path (on "
           + "JDK 22-23 only with `--enable-native-access`); `false` keeps JNI, as on JDK 17-21. "
           + "Read once, at the first block operation."),
-  THREAD_CACHE("segfit.threadCache", "true",
-      "Keep a small magazine of free blocks (up to 16 KiB) per thread and heap, which "
-          + "`allocate` and `free` use without a native call; `false` makes every call native. "
-          + "Read once, at the first block operation."),
   MAX_BYTES("segfit.maxBytes", "0",
       "Limit of the default heap in bytes (suffix k, m, g or t allowed); 0 means no limit."),
   RESERVE_BYTES("segfit.reserveBytes", "0",

@@ -244,14 +244,6 @@ public final class Blocks {
     return reallocate(heap, address, newSize);
   }
 
-  /**
-   * Whether {@link #address} runs in Java (no native call): then a buffer's free can take the
-   * thread cache's path. On the FFM path it does (MemorySegment.ofBuffer).
-   */
-  public static boolean addressInJava() {
-    return FFM;
-  }
-
   /** The address of a direct buffer's first element (position 0), 0 if it has none. */
   public static long address(ByteBuffer buffer) {
     if (!FFM) return NativeHeap.address(buffer);

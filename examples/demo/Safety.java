@@ -65,9 +65,9 @@ public final class Safety {
                     }
                     ChildJvm.Result result = ChildJvm.run(work, List.of("-Xmx64m", "-XX:+UseSerialGC"),
                             Map.of(), Safety.class, "child", peer.name(), mistake.name());
-                    row(peer.label, peerOutcome(peer, mistake, result));
+                    row(peer.label, peerOutcome(result));
                 }
-                // This JVM goes on after each mistake: blocks written and read back, none damaged.
+                // This JVM goes on after each mistake: blocks written and read back.
                 segfitDamaged += checksumRun(heap);
                 segfitBlocks += BLOCKS;
             }
@@ -138,7 +138,7 @@ public final class Safety {
     }
 
     /** What the parent prints about a child: how it ended, and what its checksums found. */
-    private static String peerOutcome(Peer peer, Mistake mistake, ChildJvm.Result result) {
+    private static String peerOutcome(ChildJvm.Result result) {
         List<String> checked = result.lines(ChildJvm.RESULT + "checked ");
         if (result.exitCode() == 0 && !checked.isEmpty()) {
             String[] counts = checked.get(0).split(" ");   // "<blocks> <damaged> <shared>"

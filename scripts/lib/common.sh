@@ -30,6 +30,9 @@ ensure_packages() {
 
 # What building the jar needs: the host and aarch64 C toolchains, CMake.
 BUILD_PACKAGES=(cmake make gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu git unzip)
+# What the demonstration needs on top: Debian's python3 with matplotlib for its charts (scripts
+# call /usr/bin/python3: a python3 earlier on PATH may lack Debian's modules).
+DEMO_PACKAGES=(python3 python3-matplotlib)
 # What the whole test suite needs on top: qemu-user for aarch64, clang's libFuzzer, the programs
 # run under the LD_PRELOAD shim.
 TEST_PACKAGES=(qemu-user-static clang libclang-rt-14-dev python3 file)

@@ -93,11 +93,10 @@ static size_t sf_round_page(size_t n) { return (n + _sf_page_size - 1) & ~(_sf_p
    A non-debug heap with a purge delay keeps freed large mappings (still committed, pages still
    faulted) for up to the delay, at most SF_LARGE_CACHE of them and SF_LARGE_CACHE_BYTES in
    all (the oldest make room); then the purger, trim or the heap's limit (its reclaim) unmaps
-   them. A large
-   allocation takes the front of the smallest one that fits, the rest stays kept. This is for
-   growth by realloc above all: the copy of a block that outgrows the small maximum would
-   otherwise go into a fresh mapping and fault every page inside the call. Zeroed and
-   over-aligned requests never reuse a mapping. All under the large lock. */
+   them. A large allocation takes the front of the smallest one that fits, the rest stays kept.
+   This is for growth by realloc above all: the copy of a block that outgrows the small
+   maximum would otherwise go into a fresh mapping and fault every page inside the call.
+   Zeroed and over-aligned requests never reuse a mapping. All under the large lock. */
 #define SF_LARGE_CACHE_BYTES ((uint64_t)64 << 20)
 
 static bool sf_cache_on(const sf_heap_t *heap) {

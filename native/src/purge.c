@@ -87,7 +87,8 @@ static uint64_t sf_pass(uint64_t now, sf_pass_t mode, sf_heap_t *only, sf_tld_t 
       if (t == self || !atomic_load_explicit(&t->req, memory_order_relaxed)) continue;
       if (atomic_load_explicit(&t->in_op, memory_order_seq_cst) == NULL) {
         uint64_t idle = now - t->idle_since_ms;   /* no call for at least this long */
-        if (mode != SF_PASS_RECLAIM && idle >= tick) t->purged_idle = true;  /* see below */
+        /* Its current slabs go back below. */
+        if (mode != SF_PASS_RECLAIM && idle >= tick) t->purged_idle = true;
         for (sf_theap_t *th = t->theaps; th != NULL; th = th->next) {
           if (atomic_load(&th->heap->closed) || (only != NULL && th->heap != only)) continue;
           atomic_exchange_explicit(&th->pending, 0, memory_order_acquire);

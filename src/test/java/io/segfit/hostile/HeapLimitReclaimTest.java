@@ -106,12 +106,10 @@ class HeapLimitReclaimTest {
     /** Makes the request, checks the block and frees it. */
     void run(Api api, Heap heap, Object sourceBlock) {
       Object b;
-      switch (this) {
-        case ALIGNED: b = api.allocateAligned(heap, size, MIB); break;
-        case ZEROED: b = api.allocateZeroed(heap, size); break;
-        case REALLOCATE_MOVED: case REALLOCATE_REMAPPED: b = api.reallocate(heap, sourceBlock, size); break;
-        default: b = api.allocate(heap, size); break;
-      }
+      if (this == ALIGNED) b = api.allocateAligned(heap, size, MIB);
+      else if (this == ZEROED) b = api.allocateZeroed(heap, size);
+      else if (source != 0) b = api.reallocate(heap, sourceBlock, size);
+      else b = api.allocate(heap, size);
       Hostile.Bytes bytes = api.bytes(b);
       if (this == ALIGNED) assertEquals(0, api.misalignment(b, MIB), "misaligned");
       if (this == ZEROED) assertEquals(-1, Hostile.firstNonZero(bytes, size), "not zeroed");
@@ -245,7 +243,7 @@ class HeapLimitReclaimTest {
     runCase(Api.BUFFERS, Setup.IDLE_OWNER, fillSize, request);
   }
 
-  @ParameterizedTest(name = "addresses, another thread that freed the owner's blocks: {0} B blocks, then {1}")
+  @ParameterizedTest(name = "addresses, another thread freed the owner's blocks: {0} B, then {1}")
   @MethodSource("matrix")
   void addressesFromAnotherThreadThatFreedTheBlocks(int fillSize, Request request)
       throws Exception {

@@ -99,6 +99,10 @@ typedef struct segfit_stats_s {
   uint64_t purges, purged_bytes;                  /* counters: madvise calls and bytes released */
   uint64_t abandoned_slabs, adopted_slabs;        /* counters */
   uint64_t limit_hits;                            /* counter: allocations refused by max_bytes */
+  uint64_t limit_reclaims, limit_reclaimed_bytes; /* counters: requests at max_bytes that first
+                                                     gave the heap's unused memory (empty slabs,
+                                                     kept mappings) back to the OS, and the bytes
+                                                     that returned */
   uint64_t max_bytes;                             /* the heap's limit, 0 = none */
   uint32_t class_count;                           /* entries used in classes[] */
   segfit_class_stats_t classes[SEGFIT_MAX_CLASSES];

@@ -39,7 +39,7 @@ void *_sf_alloc_in(sf_theap_t *th, size_t size, size_t alignment, bool zero, int
   unsigned cls = SF_CLASSES;
   if (need <= SF_SMALL_MAX)
     cls = alignment <= SF_MIN_BLOCK ? _sf_size_class(need) : _sf_class_for_aligned(need, alignment);
-  if (cls >= SF_CLASSES) return _sf_large_alloc(heap, size, alignment, zero, err);
+  if (cls >= SF_CLASSES) return _sf_large_alloc(th, size, alignment, zero, err);
   sf_slab_t *slab = th->cur[cls];
   if (slab->free == NULL) {
     slab = _sf_theap_refill(th, cls, err);

@@ -5,7 +5,8 @@
  * it), heap creation and destruction, and everything a thread heap does with its slabs on the
  * slow path: refilling a class (collect, extend, park full slabs, follow remote-free hints,
  * adopt abandoned slabs, take a fresh slab), retiring empty slabs (keeping the current ones
- * and a budget of others for the thread's next round), abandoning all slabs at thread exit.
+ * and a budget of others for the thread's next round), abandoning all slabs at thread exit,
+ * and the reclaim of every unused byte of a heap when a request would cross its limit.
  * A thread heap's lists are touched only by its owner or by whoever took the owner's record
  * over (thread.c); the heap's pools and abandoned lists only under its lock.
  * Lock order: global lock, then a heap's lock, then its large-block lock.
@@ -140,8 +141,9 @@ void _sf_theap_unfull(sf_theap_t *th, sf_slab_t *slab) {
   sf_set_cur(th, cls);
 }
 
-/* Gives an empty slab back to the heap's pool. */
-static void sf_release(sf_theap_t *th, sf_slab_t *slab, uint64_t now) {
+/* Gives an empty slab back to the heap's pool; returns the bytes uncommitted (purge delay 0:
+   purged at once). */
+static uint64_t sf_release(sf_theap_t *th, sf_slab_t *slab, uint64_t now) {
   sf_heap_t *heap = th->heap;
   unsigned cls = _sf_slab_class(slab);
   sf_unkeep(th, slab);
@@ -151,7 +153,7 @@ static void sf_release(sf_theap_t *th, sf_slab_t *slab, uint64_t now) {
   pthread_mutex_lock(&heap->body->lock);
   _sf_segment_release_slab_locked(heap->body, slab, now);
   pthread_mutex_unlock(&heap->body->lock);
-  if (heap->purge_delay_ms == 0) _sf_segment_purge(heap, now, true);
+  return heap->purge_delay_ms == 0 ? _sf_segment_purge(heap, now, true) : 0;
 }
 
 void _sf_theap_slab_emptied(sf_theap_t *th, sf_slab_t *slab) {
@@ -206,16 +208,8 @@ static bool sf_park_full(sf_theap_t *th, sf_slab_t *slab) {
   return true;
 }
 
-/* Extends a slab; at the heap's limit, purges dirty slabs (they may hold the budget) and
-   tries once more. */
-static bool sf_extend(sf_theap_t *th, sf_slab_t *s, int *err) {
-  sf_heap_body_t *b = th->heap->body;
-  if (_sf_slab_extend(s, b, err)) return true;
-  _sf_segment_purge(th->heap, 0, true);
-  return _sf_slab_extend(s, b, err);
-}
-
-sf_slab_t *_sf_theap_refill(sf_theap_t *th, unsigned cls, int *err) {
+/* A slab of cls with a free block, made current; NULL and *err when none can be had. */
+static sf_slab_t *sf_refill(sf_theap_t *th, unsigned cls, int *err) {
   sf_slab_list_t *av = &th->avail[cls];
   sf_heap_t *heap = th->heap;
   sf_heap_body_t *b = heap->body;
@@ -227,7 +221,7 @@ sf_slab_t *_sf_theap_refill(sf_theap_t *th, unsigned cls, int *err) {
       _sf_slab_collect(s);
       if (s->free != NULL) return sf_make_current(th, s);
       if (s->reserved < _sf_slab_capacity(s)) {
-        if (!sf_extend(th, s, err)) return NULL;
+        if (!_sf_slab_extend(s, b, err)) return NULL;
         return sf_make_current(th, s);
       }
       if (!sf_park_full(th, s)) {
@@ -274,17 +268,32 @@ sf_slab_t *_sf_theap_refill(sf_theap_t *th, unsigned cls, int *err) {
     _sf_list_push(av, f);
     th->cur[cls] = f;
     _sf_slab_collect(f);   /* a dirty slab of this class comes with its lists */
-    if (f->free == NULL && !sf_extend(th, f, err)) return NULL;   /* stays, empty, for later */
+    if (f->free == NULL && !_sf_slab_extend(f, b, err)) return NULL;   /* stays, empty */
     return f;
   }
+}
+
+sf_slab_t *_sf_theap_refill(sf_theap_t *th, unsigned cls, int *err) {
+  sf_slab_t *s = sf_refill(th, cls, err);
+  if (s != NULL || *err != SEGFIT_E_LIMIT) return s;
+  /* At the limit: reclaim what the heap holds unused, then the whole refill once more (the
+     reclaim may have handed back any empty slab of ours, the one being extended too). */
+  _sf_heap_reclaim_for_limit(th);
+  s = sf_refill(th, cls, err);
+  if (s == NULL && *err == SEGFIT_E_LIMIT)
+    atomic_fetch_add_explicit(&th->heap->body->limit_hits, 1, memory_order_relaxed);
+  return s;
 }
 
 /* Collection by the owner or by the purger holding the owner's record: remote frees of all
    slabs, hinted (or all) full slabs back to available, empty slabs back to the heap once
    older than the purge delay (force: at once). Released slabs are stamped `stamp` in the
-   dirty pool (0: purge at the next pass). */
-void _sf_theap_collect(sf_theap_t *th, uint64_t now, uint64_t stamp, bool force, bool all_full) {
+   dirty pool (0: purge at the next pass). Returns the bytes uncommitted on the way (purge
+   delay 0: released slabs are purged at once). */
+uint64_t _sf_theap_collect(sf_theap_t *th, uint64_t now, uint64_t stamp, bool force,
+                           bool all_full) {
   uint64_t delay = th->heap->purge_delay_ms;
+  uint64_t bytes = 0;
   for (unsigned cls = 0; cls < SF_CLASSES; cls++) {
     bool hinted = atomic_load_explicit(&th->hint[cls], memory_order_relaxed) &&
                   atomic_exchange_explicit(&th->hint[cls], 0, memory_order_acquire);
@@ -302,13 +311,14 @@ void _sf_theap_collect(sf_theap_t *th, uint64_t now, uint64_t stamp, bool force,
       if (s->used == 0) {
         bool head = s == th->avail[cls].head;
         if (got > 0 || s->stamp_ms == 0) s->stamp_ms = now;   /* empty since, at the latest */
-        if (!head || force || s->stamp_ms + delay <= now) sf_release(th, s, stamp);
+        if (!head || force || s->stamp_ms + delay <= now) bytes += sf_release(th, s, stamp);
       } else {
         s->stamp_ms = 0;   /* in use: the fast paths empty and refill it without a stamp */
       }
       s = next;
     }
   }
+  return bytes;
 }
 
 void _sf_theap_abandon(sf_theap_t *th) {
@@ -477,6 +487,33 @@ int segfit_heap_destroy(segfit_heap_t *heap) {
   heap->body = NULL;
   _sf_os_meta_free(b, sizeof *b);
   return 0;
+}
+
+/* --- the limit's reclaim ------------------------------------------------------------------
+   A request of the calling thread (th: its thread heap, inside the call) would cross the
+   heap's limit. Before it fails, what the heap holds committed but unused goes back to the OS
+   so that the request can be tried once more: a debug heap's quarantine (its blocks keep their
+   slabs in use), every empty slab of our thread heap (current ones too), those of every other
+   thread heap between calls (through the purger's take-over of their records: an owner that
+   calls meanwhile waits at its call's entry), abandoned slabs whose blocks came back, the
+   dirty pools and the kept large mappings. A thread heap inside a call is skipped, never waited
+   for: that call may itself be waiting for the global lock the pass holds (its own reclaim, a
+   new thread heap). Whatever else comes to hold free memory (a per-thread block cache) is
+   drained here too. Returns the bytes uncommitted. pre: inside a call on th->heap, no lock
+   held (the pass takes the global lock, then heap locks: the usual order). */
+uint64_t _sf_heap_reclaim_for_limit(sf_theap_t *th) {
+  sf_heap_t *heap = th->heap;
+  sf_heap_body_t *b = heap->body;
+  uint64_t now = atomic_load_explicit(&_sf_clock_ms, memory_order_relaxed);
+  if (heap->debug) {
+    sf_op_t op = {th->tld, heap, 0};
+    if (_sf_debug_flush(&op) != 0) _sf_debug_defer(heap);   /* the next free or trim says so */
+  }
+  uint64_t bytes = _sf_theap_collect(th, now, 0, true, true);
+  bytes += _sf_purge_reclaim(heap, th->tld, now);
+  atomic_fetch_add_explicit(&b->limit_reclaims, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&b->limit_reclaimed_bytes, bytes, memory_order_relaxed);
+  return bytes;
 }
 
 /* Trim of one heap: a debug heap's quarantine, the caller's own thread heap, then everyone

@@ -271,6 +271,7 @@ typedef struct sf_heap_body_s {
   /* counters updated with atomics */
   _Atomic(uint64_t) remote_frees[SF_CLASSES];
   _Atomic(uint64_t) limit_hits;
+  _Atomic(uint64_t) limit_reclaims, limit_reclaimed_bytes;   /* _sf_heap_reclaim_for_limit */
   /* large blocks */
   pthread_mutex_t large_lock;
   sf_large_table_t *large;
@@ -452,8 +453,8 @@ void _sf_segment_release_slab_locked(sf_heap_body_t *b, sf_slab_t *slab, uint64_
 bool _sf_commit(sf_heap_body_t *b, uint64_t add);
 void _sf_uncommit(sf_heap_body_t *b, uint64_t sub);
 /* Purges dirty slabs older than the purge delay (force: all), unmaps empty segments and cached
-   large mappings as old. */
-void _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force);
+   large mappings as old. Returns the bytes uncommitted. */
+uint64_t _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force);
 int _sf_segment_reserve(sf_heap_t *heap);   /* at heap creation: no map, or the reservation */
 void _sf_segment_destroy_all(sf_heap_t *heap);       /* unmaps everything of the heap */
 bool _sf_segment_is_valid(const sf_segment_t *seg);
@@ -507,10 +508,16 @@ void _sf_list_remove(sf_slab_list_t *l, sf_slab_t *s);
 sf_theap_t *_sf_theap_new(sf_heap_t *heap, sf_tld_t *tld);
 void _sf_theap_abandon(sf_theap_t *th);              /* pre: op begun on th->heap */
 void _sf_theap_free_record(sf_theap_t *th);
-void _sf_theap_collect(sf_theap_t *th, uint64_t now, uint64_t stamp, bool force, bool all_full);
+uint64_t _sf_theap_collect(sf_theap_t *th, uint64_t now, uint64_t stamp, bool force,
+                           bool all_full);   /* returns the bytes uncommitted */
 void _sf_theap_slab_emptied(sf_theap_t *th, sf_slab_t *slab);
 void _sf_theap_unfull(sf_theap_t *th, sf_slab_t *slab);
+/* A slab of cls with a free block, made current; at the limit after one reclaim, NULL and
+   *err (LIMIT, counted as a limit hit, or OUT_OF_MEMORY). */
 sf_slab_t *_sf_theap_refill(sf_theap_t *th, unsigned cls, int *err);
+/* At the heap's limit, inside a call: gives back every unused committed byte the heap holds
+   (see heap.c). Returns the bytes uncommitted. pre: inside a call on th->heap, no lock held. */
+uint64_t _sf_heap_reclaim_for_limit(sf_theap_t *th);
 void _sf_heap_collect_abandoned(sf_heap_t *heap, uint64_t now);
 int _sf_heap_trim(sf_heap_t *heap);               /* 0, CLOSED or CORRUPTED */
 sf_heap_t *_sf_heap_default(void);
@@ -567,8 +574,9 @@ typedef struct sf_large_entry_s {
   uint8_t *map;                     /* the mapping (guard pages included) */
   size_t map_size;
 } sf_large_entry_t;
-/* zero: the caller needs zeroed memory (then no cached mapping is reused). */
-void *_sf_large_alloc(sf_heap_t *heap, size_t size, size_t alignment, bool zero, int *err);
+/* zero: the caller needs zeroed memory (then no cached mapping is reused). th: the caller's
+   thread heap (the limit's reclaim starts from it). pre: inside a call on th->heap. */
+void *_sf_large_alloc(sf_theap_t *th, size_t size, size_t alignment, bool zero, int *err);
 int _sf_large_free(sf_heap_t *heap, void *p);
 /* Removes a live large block from the table (so no other call can see it) and returns it. */
 int _sf_large_take(sf_heap_t *heap, const void *p, sf_large_entry_t *out);
@@ -577,8 +585,9 @@ void _sf_large_release(sf_heap_t *heap, const sf_large_entry_t *e);
 int64_t _sf_large_usable(sf_heap_t *heap, const void *p);
 void *_sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err);
 void _sf_large_destroy_all(sf_heap_t *heap);
-/* Unmaps cached freed mappings older than the purge delay (force: all). pre: no heap lock. */
-void _sf_large_cache_purge(sf_heap_t *heap, uint64_t now, bool force);
+/* Unmaps cached freed mappings older than the purge delay (force: all); returns the bytes.
+   pre: no heap lock. */
+uint64_t _sf_large_cache_purge(sf_heap_t *heap, uint64_t now, bool force);
 
 /* stats.c */
 /* A counter with one writer (its owner) and readers anywhere. On x86-64 one non-locked add to
@@ -599,6 +608,9 @@ void _sf_stats_fold(sf_theap_t *th);                 /* pre: heap lock */
 /* purge.c */
 void _sf_purge_start(void);                          /* starts the background purger once */
 void _sf_purge_tick(uint64_t now, bool force, sf_heap_t *only);
+/* The pass of a trim of heap, run from inside a call of `self` (which it skips): for the
+   limit's reclaim. Returns the bytes uncommitted. pre: no lock held. */
+uint64_t _sf_purge_reclaim(sf_heap_t *heap, sf_tld_t *self, uint64_t now);
 
 #pragma GCC visibility pop
 

@@ -233,6 +233,8 @@ JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_stats(JNIEnv *env, jcl
   v[io_segfit_internal_NativeHeap_STAT_ADOPTED_SLABS] = (jlong)s.adopted_slabs;
   v[io_segfit_internal_NativeHeap_STAT_LIMIT_HITS] = (jlong)s.limit_hits;
   v[io_segfit_internal_NativeHeap_STAT_MAX_BYTES] = (jlong)s.max_bytes;
+  v[io_segfit_internal_NativeHeap_STAT_LIMIT_RECLAIMS] = (jlong)s.limit_reclaims;
+  v[io_segfit_internal_NativeHeap_STAT_LIMIT_RECLAIMED_BYTES] = (jlong)s.limit_reclaimed_bytes;
   uint32_t count = s.class_count <= SEGFIT_MAX_CLASSES ? s.class_count : SEGFIT_MAX_CLASSES;
   v[io_segfit_internal_NativeHeap_STAT_CLASS_COUNT] = (jlong)count;
   jlong *record = v + io_segfit_internal_NativeHeap_STAT_HEADER;

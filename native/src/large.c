@@ -10,6 +10,7 @@
  * thread sees either the old block (before) or no block (after) -- never a half-moved one.
  * A small ring of recently freed addresses lets a double free say ALREADY_FREE. Freed mappings
  * of non-debug heaps are kept for up to the purge delay and reused (see "freed mappings").
+ * A request the heap's limit would refuse first reclaims what the heap holds unused (heap.c).
  */
 #include <string.h>
 
@@ -91,11 +92,11 @@ static size_t sf_round_page(size_t n) { return (n + _sf_page_size - 1) & ~(_sf_p
 /* --- freed mappings kept for reuse ----------------------------------------------------------
    A non-debug heap with a purge delay keeps freed large mappings (still committed, pages still
    faulted) for up to the delay, at most SF_LARGE_CACHE of them and SF_LARGE_CACHE_BYTES in
-   all (the oldest make room); then the purger, trim or the heap's limit unmaps them. A large
-   allocation takes the front of the smallest one that fits, the rest stays kept. This is for
-   growth by realloc above all: the copy of a block that outgrows the small maximum would
-   otherwise go into a fresh mapping and fault every page inside the call. Zeroed and
-   over-aligned requests never reuse a mapping. All under the large lock. */
+   all (the oldest make room); then the purger, trim or the heap's limit (its reclaim) unmaps
+   them. A large allocation takes the front of the smallest one that fits, the rest stays kept.
+   This is for growth by realloc above all: the copy of a block that outgrows the small
+   maximum would otherwise go into a fresh mapping and fault every page inside the call.
+   Zeroed and over-aligned requests never reuse a mapping. All under the large lock. */
 #define SF_LARGE_CACHE_BYTES ((uint64_t)64 << 20)
 
 static bool sf_cache_on(const sf_heap_t *heap) {
@@ -144,16 +145,17 @@ static bool sf_cache_put(sf_heap_body_t *b, uint8_t *map, size_t size, uint64_t 
   }
 }
 
-static void sf_cache_unmap(sf_heap_body_t *b, const sf_large_cached_t *gone, unsigned n) {
+static uint64_t sf_cache_unmap(sf_heap_body_t *b, const sf_large_cached_t *gone, unsigned n) {
   uint64_t bytes = 0;
   for (unsigned i = 0; i < n; i++) {
     _sf_os_unmap(gone[i].map, gone[i].size);
     bytes += gone[i].size;
   }
   if (bytes != 0) _sf_uncommit(b, bytes);
+  return bytes;
 }
 
-void _sf_large_cache_purge(sf_heap_t *heap, uint64_t now, bool force) {
+uint64_t _sf_large_cache_purge(sf_heap_t *heap, uint64_t now, bool force) {
   sf_heap_body_t *b = heap->body;
   sf_large_cached_t gone[SF_LARGE_CACHE];
   unsigned n = 0;
@@ -167,7 +169,7 @@ void _sf_large_cache_purge(sf_heap_t *heap, uint64_t now, bool force) {
     c->size = 0;
   }
   pthread_mutex_unlock(&b->large_lock);
-  sf_cache_unmap(b, gone, n);
+  return sf_cache_unmap(b, gone, n);
 }
 
 /* A block of `usable` bytes from a kept mapping, entered in the table; NULL if none fits. */
@@ -194,7 +196,8 @@ static void *sf_large_from_cache(sf_heap_t *heap, size_t usable) {
   return p;
 }
 
-void *_sf_large_alloc(sf_heap_t *heap, size_t size, size_t alignment, bool zero, int *err) {
+void *_sf_large_alloc(sf_theap_t *th, size_t size, size_t alignment, bool zero, int *err) {
+  sf_heap_t *heap = th->heap;
   sf_heap_body_t *b = heap->body;
   size_t ps = _sf_page_size;
   size_t usable = sf_round_page(size == 0 ? 1 : size);
@@ -211,7 +214,8 @@ void *_sf_large_alloc(sf_heap_t *heap, size_t size, size_t alignment, bool zero,
     return NULL;
   }
   if (!_sf_commit(b, usable)) {
-    _sf_large_cache_purge(heap, 0, true);   /* kept mappings may hold the budget */
+    /* Kept mappings, empty slabs may hold the budget: reclaim them, then once more. */
+    _sf_heap_reclaim_for_limit(th);
     if (!_sf_commit(b, usable)) {
       atomic_fetch_add_explicit(&b->limit_hits, 1, memory_order_relaxed);
       *err = SEGFIT_E_LIMIT;
@@ -310,7 +314,9 @@ int64_t _sf_large_usable(sf_heap_t *heap, const void *p) {
   return r;
 }
 
-void *_sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err) {
+/* may_reclaim: at the limit, reclaim what the heap holds unused and try once more. */
+static void *sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err,
+                              bool may_reclaim) {
   sf_heap_t *heap = op->heap;
   sf_heap_body_t *b = heap->body;
   size_t usable = sf_round_page(new_size);
@@ -329,11 +335,10 @@ void *_sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err) {
     return p;
   }
   if (usable > old.usable && !_sf_commit(b, usable - old.usable)) {
-    bool kept = b->large_cached_bytes != 0;
     pthread_mutex_unlock(&b->large_lock);
-    if (kept) {   /* kept mappings held the budget: unmap them, then once more from scratch */
-      _sf_large_cache_purge(heap, 0, true);
-      return _sf_large_realloc(op, p, new_size, err);
+    if (may_reclaim && th != NULL) {   /* never under the large lock: the reclaim takes it */
+      _sf_heap_reclaim_for_limit(th);
+      return sf_large_realloc(op, p, new_size, err, false);   /* from scratch */
     }
     atomic_fetch_add_explicit(&b->limit_hits, 1, memory_order_relaxed);
     *err = SEGFIT_E_LIMIT;
@@ -358,6 +363,10 @@ void *_sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err) {
   pthread_mutex_unlock(&b->large_lock);
   if (th != NULL) _sf_count_inc(&th->reallocs_remapped);
   return q;
+}
+
+void *_sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err) {
+  return sf_large_realloc(op, p, new_size, err, true);
 }
 
 void _sf_large_destroy_all(sf_heap_t *heap) {

@@ -8,8 +8,10 @@
  * current slabs too); collects abandoned slabs; then purges dirty slabs older than the delay
  * (MADV_DONTNEED) and unmaps empty segments. Memory freed at T is back by about
  * T + delay + 2 ticks = 1.5 x delay, and by T + 1 tick when its owner has been idle for the
- * delay already (the common "allocate, hand over, sleep" case). The whole tick runs under the global lock, so a heap cannot be destroyed under it.
- * segfit_trim() runs the same tick at once with `force`.
+ * delay already (the common "allocate, hand over, sleep" case). The whole tick runs under the
+ * global lock, so a heap cannot be destroyed under it. segfit_trim() runs the same pass at once
+ * with `force`, and a request refused by a heap's limit runs it for that heap from inside its
+ * call (the reclaim, heap.c) before it gives up.
  */
 #include <signal.h>
 #include <string.h>
@@ -38,26 +40,41 @@ static bool sf_tld_pending(sf_tld_t *t) {
   return false;
 }
 
-void _sf_purge_tick(uint64_t now, bool force, sf_heap_t *only) {
+/* What a pass does with the thread records. TICK: the periodic pass, which takes over only
+   records idle for a tick and keeps the activity bookkeeping. TRIM: busy records too, and
+   everything empty goes back at once. RECLAIM: as TRIM, from inside a call that the heap's
+   limit refused (_sf_heap_reclaim_for_limit): it skips the caller's own record (in that call,
+   it would only be seen busy) and leaves the activity bookkeeping to the purger. */
+typedef enum { SF_PASS_TICK, SF_PASS_TRIM, SF_PASS_RECLAIM } sf_pass_t;
+
+/* One pass over the records and heaps; returns the bytes it uncommitted in `only` (0 when
+   `only` is NULL). It never waits for a record: one inside a call is skipped, so a caller that
+   is itself inside a call (RECLAIM) cannot wait for itself, nor for a thread that waits for the
+   global lock it holds. */
+static uint64_t sf_pass(uint64_t now, sf_pass_t mode, sf_heap_t *only, sf_tld_t *self) {
+  bool force = mode != SF_PASS_TICK;
+  uint64_t bytes = 0;
   pthread_mutex_lock(&_sf_global_lock);
   if (only != NULL && atomic_load(&only->closed)) {
     pthread_mutex_unlock(&_sf_global_lock);
-    return;
+    return 0;
   }
   uint64_t tick = sf_tick_ms();
-  bool busy_too = force;   /* a busy owner collects for itself on its slow paths */
   /* Activity: the owner stores `active` at every call; we clear it each tick. A record whose
      flag stayed clear since our last look has made no call since then. An idle record is
      taken over once after it went idle, and again only when remote frees came back to it:
      no barrier (membarrier interrupts every running thread) when there is nothing to do.
-     Ask every candidate at once, then one barrier for all of them. */
+     Ask every candidate at once, then one barrier for all of them. The tick leaves records
+     active since its last look to their owners (a busy owner collects for itself on its slow
+     paths); trim and reclaim take them too: they want the memory now. */
   bool any = false;
   for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next) {
-    if (atomic_load_explicit(&t->active, memory_order_relaxed)) {
+    if (t == self) continue;
+    if (mode != SF_PASS_RECLAIM && atomic_load_explicit(&t->active, memory_order_relaxed)) {
       atomic_store_explicit(&t->active, 0, memory_order_relaxed);
       t->idle_since_ms = now;
       t->purged_idle = false;
-      if (!busy_too) continue;
+      if (!force) continue;
     }
     if (!sf_tld_wanted(t, only)) continue;
     if (!force && t->purged_idle && !sf_tld_pending(t)) continue;
@@ -67,10 +84,11 @@ void _sf_purge_tick(uint64_t now, bool force, sf_heap_t *only) {
   if (any) {
     _sf_thread_asym_barrier();
     for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next) {
-      if (!atomic_load_explicit(&t->req, memory_order_relaxed)) continue;
+      if (t == self || !atomic_load_explicit(&t->req, memory_order_relaxed)) continue;
       if (atomic_load_explicit(&t->in_op, memory_order_seq_cst) == NULL) {
         uint64_t idle = now - t->idle_since_ms;   /* no call for at least this long */
-        if (idle >= tick) t->purged_idle = true;  /* its current slabs go back below */
+        /* Its current slabs go back below. */
+        if (mode != SF_PASS_RECLAIM && idle >= tick) t->purged_idle = true;
         for (sf_theap_t *th = t->theaps; th != NULL; th = th->next) {
           if (atomic_load(&th->heap->closed) || (only != NULL && th->heap != only)) continue;
           atomic_exchange_explicit(&th->pending, 0, memory_order_acquire);
@@ -78,7 +96,9 @@ void _sf_purge_tick(uint64_t now, bool force, sf_heap_t *only) {
              them too. Idle for the purge delay: its empty slabs are not about to be reused
              by it, purge them in this pass. */
           bool idle_delay = idle >= th->heap->purge_delay_ms;
-          _sf_theap_collect(th, now, force || idle_delay ? 0 : now, force || idle >= tick, force);
+          uint64_t b = _sf_theap_collect(th, now, force || idle_delay ? 0 : now,
+                                         force || idle >= tick, force);
+          if (th->heap == only) bytes += b;
         }
       }
       _sf_thread_release(t);
@@ -87,9 +107,19 @@ void _sf_purge_tick(uint64_t now, bool force, sf_heap_t *only) {
   for (sf_heap_t *h = _sf_heaps; h != NULL; h = h->next) {
     if (only != NULL && h != only) continue;
     _sf_heap_collect_abandoned(h, now);
-    _sf_segment_purge(h, now, force);
+    uint64_t b = _sf_segment_purge(h, now, force);
+    if (h == only) bytes += b;
   }
   pthread_mutex_unlock(&_sf_global_lock);
+  return bytes;
+}
+
+void _sf_purge_tick(uint64_t now, bool force, sf_heap_t *only) {
+  sf_pass(now, force ? SF_PASS_TRIM : SF_PASS_TICK, only, NULL);
+}
+
+uint64_t _sf_purge_reclaim(sf_heap_t *heap, sf_tld_t *self, uint64_t now) {
+  return sf_pass(now, SF_PASS_RECLAIM, heap, self);
 }
 
 static void *sf_purger(void *arg) {

@@ -240,11 +240,12 @@ static void sf_segment_detach(sf_heap_body_t *b, sf_segment_t *seg) {
                         memory_order_release);
 }
 
-void _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force) {
+uint64_t _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force) {
   sf_heap_body_t *b = heap->body;
   uint64_t delay = heap->purge_delay_ms;
   sf_slab_t *batch = NULL;
-  _sf_large_cache_purge(heap, now, force);   /* freed large mappings age the same way */
+  /* Freed large mappings age the same way. */
+  uint64_t uncommitted = _sf_large_cache_purge(heap, now, force);
   pthread_mutex_lock(&b->lock);
   for (unsigned c = 0; c < SF_CLASSES; c++) {
     sf_slab_t *s = b->dirty[c].tail;
@@ -265,7 +266,7 @@ void _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force) {
     }
   }
   pthread_mutex_unlock(&b->lock);
-  if (batch == NULL) return;
+  if (batch == NULL) return uncommitted;
   uint64_t calls = 0, bytes = 0;
   for (sf_slab_t *s = batch; s != NULL;) {
     /* Coalesce runs of neighbouring slabs into one madvise. */
@@ -290,6 +291,7 @@ void _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force) {
     s->mem_fresh = 1;
     seg->clean_slabs++;
     _sf_uncommit(b, s->touched);
+    uncommitted += s->touched;
     s->touched = 0;
     _sf_list_append(&b->clean[s->kind], s);
     if (seg->clean_slabs == seg->nslabs && !seg->in_reservation) {
@@ -312,6 +314,7 @@ void _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force) {
     sf_meta_put(dead);
     dead = next;
   }
+  return uncommitted;
 }
 
 int _sf_segment_reserve(sf_heap_t *heap) {

@@ -64,6 +64,8 @@ static void sf_stats_add(sf_heap_t *heap, segfit_stats_t *st) {
   st->adopted_slabs += b->adopted_slabs;
   pthread_mutex_unlock(&b->lock);
   st->limit_hits += sf_ld(&b->limit_hits);
+  st->limit_reclaims += sf_ld(&b->limit_reclaims);
+  st->limit_reclaimed_bytes += sf_ld(&b->limit_reclaimed_bytes);
   st->max_bytes += b->opt.max_bytes;
   pthread_mutex_lock(&b->large_lock);
   st->large_blocks += b->large_count;

@@ -83,3 +83,10 @@ add_executable(test-oom test-oom.c)
 target_link_libraries(test-oom PRIVATE segfit_static)
 add_test(NAME hostile-oom COMMAND test-oom)
 set_tests_properties(hostile-oom PROPERTIES TIMEOUT 300)
+
+# A heap filled to its limit and emptied allocates again through every entry point (issue 12).
+add_executable(test-limit test-limit.c)
+target_link_libraries(test-limit PRIVATE segfit_static)
+target_compile_options(test-limit PRIVATE ${SEGFIT_WARNINGS})
+add_test(NAME hostile-limit COMMAND test-limit)
+set_tests_properties(hostile-limit PROPERTIES TIMEOUT 300 ENVIRONMENT "${SEGFIT_SYS_ENV}")

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — helpers shared by the system tests (sys-*): checks that fail with file and line,
- * RSS from /proc/self/statm, the workload scale and a monotonic clock.
+ * RSS from /proc/self/statm, the workload scale, a monotonic clock and block patterns.
  *
  * SEGFIT_TEST_SCALE (a factor, default 1) shrinks the workloads; system.cmake sets it for qemu
  * and sanitizer builds so every test stays short there; SEGFIT_TEST_RSS=0 turns off the RSS
@@ -76,6 +76,24 @@ static inline void systest_sleep_ms(long ms) {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) != 0) {
   }
+}
+
+/* Block contents: byte `offset` of a block filled for `seed`, never the same for all seeds. */
+static inline unsigned char systest_pattern(size_t seed, size_t offset) {
+  return (unsigned char)((seed * 131u + offset * 7u + 1u) & 0xff);
+}
+
+static inline void systest_fill(void *p, size_t n, size_t seed) {
+  unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) b[i] = systest_pattern(seed, i);
+}
+
+/* Whether the n bytes at p still hold the pattern of seed. */
+static inline int systest_intact(const void *p, size_t n, size_t seed) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++)
+    if (b[i] != systest_pattern(seed, i)) return 0;
+  return 1;
 }
 
 /* Reads the heap's statistics (NULL: all heaps) into *st, failing the test on an error. */

@@ -53,6 +53,10 @@ public interface HeapMXBean {
 
   long getLimitHits();
 
+  long getLimitReclaims();
+
+  long getLimitReclaimedBytes();
+
   long getLeaksReported();
 
   /** The whole snapshot, as {@link HeapStats#toString()} prints it. */

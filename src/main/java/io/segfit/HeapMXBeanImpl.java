@@ -34,6 +34,8 @@ final class HeapMXBeanImpl implements HeapMXBean {
   @Override public long getAbandonedSlabs() { return s().abandonedSlabs(); }
   @Override public long getAdoptedSlabs() { return s().adoptedSlabs(); }
   @Override public long getLimitHits() { return s().limitHits(); }
+  @Override public long getLimitReclaims() { return s().limitReclaims(); }
+  @Override public long getLimitReclaimedBytes() { return s().limitReclaimedBytes(); }
   @Override public long getLeaksReported() { return s().leaksReported(); }
   @Override public String getSummary() { return s().toString(); }
   @Override public void trim() { heap.trim(); }

@@ -141,6 +141,21 @@ public final class HeapStats {
     return v[NativeHeap.STAT_LIMIT_HITS];
   }
 
+  /**
+   * Counter: requests that would have crossed the heap's limit and first gave the memory the
+   * heap held unused (empty slabs of every thread, freed large mappings kept for reuse) back to
+   * the operating system. Each is followed by one more try: a success, or a {@link #limitHits()
+   * limit hit}.
+   */
+  public long limitReclaims() {
+    return v[NativeHeap.STAT_LIMIT_RECLAIMS];
+  }
+
+  /** Counter: committed bytes those {@link #limitReclaims() reclaims} returned. */
+  public long limitReclaimedBytes() {
+    return v[NativeHeap.STAT_LIMIT_RECLAIMED_BYTES];
+  }
+
   /** The heap's limit, 0 when it has none. */
   public long maxBytes() {
     return v[NativeHeap.STAT_MAX_BYTES];
@@ -179,6 +194,8 @@ public final class HeapStats {
         .append("  returned    ").append(purges()).append(" purges, ").append(bytes(purgedBytes()))
         .append("; slabs abandoned ").append(abandonedSlabs()).append(", adopted ")
         .append(adoptedSlabs()).append("; limit hits ").append(limitHits())
+        .append(", reclaims ").append(limitReclaims()).append(" (")
+        .append(bytes(limitReclaimedBytes())).append(")")
         .append("; leaks reported ").append(leaksReported).append('\n');
     for (SizeClassStats c : sizeClasses) {
       if (c.allocations() != 0 || c.liveBlocks() != 0) sb.append("  class ").append(c).append('\n');

@@ -87,9 +87,12 @@ public final class Errors {
       boolean known = NativeHeap.stats(handle, stats) == 0;
       long limit = known ? stats[NativeHeap.STAT_MAX_BYTES] : -1;
       long live = known ? stats[NativeHeap.STAT_LIVE_BYTES] : -1;
+      // Committed but not live: what the heap's reclaim could not give back. The two figures are
+      // read without stopping other threads, so clamp a momentary inversion.
+      long held = known ? Math.max(0, stats[NativeHeap.STAT_COMMITTED_BYTES] - live) : -1;
       boolean limitHit = code == LIMIT;
       if (limitHit) Jfr.limitHit(heap, size, limit, live);
-      throw new HeapOutOfMemoryError(heap, size, limit, live, limitHit);
+      throw new HeapOutOfMemoryError(heap, size, limit, live, held, limitHit);
     }
     return other(code, heap, "allocation of " + size + " bytes", 0);
   }

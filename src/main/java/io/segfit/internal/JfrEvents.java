@@ -81,6 +81,8 @@ final class JfrEvents {
     @Label("Purges") long purges;
     @Label("Purged") @DataAmount long purgedBytes;
     @Label("Limit Hits") long limitHits;
+    @Label("Limit Reclaims") long limitReclaims;
+    @Label("Limit Reclaimed") @DataAmount long limitReclaimedBytes;
   }
 
   static void registerPeriodic() {
@@ -107,6 +109,8 @@ final class JfrEvents {
       e.purges = s[NativeHeap.STAT_PURGES];
       e.purgedBytes = s[NativeHeap.STAT_PURGED_BYTES];
       e.limitHits = s[NativeHeap.STAT_LIMIT_HITS];
+      e.limitReclaims = s[NativeHeap.STAT_LIMIT_RECLAIMS];
+      e.limitReclaimedBytes = s[NativeHeap.STAT_LIMIT_RECLAIMED_BYTES];
       e.commit();
     }
   }

@@ -39,8 +39,10 @@ public final class NativeHeap {
   public static final int STAT_ADOPTED_SLABS = 17;
   public static final int STAT_LIMIT_HITS = 18;
   public static final int STAT_MAX_BYTES = 19;
-  public static final int STAT_CLASS_COUNT = 20;
-  public static final int STAT_HEADER = 21;
+  public static final int STAT_LIMIT_RECLAIMS = 20;
+  public static final int STAT_LIMIT_RECLAIMED_BYTES = 21;
+  public static final int STAT_CLASS_COUNT = 22;
+  public static final int STAT_HEADER = 23;
 
   public static final int CLASS_BLOCK_SIZE = 0;
   public static final int CLASS_LIVE_BLOCKS = 1;

@@ -498,8 +498,7 @@ int segfit_heap_destroy(segfit_heap_t *heap) {
    calls meanwhile waits at its call's entry), abandoned slabs whose blocks came back, the
    dirty pools and the kept large mappings. A thread heap inside a call is skipped, never waited
    for: that call may itself be waiting for the global lock the pass holds (its own reclaim, a
-   new thread heap). Whatever else comes to hold free memory (a per-thread block cache) is
-   drained here too. Returns the bytes uncommitted. pre: inside a call on th->heap, no lock
+   new thread heap). Returns the bytes uncommitted. pre: inside a call on th->heap, no lock
    held (the pass takes the global lock, then heap locks: the usual order). */
 uint64_t _sf_heap_reclaim_for_limit(sf_theap_t *th) {
   sf_heap_t *heap = th->heap;

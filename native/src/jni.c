@@ -283,6 +283,13 @@ JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_free(JNIEnv *env, jcla
   return segfit_free(heap_of(heap), pointer_of(address));
 }
 
+/* Class: io.segfit.internal.NativeHeap  Method: freeSized  Signature: (JJJ)I */
+JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_freeSized(JNIEnv *env, jclass cls,
+                                                                   jlong heap, jlong address,
+                                                                   jlong size) {
+  return segfit_free_sized(heap_of(heap), pointer_of(address), (size_t)size);
+}
+
 /* Class: io.segfit.internal.NativeHeap  Method: usableSize  Signature: (JJ)J */
 JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_usableSize(JNIEnv *env, jclass cls,
                                                                      jlong heap, jlong address) {

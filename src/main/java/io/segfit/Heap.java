@@ -3,6 +3,7 @@ package io.segfit;
 
 import io.segfit.internal.AllocationSites;
 import io.segfit.internal.Blocks;
+import io.segfit.internal.BufferMemo;
 import io.segfit.internal.Errors;
 import io.segfit.internal.Jfr;
 import io.segfit.internal.LeakDetector;
@@ -55,7 +56,9 @@ import javax.management.ObjectName;
  * {@code duplicate()} or read-only view of it designates the same block, while a slice at an
  * interior offset, a buffer of another heap, {@link ByteBuffer#allocateDirect} memory or a heap
  * buffer is rejected with {@link IllegalArgumentException}. The position and limit of the buffer
- * do not matter.
+ * do not matter. A buffer object belongs to its block: when the block is allocated again with
+ * the same size, the same object may come back (reset to position 0 and native order), as Netty
+ * recycles its buffer objects; without leak detection, which follows each object.
  *
  * <h2>Safety and thread-safety</h2>
  * A heap is thread-safe: any thread may allocate, and any thread may free or reallocate any
@@ -104,6 +107,9 @@ public final class Heap implements AutoCloseable {
   /** Debug heaps only, else null. */
   private final AllocationSites sites;
   private final LeakDetection level;
+  /** Buffers handed out lately, reused for their blocks; null with leak detection, which
+      follows each buffer object. */
+  private final BufferMemo memo;
   private final AtomicBoolean closing = new AtomicBoolean();
   private volatile boolean closed;
   private volatile ObjectName mxbeanName;
@@ -116,6 +122,7 @@ public final class Heap implements AutoCloseable {
     this.level = level;
     this.leaks = level == LeakDetection.DISABLED ? null : new LeakDetector(name, interval);
     this.sites = debug ? new AllocationSites(name, FREED_SITES) : null;
+    this.memo = leaks == null ? new BufferMemo() : null;
   }
 
   /**
@@ -268,6 +275,14 @@ public final class Heap implements AutoCloseable {
   public void free(ByteBuffer buffer) {
     checkDirect(buffer, "free");
     if (closed) throw Errors.closed(name);
+    // Where reading the address is a native call, a buffer from the memo needs none.
+    long known = memo == null || Blocks.addressInJava() ? 0 : memo.address(buffer);
+    if (known != 0) {
+      int rc = Blocks.freeSized(handle, known, buffer.capacity());
+      if (rc != 0) throw freeFailure(rc, known);
+      if (sites != null) sites.freed(known);
+      return;
+    }
     long result = Blocks.freeBuffer(handle, buffer, buffer.capacity());
     if (result <= 0) throw freeFailure(result, result == 0 ? 0 : Blocks.address(buffer));
     if (leaks != null) leaks.untrack(result);
@@ -552,7 +567,7 @@ public final class Heap implements AutoCloseable {
   }
 
   private ByteBuffer buffer(long address, int size, long alignment) {
-    ByteBuffer b = Regions.view(address, size);
+    ByteBuffer b = memo != null ? memo.view(address, size) : Regions.view(address, size);
     if (leaks != null && leaks.sample()) leaks.track(b, address, size);
     if (sites != null) sites.allocated(address, size);
     if (size >= LARGE) Jfr.largeAllocation(name, address, size, alignment);

@@ -50,6 +50,11 @@ public final class Blocks {
     return NativeHeap.free(heap, address);
   }
 
+  /** segfit_free_sized: 0 or a negative code. */
+  public static int freeSized(long heap, long address, long size) {
+    return NativeHeap.freeSized(heap, address, size);
+  }
+
   /** segfit_usable_size: the size or a negative code. */
   public static long usableSize(long heap, long address) {
     return NativeHeap.usableSize(heap, address);
@@ -63,6 +68,11 @@ public final class Blocks {
   /** As {@link NativeHeap#reallocateBuffer}: the new address, a negative code, or 0. */
   public static long reallocateBuffer(long heap, ByteBuffer buffer, int capacity, long newSize) {
     return NativeHeap.reallocateBuffer(heap, buffer, capacity, newSize);
+  }
+
+  /** Whether {@link #address} runs in Java, with no native call. Here it is a JNI call. */
+  public static boolean addressInJava() {
+    return false;
   }
 
   /** The address of a direct buffer's first element (position 0), 0 if it has none. */

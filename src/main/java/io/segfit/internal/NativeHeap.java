@@ -116,6 +116,8 @@ public final class NativeHeap {
   public static native long reallocate(long heap, long address, long newSize);
   /** segfit_free: 0 or a negative code. */
   public static native int free(long heap, long address);
+  /** segfit_free_sized: 0 or a negative code. */
+  public static native int freeSized(long heap, long address, long size);
   /** segfit_usable_size: the size or a negative code. */
   public static native long usableSize(long heap, long address);
 

@@ -205,6 +205,17 @@ public final class Blocks {
     }
   }
 
+  /** segfit_free_sized: 0 or a negative code. */
+  public static int freeSized(long heap, long address, long size) {
+    if (!FFM) return NativeHeap.freeSized(heap, address, size);
+    try {
+      return size <= SMALL_MAX ? (int) FREE_SIZED.invokeExact(heap, address, size)
+          : (int) FREE_SIZED_LARGE.invokeExact(heap, address, size);
+    } catch (Throwable t) {
+      throw unexpected(t);
+    }
+  }
+
   /** segfit_usable_size: the size or a negative code. */
   public static long usableSize(long heap, long address) {
     if (!FFM) return NativeHeap.usableSize(heap, address);
@@ -220,14 +231,8 @@ public final class Blocks {
     if (!FFM) return NativeHeap.freeBuffer(heap, buffer, capacity);
     long address = address(buffer);
     if (address == 0) return 0; // segfit_free_sized(NULL) would succeed: not a block
-    try {
-      int rc = capacity <= SMALL_MAX
-          ? (int) FREE_SIZED.invokeExact(heap, address, (long) capacity)
-          : (int) FREE_SIZED_LARGE.invokeExact(heap, address, (long) capacity);
-      return rc == 0 ? address : rc;
-    } catch (Throwable t) {
-      throw unexpected(t);
-    }
+    int rc = freeSized(heap, address, capacity);
+    return rc == 0 ? address : rc;
   }
 
   /**
@@ -242,6 +247,11 @@ public final class Blocks {
     if (usable < 0) return usable;
     if (capacity > usable) return Errors.SIZE_MISMATCH;
     return reallocate(heap, address, newSize);
+  }
+
+  /** Whether {@link #address} runs in Java, with no native call. On the FFM path it is (MemorySegment.ofBuffer). */
+  public static boolean addressInJava() {
+    return FFM;
   }
 
   /** The address of a direct buffer's first element (position 0), 0 if it has none. */

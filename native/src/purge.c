@@ -65,10 +65,11 @@ void _sf_purge_tick(uint64_t now, bool force, sf_heap_t *only) {
     any = true;
   }
   if (any) {
-    _sf_thread_asym_barrier();
+    /* Refused (ENOMEM): in_op proves nothing, so every record is handed back untouched. */
+    bool fenced = _sf_thread_asym_barrier();
     for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next) {
       if (!atomic_load_explicit(&t->req, memory_order_relaxed)) continue;
-      if (atomic_load_explicit(&t->in_op, memory_order_seq_cst) == NULL) {
+      if (fenced && atomic_load_explicit(&t->in_op, memory_order_seq_cst) == NULL) {
         uint64_t idle = now - t->idle_since_ms;   /* no call for at least this long */
         if (idle >= tick) t->purged_idle = true;  /* its current slabs go back below */
         for (sf_theap_t *th = t->theaps; th != NULL; th = th->next) {
@@ -89,6 +90,7 @@ void _sf_purge_tick(uint64_t now, bool force, sf_heap_t *only) {
     _sf_heap_collect_abandoned(h, now);
     _sf_segment_purge(h, now, force);
   }
+  _sf_os_unmap_retry();
   pthread_mutex_unlock(&_sf_global_lock);
 }
 

@@ -267,22 +267,35 @@ void _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force) {
   pthread_mutex_unlock(&b->lock);
   if (batch == NULL) return;
   uint64_t calls = 0, bytes = 0;
-  for (sf_slab_t *s = batch; s != NULL;) {
+  sf_slab_t *kept = NULL;   /* runs the OS would not purge */
+  for (sf_slab_t **link = &batch; *link != NULL;) {
     /* Coalesce runs of neighbouring slabs into one madvise. */
+    sf_slab_t *s = *link;
     uint8_t *start = s->start;
     size_t len = _sf_kind_slab_size(s->kind);
-    sf_slab_t *t = s->next;
-    while (t != NULL && t->start == start + len && t->kind == s->kind) {
-      len += _sf_kind_slab_size(t->kind);
-      t = t->next;
+    sf_slab_t *last = s;
+    while (last->next != NULL && last->next->start == start + len && last->next->kind == s->kind) {
+      last = last->next;
+      len += _sf_kind_slab_size(last->kind);
     }
-    _sf_os_purge(start, len);
-    calls++;
-    bytes += len;
-    s = t;
+    if (_sf_os_purge(start, len)) {
+      calls++;
+      bytes += len;
+      link = &last->next;
+    } else {   /* still committed: the run goes back to the dirty pool, for a later pass */
+      *link = last->next;
+      last->next = kept;
+      kept = s;
+    }
   }
   sf_segment_t *dead = NULL;
   pthread_mutex_lock(&b->lock);
+  for (sf_slab_t *s = kept; s != NULL;) {
+    sf_slab_t *next = s->next;
+    s->where = SF_SLAB_DIRTY;
+    _sf_list_append(&b->dirty[_sf_slab_class(s)], s);   /* the oldest end: purged first */
+    s = next;
+  }
   for (sf_slab_t *s = batch; s != NULL;) {
     sf_slab_t *next = s->next;
     sf_segment_t *seg = s->segment;

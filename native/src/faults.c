@@ -141,6 +141,7 @@ int _sf_fault_parse(const char *spec, sf_fault_plan_t *plan) {
     } else if (sf_parse_op(p, (size_t)(eq - p), value, plan) != 0) {
       return -1;
     }
+    if (next != NULL && next[1] == '\0') return -1;   /* an empty term */
     p = next != NULL ? next + 1 : value + vlen;
   }
   return 0;

@@ -23,11 +23,17 @@ foreach(driver test-stress test-churn fuzz-diff)
   target_link_libraries(${driver}-faults PRIVATE segfit_faults_static)
   target_compile_options(${driver}-faults PRIVATE ${SEGFIT_WARNINGS})
 endforeach()
+add_executable(test-faults test-faults.c)
+target_link_libraries(test-faults PRIVATE segfit_faults_static)
+target_compile_options(test-faults PRIVATE ${SEGFIT_WARNINGS})
 
 # Every Nth call: N prime and different per operation, so failures meet every path in turn.
 set(SEGFIT_FAULTS_EVERY "mmap=every:5,munmap=every:3,mremap=every:4,madvise=every:3,membarrier=every:2")
 set(SEGFIT_FAULTS_RANDOM "all=rate:0.15,seed=20261121")
 
+# Each refusal on its own, the realloc driver under faults, RLIMIT_AS in forked children.
+add_test(NAME fault-paths COMMAND test-faults)
+set_tests_properties(fault-paths PROPERTIES TIMEOUT 300 ENVIRONMENT "${SEGFIT_CORE_ENV}")
 add_test(NAME fault-stress-every COMMAND test-stress-faults)
 add_test(NAME fault-stress-random COMMAND test-stress-faults)
 add_test(NAME fault-churn COMMAND test-churn-faults)

@@ -37,8 +37,8 @@ set_tests_properties(fault-paths PROPERTIES TIMEOUT 300 ENVIRONMENT "${SEGFIT_CO
 add_test(NAME fault-stress-every COMMAND test-stress-faults)
 add_test(NAME fault-stress-random COMMAND test-stress-faults)
 add_test(NAME fault-churn COMMAND test-churn-faults)
-add_test(NAME fault-fuzz-every COMMAND fuzz-diff-faults --random 7 400)
-add_test(NAME fault-fuzz-random COMMAND fuzz-diff-faults --random 11 400)
+add_test(NAME fault-fuzz-every COMMAND fuzz-diff-faults --random 7 200)
+add_test(NAME fault-fuzz-random COMMAND fuzz-diff-faults --random 11 200)
 set_tests_properties(fault-stress-every PROPERTIES TIMEOUT 300
   ENVIRONMENT "${SEGFIT_CORE_ENV};SEGFIT_TEST_FAULTS=${SEGFIT_FAULTS_EVERY}")
 set_tests_properties(fault-stress-random PROPERTIES TIMEOUT 300

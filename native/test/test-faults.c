@@ -71,7 +71,9 @@ static size_t pending(size_t *bytes) {
 /* Pages of [p, p + len) resident in memory, or -1 if the range is not mapped. */
 static long resident(const void *p, size_t len) {
   size_t ps = segfit_page_size(), n = (len + ps - 1) / ps;
-  unsigned char *v = malloc(n);
+  /* One byte per 4 KiB, not per page: qemu-user emulating larger pages than the host's fills
+     the vector per host page. */
+  unsigned char *v = malloc(len / 4096 + 1);
   CHECK(v != NULL);
   long r = 0;
   if (mincore((void *)p, len, v) != 0) {
@@ -84,7 +86,10 @@ static long resident(const void *p, size_t len) {
   return r;
 }
 
+/* Mappings of the process; 0 under the sanitizers, whose own allocators map memory at any
+   time (the comparisons then hold trivially; the residency checks still apply). */
 static long count_maps(void) {
+  if (SANITIZED) return 0;
   FILE *f = fopen("/proc/self/maps", "r");
   CHECK(f != NULL);
   long n = 0;
@@ -108,9 +113,9 @@ TEST(munmap_refused_large_block) {
   CHECK(p != NULL);
   memset(p, 0x5A, size);
   CHECK_EQ(resident(p, size), (long)(size / segfit_page_size()));
+  /* Checked while the plan still refuses: the purger's retries (every tick) are refused too. */
   plan(SF_FAULT_MUNMAP, 1);
   CHECK_EQ(segfit_free(h, p), 0);
-  CHECK_EQ(plan_off(SF_FAULT_MUNMAP), 1);
   segfit_stats_t st = stats(h);
   CHECK_EQ(st.live_blocks, 0);
   CHECK_EQ(st.committed_bytes, 0);
@@ -122,6 +127,8 @@ TEST(munmap_refused_large_block) {
   uint8_t *q = segfit_alloc(h, size);   /* the heap goes on meanwhile */
   CHECK(q != NULL && q != p);
   CHECK_EQ(segfit_free(h, q), 0);
+  CHECK_EQ(pending(NULL), 2);
+  CHECK(plan_off(SF_FAULT_MUNMAP) >= 2);
   CHECK_EQ(segfit_trim(h), 0);
   CHECK_EQ(pending(NULL), 0);
   CHECK_EQ(resident(p, size), -1);   /* unmapped at last */
@@ -139,7 +146,6 @@ TEST(munmap_refused_segment) {
   size_t trims = pending(NULL);
   uint8_t *base = (uint8_t *)((uintptr_t)p & ~(SF_SEGMENT_SIZE - 1));
   CHECK_EQ(segfit_free(h, p), 0);   /* the empty segment goes at once (no purge delay) */
-  CHECK(plan_off(SF_FAULT_MUNMAP) >= 1);
   segfit_stats_t st = stats(h);
   CHECK_EQ(st.segments, 0);
   CHECK_EQ(st.reserved_bytes, 0);
@@ -148,6 +154,7 @@ TEST(munmap_refused_segment) {
   CHECK_EQ(pending(&bytes), trims + 1);
   CHECK(bytes >= SF_SEGMENT_SIZE);
   CHECK_EQ(resident(base, SF_SEGMENT_SIZE), 0);
+  CHECK(plan_off(SF_FAULT_MUNMAP) >= 1);
   CHECK_EQ(segfit_trim(h), 0);
   CHECK_EQ(pending(NULL), 0);
   CHECK_EQ(resident(base, SF_SEGMENT_SIZE), -1);
@@ -170,14 +177,14 @@ TEST(madvise_refused_keeps_slab_committed) {
   CHECK_EQ(((uintptr_t)slab & 0xFFFF), 0);
   plan(SF_FAULT_MADVISE, 1);
   for (size_t i = 0; i < n; i++) CHECK_EQ(segfit_free(h, b[i]), 0);   /* emptied: purge now */
-  CHECK(plan_off(SF_FAULT_MADVISE) >= 1);
-  segfit_stats_t st = stats(h);
+  segfit_stats_t st = stats(h);   /* the purger's passes are refused too, meanwhile */
   long pages = resident(slab, (size_t)64 << 10);
   printf("    madvise refused: live %llu, committed %llu, slab pages resident %ld\n",
          (unsigned long long)st.live_bytes, (unsigned long long)st.committed_bytes, pages);
   CHECK_EQ(st.live_blocks, 0);
   CHECK_EQ(st.committed_bytes, ((size_t)64 << 10));   /* still backed, still counted */
   CHECK_EQ(pages * (long)segfit_page_size(), (long)(64 << 10));
+  CHECK(plan_off(SF_FAULT_MADVISE) >= 1);
   CHECK_EQ(segfit_trim(h), 0);   /* the OS agrees now */
   st = stats(h);
   CHECK_EQ(st.committed_bytes, 0);

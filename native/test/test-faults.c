@@ -21,18 +21,8 @@
 #include <unistd.h>
 
 #include "faults.h"
+#include "procinfo.h"
 #include "testhelper.h"
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
 
 #define MiB ((size_t)1 << 20)
 
@@ -88,16 +78,7 @@ static long resident(const void *p, size_t len) {
 
 /* Mappings of the process; 0 under the sanitizers, whose own allocators map memory at any
    time (the comparisons then hold trivially; the residency checks still apply). */
-static long count_maps(void) {
-  if (SANITIZED) return 0;
-  FILE *f = fopen("/proc/self/maps", "r");
-  CHECK(f != NULL);
-  long n = 0;
-  int c;
-  while ((c = fgetc(f)) != EOF) n += c == '\n';
-  fclose(f);
-  return n;
-}
+static long count_maps(void) { return SANITIZED ? 0 : procinfo_maps(); }
 
 static void expect_refused(void *p) {
   CHECK(p == NULL);
@@ -569,22 +550,12 @@ TEST(realloc_driver_every) {
 TEST(realloc_driver_random) { realloc_under("all=rate:0.2,seed=99"); }
 
 /* --- RLIMIT_AS, real (forked children) ----------------------------------------------------------- */
-static size_t vm_size(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  size_t kib = 0;
-  while (f != NULL && fgets(line, sizeof line, f))
-    if (sscanf(line, "VmSize: %zu kB", &kib) == 1) break;
-  if (f != NULL) fclose(f);
-  return kib * 1024;
-}
-
 /* Leaves `room` bytes of address space (the hard limit stays, so it can be raised again);
    exits 77 where the limit is not enforced (qemu-user). */
 static void limit_as(size_t room) {
   struct rlimit rl;
   CHECK_EQ(getrlimit(RLIMIT_AS, &rl), 0);
-  rl.rlim_cur = vm_size() + room;
+  rl.rlim_cur = procinfo_vm_size() + room;
   CHECK_EQ(setrlimit(RLIMIT_AS, &rl), 0);
   void *probe = mmap(NULL, room + ((size_t)1 << 30), PROT_NONE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

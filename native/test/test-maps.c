@@ -16,17 +16,8 @@
 #include <string.h>
 
 #include "internal.h"
+#include "procinfo.h"
 #include "systest.h"
-
-static long count_maps(void) {
-  FILE *f = fopen("/proc/self/maps", "r");
-  CHECK(f != NULL);
-  long n = 0;
-  int c;
-  while ((c = fgetc(f)) != EOF) n += c == '\n';
-  fclose(f);
-  return n;
-}
 
 static long max_map_count(void) {
   FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
@@ -37,17 +28,6 @@ static long max_map_count(void) {
   }
   return v;
 }
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
 
 int main(void) {
   if (SANITIZED) {   /* their runtimes map memory of their own, and die at the limit */
@@ -62,7 +42,8 @@ int main(void) {
   o.name = "max-map-count";
   segfit_heap_t *heap;
   CHECK(segfit_heap_create(&o, &heap) == 0);
-  long maps_before = count_maps();
+  long maps_before = procinfo_maps();
+  CHECK(maps_before > 0);
   unsigned char **p = calloc((size_t)blocks, sizeof *p);
   CHECK(p != NULL);
   for (long i = 0; i < blocks; i++) {
@@ -71,9 +52,9 @@ int main(void) {
               segfit_strerror(segfit_last_error()));
     p[i][0] = (unsigned char)i;   /* one page each: 140,000 pages of memory, not 140 GiB */
   }
-  long maps_full = count_maps();
+  long maps_full = procinfo_maps();
   for (long i = 0; i < blocks; i += 2) CHECK_MSG(segfit_free(heap, p[i]) == 0, "free %ld", i);
-  long maps_split = count_maps();
+  long maps_split = procinfo_maps();
   size_t pending_bytes;
   uint64_t lost;
   size_t pending = _sf_os_unmap_pending(&pending_bytes, &lost);
@@ -95,7 +76,7 @@ int main(void) {
   segfit_trim(heap);
   systest_stats(heap, &st);
   pending = _sf_os_unmap_pending(&pending_bytes, &lost);
-  long maps_after = count_maps();
+  long maps_after = procinfo_maps();
   printf("all freed and trimmed: live %llu, committed %llu, pending %zu, %ld mappings\n",
          (unsigned long long)st.live_blocks, (unsigned long long)st.committed_bytes, pending,
          maps_after);

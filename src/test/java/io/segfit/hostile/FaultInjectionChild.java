@@ -16,6 +16,8 @@
  */
 package io.segfit.hostile;
 
+import static io.segfit.hostile.Hostile.check;
+
 import io.segfit.Heap;
 import io.segfit.HeapOutOfMemoryError;
 import io.segfit.HeapStats;
@@ -42,21 +44,7 @@ public final class FaultInjectionChild {
   static final AtomicLong CHECKED = new AtomicLong();
 
   public static void main(String[] args) {
-    try {
-      run(Path.of(args[0]));
-      System.out.println("RESULT ok");
-      System.exit(0);
-    } catch (Throwable t) {
-      System.out.println("RESULT failed: " + t);
-      t.printStackTrace(System.out);
-      System.exit(1);
-    }
-  }
-
-  static void check(boolean cond, String what) {
-    if (!cond) {
-      throw new AssertionError(what);
-    }
+    Hostile.childMain(() -> run(Path.of(args[0])));
   }
 
   /** A live block: a buffer or an address, its size and the seed of its pattern. */

@@ -76,7 +76,8 @@ bool _sf_fault(unsigned op) {
   uint64_t n = atomic_fetch_add_explicit(&sf_calls[op], 1, memory_order_relaxed) + 1;
   bool fail;
   if (plan->every[op] != 0) fail = n % plan->every[op] == 0;
-  else fail = sf_mix(plan->seed ^ sf_mix(n * SF_FAULT_COUNT + op)) % 1000000u < plan->per_million[op];
+  else fail = sf_mix(plan->seed ^ sf_mix(n * SF_FAULT_COUNT + op)) % 1000000u <
+              plan->per_million[op];
   if (fail) {
     atomic_fetch_add_explicit(&sf_faults[op], 1, memory_order_relaxed);
     sf_thread_faults++;

@@ -28,7 +28,8 @@ target_link_libraries(test-faults PRIVATE segfit_faults_static)
 target_compile_options(test-faults PRIVATE ${SEGFIT_WARNINGS})
 
 # Every Nth call: N prime and different per operation, so failures meet every path in turn.
-set(SEGFIT_FAULTS_EVERY "mmap=every:5,munmap=every:3,mremap=every:4,madvise=every:3,membarrier=every:2")
+set(SEGFIT_FAULTS_EVERY
+  "mmap=every:5,munmap=every:3,mremap=every:4,madvise=every:3,membarrier=every:2")
 set(SEGFIT_FAULTS_RANDOM "all=rate:0.15,seed=20261121")
 
 # Each refusal on its own, the realloc driver under faults, RLIMIT_AS in forked children.

@@ -4,14 +4,15 @@
  *
  * In those builds ft_begin() installs the schedule of the SEGFIT_TEST_FAULTS environment
  * variable (the syntax of SEGFIT_FAULTS in faults.h; a name of its own, so the library does not
- * install it too, at init, before the driver is ready), and FT_RETRY(call) repeats an allocation call that failed because the OS refused:
- * such a failure must say SEGFIT_E_OUT_OF_MEMORY (a call that failed with it while no fault was
- * injected on its thread fails the test; any other code is left to the driver, which refuses
- * it), and the retry shows the heap still works after the refusal. ft_pause() stops injecting
- * before a driver's leak checks (trim, then live and committed bytes back to zero) and
- * ft_resume() starts again; ft_end() checks that faults were injected at all, that every
- * range munmap refused was unmapped in the end, and prints the figures. In normal builds all of
- * it is nothing and FT_RETRY(call) is the call.
+ * install it too, at init, before the driver is ready), and FT_RETRY(call) repeats an
+ * allocation call that failed because the OS refused: such a failure must say
+ * SEGFIT_E_OUT_OF_MEMORY (a call that failed with it while no fault was injected on its thread
+ * fails the test; any other code is left to the driver, which refuses it), and the retry shows
+ * the heap still works after the refusal. ft_pause() stops injecting before a driver's leak
+ * checks (trim, then live and committed bytes back to zero) and ft_resume() starts again;
+ * ft_end() checks that faults were injected at all, that every range munmap refused was
+ * unmapped in the end, and prints the figures. In normal builds all of it is nothing and
+ * FT_RETRY(call) is the call.
  */
 #ifndef SEGFIT_FAULTTEST_H
 #define SEGFIT_FAULTTEST_H

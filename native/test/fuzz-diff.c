@@ -304,7 +304,8 @@ static void run_op(model_t *m, input_t *in) {
       void *p = segfit_realloc(m->heap[h], b->ptr, size);
       if (p == NULL) {
         int code = segfit_last_error();
-        if (!ft_refused(code, faults)) EXPECT_CODE(code, m->limit[h] ? SEGFIT_E_LIMIT : SEGFIT_E_OK);
+        if (!ft_refused(code, faults))
+          EXPECT_CODE(code, m->limit[h] ? SEGFIT_E_LIMIT : SEGFIT_E_OK);
         if (b->ptr != NULL) {   /* unchanged and still live */
           verify(b, b->size);
           EXPECT(segfit_usable_size(m->heap[h], b->ptr) == (int64_t)b->usable);

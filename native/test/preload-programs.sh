@@ -18,7 +18,8 @@
 # shim served the allocations of every process (it appends one line per process at exit).
 set -eu
 
-usage="usage: preload-programs.sh <libsegfit-malloc.so> <work dir> [--jvm <JDK home> <libsegfit.so>]"
+usage="usage: preload-programs.sh <libsegfit-malloc.so> <work dir>
+       [--jvm <JDK home> <libsegfit.so>]"
 shim=${1:?$usage}
 work=${2:?$usage}
 jdk=
@@ -72,7 +73,8 @@ if [ -n "$jdk" ]; then
   root=$(cd "$here/../.." && pwd)
   find "$root/src/main/java" -name '*.java' | LC_ALL=C sort >sources.txt
   # The class files, by name and content hash; classes/ is left as the last (shim) run made it.
-  run javac sh -c "rm -rf classes && '$jdk/bin/javac' --release 17 -nowarn -d classes @sources.txt && cd classes && find . -type f | LC_ALL=C sort | xargs sha256sum"
+  javac="'$jdk/bin/javac' --release 17 -nowarn -d classes @sources.txt"
+  run javac sh -c "rm -rf classes && $javac && cd classes && find . -type f | LC_ALL=C sort | xargs sha256sum"
   run java "$jdk/bin/java" -Xmx128m -XX:+UseG1GC --enable-native-access=ALL-UNNAMED \
     -Dsegfit.library.path="$jni" -cp classes "$here/PreloadWorkload.java"
   [ "$failed" -eq 0 ] || { echo "sys-preload-jvm: FAILED" >&2; exit 1; }

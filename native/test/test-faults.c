@@ -417,7 +417,7 @@ TEST(plan_syntax) {
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) CHECK_EQ(_sf_fault_parse(bad[i], &p), -1);
 }
 
-/* --- the realloc driver under faults ------------------------------------------------------------ */
+/* --- the realloc driver under faults ------------------------------------------------------ */
 typedef struct { uint8_t *p; size_t size; uint64_t seed; } rblock_t;
 
 static size_t rsize(th_rng_t *r) {
@@ -549,7 +549,7 @@ TEST(realloc_driver_every) {
 }
 TEST(realloc_driver_random) { realloc_under("all=rate:0.2,seed=99"); }
 
-/* --- RLIMIT_AS, real (forked children) ----------------------------------------------------------- */
+/* --- RLIMIT_AS, real (forked children) ----------------------------------------------------- */
 /* Leaves `room` bytes of address space (the hard limit stays, so it can be raised again);
    exits 77 where the limit is not enforced (qemu-user). */
 static void limit_as(size_t room) {

@@ -9,8 +9,9 @@
  * (still backed by memory, head = most recently freed; taken back for the same class, a slab
  * keeps its free lists and state bytes, so a heap that cycles through the same sizes neither
  * re-initialises nor re-touches it) and `clean` per kind (purged or never touched).
- * Dirty slabs are purged with MADV_DONTNEED once older than the heap's purge delay; a segment
- * whose slabs are all clean is unmapped unless it is part of the heap's reservation. Slabs
+ * Dirty slabs are purged with MADV_DONTNEED once older than the heap's purge delay (a run the
+ * OS refuses to purge stays dirty and committed, for a later pass); a segment whose slabs are
+ * all clean is unmapped unless it is part of the heap's reservation. Slabs
  * change pools only under the heap lock; madvise and munmap run outside it.
  */
 #include <string.h>
@@ -74,7 +75,7 @@ static void sf_meta_put(sf_segment_t *m) {
   uintptr_t to = ((uintptr_t)m + m->meta_size) & ~(uintptr_t)(ps - 1);
   /* State bytes on the partial pages at the ends stay; _sf_slab_init resets a slab's bytes
      (those of its current class) before giving it a new class anyway. */
-  if (to > from) _sf_os_purge((void *)from, to - from);
+  if (to > from) _sf_os_purge((void *)from, to - from);   /* refused: only stays resident */
   unsigned kind = m->kind;
   pthread_mutex_lock(&sf_meta_lock);
   m->next = sf_meta_pool[kind];
@@ -274,7 +275,8 @@ void _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force) {
     uint8_t *start = s->start;
     size_t len = _sf_kind_slab_size(s->kind);
     sf_slab_t *last = s;
-    while (last->next != NULL && last->next->start == start + len && last->next->kind == s->kind) {
+    while (last->next != NULL && last->next->start == start + len &&
+           last->next->kind == s->kind) {
       last = last->next;
       len += _sf_kind_slab_size(last->kind);
     }

@@ -75,7 +75,7 @@ static void sf_meta_put(sf_segment_t *m) {
   uintptr_t to = ((uintptr_t)m + m->meta_size) & ~(uintptr_t)(ps - 1);
   /* State bytes on the partial pages at the ends stay; _sf_slab_init resets a slab's bytes
      (those of its current class) before giving it a new class anyway. */
-  if (to > from) _sf_os_purge((void *)from, to - from);   /* refused: stays resident, no LIVE byte */
+  if (to > from) _sf_os_purge((void *)from, to - from);   /* refused: resident, none LIVE */
   unsigned kind = m->kind;
   pthread_mutex_lock(&sf_meta_lock);
   m->next = sf_meta_pool[kind];

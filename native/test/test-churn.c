@@ -108,6 +108,9 @@ int main(void) {
   segfit_options_t opt;
   segfit_options_init(&opt);
   opt.name = "sys-churn";
+#ifdef SEGFIT_FAULTS
+  opt.purge_delay_ms = 0;   /* every emptied slab and segment goes back at once: OS calls to refuse */
+#endif
   ft_begin();
   int rc = FT_RETRY_RC(segfit_heap_create(&opt, &g_heap));
   CHECK_MSG(rc == 0, "heap_create: %s", segfit_strerror(rc));

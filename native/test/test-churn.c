@@ -109,7 +109,7 @@ int main(void) {
   segfit_options_init(&opt);
   opt.name = "sys-churn";
 #ifdef SEGFIT_FAULTS
-  opt.purge_delay_ms = 0;   /* every emptied slab and segment goes back at once: OS calls to refuse */
+  opt.purge_delay_ms = 0;   /* emptied slabs go back at once: more OS calls to refuse */
 #endif
   ft_begin();
   int rc = FT_RETRY_RC(segfit_heap_create(&opt, &g_heap));

@@ -400,7 +400,8 @@ sf_tld_t *_sf_thread_tld(void);                     /* NULL after teardown or on
 int _sf_thread_begin(sf_op_t *op, sf_heap_t *heap);  /* 0 or CLOSED/OUT_OF_MEMORY */
 void _sf_thread_end(sf_op_t *op);
 sf_theap_t *_sf_thread_theap(sf_op_t *op, bool create);  /* pre: begun */
-void _sf_thread_asym_barrier(void);                  /* the rare side's full barrier */
+bool _sf_thread_asym_barrier(void);                  /* the rare side's full barrier; false:
+                                                       refused, the handshake must not go on */
 void _sf_thread_release(sf_tld_t *tld);             /* the purger is done with a record */
 void _sf_thread_wait_heap_idle(sf_heap_t *heap);     /* waits until no call is inside heap */
 void _sf_set_error(int code);                        /* sets last error (and nothing else) */
@@ -410,9 +411,15 @@ void _sf_init(void);                                 /* process init, idempotent
 extern size_t _sf_page_size;
 void _sf_os_init(void);
 void *_sf_os_reserve(size_t size, size_t align, bool populate, bool huge);
-void _sf_os_unmap(void *p, size_t size);
+void _sf_os_unmap(void *p, size_t size);   /* never fails: a refused range is kept, retried */
+void _sf_os_unmap_retry(void);             /* unmaps what the OS refused before, if it agrees */
+/* Ranges refused by munmap and not yet unmapped (count, and *bytes); *lost_bytes: ranges that
+   did not fit the table and stay mapped, released (0 unless something is badly wrong). */
+size_t _sf_os_unmap_pending(size_t *bytes, uint64_t *lost_bytes);
+void _sf_os_fork_lock(void);
+void _sf_os_fork_unlock(void);
 void *_sf_os_remap(void *p, size_t old_size, size_t new_size); /* MREMAP_MAYMOVE; NULL fail */
-void _sf_os_purge(void *p, size_t size);                        /* MADV_DONTNEED */
+bool _sf_os_purge(void *p, size_t size);                        /* MADV_DONTNEED; false: kept */
 void _sf_os_huge(void *p, size_t size);                         /* MADV_HUGEPAGE */
 bool _sf_os_protect_none(void *p, size_t size);
 void *_sf_os_meta_alloc(size_t size);                           /* zeroed, page-rounded */
@@ -423,7 +430,7 @@ uint64_t _sf_os_now_ms(void);
 bool _sf_os_on_segv(void (*fn)(uintptr_t addr, int is_write));
 void _sf_os_write_err(const char *s, size_t n);      /* async-signal-safe */
 bool _sf_os_membarrier_register(void);
-void _sf_os_membarrier(void);
+bool _sf_os_membarrier(void);   /* false: the OS refused; the owners may not be fenced */
 void _sf_os_yield(void);
 void _sf_os_sleep_ms(uint64_t ms);
 

@@ -82,10 +82,11 @@ static uint64_t sf_pass(uint64_t now, sf_pass_t mode, sf_heap_t *only, sf_tld_t 
     any = true;
   }
   if (any) {
-    _sf_thread_asym_barrier();
+    /* Refused (ENOMEM): in_op proves nothing, so every record is handed back untouched. */
+    bool fenced = _sf_thread_asym_barrier();
     for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next) {
       if (t == self || !atomic_load_explicit(&t->req, memory_order_relaxed)) continue;
-      if (atomic_load_explicit(&t->in_op, memory_order_seq_cst) == NULL) {
+      if (fenced && atomic_load_explicit(&t->in_op, memory_order_seq_cst) == NULL) {
         uint64_t idle = now - t->idle_since_ms;   /* no call for at least this long */
         /* Its current slabs go back below. */
         if (mode != SF_PASS_RECLAIM && idle >= tick) t->purged_idle = true;
@@ -110,6 +111,7 @@ static uint64_t sf_pass(uint64_t now, sf_pass_t mode, sf_heap_t *only, sf_tld_t 
     uint64_t b = _sf_segment_purge(h, now, force);
     if (h == only) bytes += b;
   }
+  _sf_os_unmap_retry();
   pthread_mutex_unlock(&_sf_global_lock);
   return bytes;
 }

@@ -9,8 +9,9 @@
  * (still backed by memory, head = most recently freed; taken back for the same class, a slab
  * keeps its free lists and state bytes, so a heap that cycles through the same sizes neither
  * re-initialises nor re-touches it) and `clean` per kind (purged or never touched).
- * Dirty slabs are purged with MADV_DONTNEED once older than the heap's purge delay; a segment
- * whose slabs are all clean is unmapped unless it is part of the heap's reservation. Slabs
+ * Dirty slabs are purged with MADV_DONTNEED once older than the heap's purge delay (a run the
+ * OS refuses to purge stays dirty and committed, for a later pass); a segment whose slabs are
+ * all clean is unmapped unless it is part of the heap's reservation. Slabs
  * change pools only under the heap lock; madvise and munmap run outside it.
  */
 #include <string.h>
@@ -74,7 +75,7 @@ static void sf_meta_put(sf_segment_t *m) {
   uintptr_t to = ((uintptr_t)m + m->meta_size) & ~(uintptr_t)(ps - 1);
   /* State bytes on the partial pages at the ends stay; _sf_slab_init resets a slab's bytes
      (those of its current class) before giving it a new class anyway. */
-  if (to > from) _sf_os_purge((void *)from, to - from);
+  if (to > from) _sf_os_purge((void *)from, to - from);   /* refused: resident, none LIVE */
   unsigned kind = m->kind;
   pthread_mutex_lock(&sf_meta_lock);
   m->next = sf_meta_pool[kind];
@@ -268,22 +269,36 @@ uint64_t _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force) {
   pthread_mutex_unlock(&b->lock);
   if (batch == NULL) return uncommitted;
   uint64_t calls = 0, bytes = 0;
-  for (sf_slab_t *s = batch; s != NULL;) {
+  sf_slab_t *kept = NULL;   /* runs the OS would not purge */
+  for (sf_slab_t **link = &batch; *link != NULL;) {
     /* Coalesce runs of neighbouring slabs into one madvise. */
+    sf_slab_t *s = *link;
     uint8_t *start = s->start;
     size_t len = _sf_kind_slab_size(s->kind);
-    sf_slab_t *t = s->next;
-    while (t != NULL && t->start == start + len && t->kind == s->kind) {
-      len += _sf_kind_slab_size(t->kind);
-      t = t->next;
+    sf_slab_t *last = s;
+    while (last->next != NULL && last->next->start == start + len &&
+           last->next->kind == s->kind) {
+      last = last->next;
+      len += _sf_kind_slab_size(last->kind);
     }
-    _sf_os_purge(start, len);
-    calls++;
-    bytes += len;
-    s = t;
+    if (_sf_os_purge(start, len)) {
+      calls++;
+      bytes += len;
+      link = &last->next;
+    } else {   /* still committed: the run goes back to the dirty pool, for a later pass */
+      *link = last->next;
+      last->next = kept;
+      kept = s;
+    }
   }
   sf_segment_t *dead = NULL;
   pthread_mutex_lock(&b->lock);
+  for (sf_slab_t *s = kept; s != NULL;) {
+    sf_slab_t *next = s->next;
+    s->where = SF_SLAB_DIRTY;
+    _sf_list_append(&b->dirty[_sf_slab_class(s)], s);   /* the oldest end: purged first */
+    s = next;
+  }
   for (sf_slab_t *s = batch; s != NULL;) {
     sf_slab_t *next = s->next;
     sf_segment_t *seg = s->segment;

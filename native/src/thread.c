@@ -84,9 +84,11 @@ static void sf_fork_prepare(void) {
   pthread_mutex_lock(&_sf_global_lock);
   _sf_heap_fork_lock_all();
   _sf_segment_fork_lock();
+  _sf_os_fork_lock();
 }
 
 static void sf_fork_parent(void) {
+  _sf_os_fork_unlock();
   _sf_segment_fork_unlock();
   _sf_heap_fork_unlock_all();
   pthread_mutex_unlock(&_sf_global_lock);
@@ -260,8 +262,8 @@ static void sf_thread_done(void *arg) {
   _sf_tls = SF_TLD_DEAD;   /* later calls on this thread use the fallback record */
 }
 
-void _sf_thread_asym_barrier(void) {
-  _sf_os_membarrier();
+bool _sf_thread_asym_barrier(void) {
+  return _sf_os_membarrier();
 }
 
 void _sf_thread_release(sf_tld_t *t) {
@@ -273,8 +275,9 @@ static void sf_wait_not_in(sf_tld_t *t, sf_heap_t *heap) {
 }
 
 void _sf_thread_wait_heap_idle(sf_heap_t *heap) {
-  /* pre: heap->closed was set (seq_cst); the barrier orders it before our loads of in_op. */
-  _sf_thread_asym_barrier();
+  /* pre: heap->closed was set (seq_cst); the barrier orders it before our loads of in_op.
+     Destroy cannot go on without it: a refused barrier (ENOMEM, transient) is tried again. */
+  while (!_sf_thread_asym_barrier()) _sf_os_sleep_ms(1);
   sf_wait_not_in(&sf_fallback, heap);
   size_t n = atomic_load_explicit(&sf_tld_chunk_count, memory_order_acquire);
   for (size_t c = 0; c < n; c++)

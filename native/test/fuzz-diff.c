@@ -15,7 +15,10 @@
  *   fuzz-diff --random SEED COUNT    COUNT random inputs from SEED
  * A stale pointer whose slab may have been reused or released can legitimately be reported as
  * ALREADY_FREE or NOT_A_BLOCK; right after its free, for a slab block of a heap with a long
- * purge delay, only ALREADY_FREE is accepted.
+ * purge delay, only ALREADY_FREE is accepted. Built a second time on the fault-injecting core
+ * (faulttest.h, --random only): then a call the OS refused must fail with OUT_OF_MEMORY and
+ * change nothing (the model stays as it was: a failed realloc's block keeps its contents and
+ * usable size).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -25,6 +28,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "faulttest.h"
 #include "segfit.h"
 
 #define SLOTS 48
@@ -183,11 +187,16 @@ static void free_slot(model_t *m, int s) {
 /* A new block in slot s of heap h (the slot is empty). kind: 0 alloc, 1 zeroed, 2 aligned. */
 static void do_alloc(model_t *m, int s, int h, int kind, size_t size, size_t align) {
   errno = 0;
+  uint64_t faults = ft_thread_faults();
   void *p = kind == 0 ? segfit_alloc(m->heap[h], size)
             : kind == 1 ? segfit_alloc_zeroed(m->heap[h], size)
                         : segfit_alloc_aligned(m->heap[h], size, align);
   if (p == NULL) {
     int code = segfit_last_error();
+    if (ft_refused(code, faults)) {
+      EXPECT(errno == ENOMEM);
+      return;
+    }
     if (code == SEGFIT_E_LIMIT && m->limit[h] != 0) {
       segfit_stats_t st;
       EXPECT_CODE(segfit_stats(m->heap[h], &st), SEGFIT_E_OK);
@@ -239,7 +248,13 @@ static int create_heap(model_t *m, int h, uint32_t how) {
   opt.max_bytes = (how & 4) ? (uint64_t)(1 + how % 7) << 20 : 0;
   opt.debug = (how & 8) != 0;
   opt.name = "fuzz";
+  uint64_t faults = ft_thread_faults();
   int rc = segfit_heap_create(&opt, &m->heap[h]);
+  if (rc != SEGFIT_E_OK && ft_refused(rc, faults)) {
+    EXPECT(m->heap[h] == NULL);
+    m->creations++;
+    return rc;
+  }
   EXPECT_CODE(rc, SEGFIT_E_OK);
   m->purge_delay[h] = opt.purge_delay_ms;
   m->limit[h] = opt.max_bytes;
@@ -285,11 +300,16 @@ static void run_op(model_t *m, input_t *in) {
     case OP_REALLOC: {
       size_t size = pick_size(in);
       errno = 0;
+      uint64_t faults = ft_thread_faults();
       void *p = segfit_realloc(m->heap[h], b->ptr, size);
       if (p == NULL) {
         int code = segfit_last_error();
-        EXPECT_CODE(code, m->limit[h] ? SEGFIT_E_LIMIT : SEGFIT_E_OK);
-        if (b->ptr != NULL) verify(b, b->size);   /* unchanged and still live */
+        if (!ft_refused(code, faults))
+          EXPECT_CODE(code, m->limit[h] ? SEGFIT_E_LIMIT : SEGFIT_E_OK);
+        if (b->ptr != NULL) {   /* unchanged and still live */
+          verify(b, b->size);
+          EXPECT(segfit_usable_size(m->heap[h], b->ptr) == (int64_t)b->usable);
+        }
         break;
       }
       if (b->ptr == NULL) {
@@ -499,6 +519,7 @@ int main(int argc, char **argv) {
     const char *scale = getenv("SEGFIT_TEST_SCALE");
     if (scale != NULL && atof(scale) > 0) count = (long)((double)count * atof(scale)) + 1;
     static uint8_t buf[4096];
+    ft_begin();
     for (long k = 0; k < count; k++) {
       size_t n = 64 + (size_t)(x % (sizeof buf - 64));
       for (size_t i = 0; i < n; i++) {
@@ -509,6 +530,7 @@ int main(int argc, char **argv) {
       }
       LLVMFuzzerTestOneInput(buf, n);
     }
+    ft_end("fuzz-diff");
     printf("fuzz-diff: %ld random inputs ok\n", count);
     return 0;
   }

@@ -1,21 +1,34 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-# sys-preload-programs: real programs give the same output on the segfit core (through the
-# LD_PRELOAD malloc shim) as on glibc malloc.
+# sys-preload-programs and sys-preload-jvm: real programs give the same output on the segfit
+# core (through the LD_PRELOAD malloc shim) as on glibc malloc.
 #
 #   preload-programs.sh <path/to/libsegfit-malloc.so> <work dir>
+#   preload-programs.sh <path/to/libsegfit-malloc.so> <work dir> --jvm <JDK home> <libsegfit.so>
 #
-# Each program runs twice, without and with the shim, and the outputs must be byte-identical:
-# python3 (an allocation-heavy script: dicts, lists, strings, sets, json), sort (100k generated
-# lines, two threads, small buffer so it spills to temp files), gcc (compiles a C file at -O2:
-# the object files must match, and the linked program must print the same), tar (an archive of
-# the source tree with fixed metadata) and git (a repository's tree hash). SEGFIT_SHIM_STRICT=1
-# makes the shim abort on a double free; SEGFIT_SHIM_REPORT proves the shim served the
-# allocations of every process (it appends one line per process at exit).
+# Each program runs twice, without and with the shim, and the outputs must be byte-identical.
+# Native programs: python3 (an allocation-heavy script: dicts, lists, strings, sets, json), sort
+# (100k generated lines, two threads, small buffer so it spills to temp files), gcc (compiles a
+# C file at -O2: the object files must match, and the linked program must print the same), tar
+# (an archive of the source tree with fixed metadata) and git (a repository's tree hash).
+# With --jvm, the JVM: javac compiles the project's Java sources (every class file must match),
+# then java runs PreloadWorkload.java (four threads, the GC and the JIT busy, segfit itself
+# through JNI on the classes javac just made) and must print the same digests.
+# SEGFIT_SHIM_STRICT=1 makes the shim abort on a double free; SEGFIT_SHIM_REPORT proves the
+# shim served the allocations of every process (it appends one line per process at exit).
 set -eu
 
-shim=${1:?usage: preload-programs.sh <libsegfit-malloc.so> <work dir>}
-work=${2:?usage: preload-programs.sh <libsegfit-malloc.so> <work dir>}
+usage="usage: preload-programs.sh <libsegfit-malloc.so> <work dir>
+       [--jvm <JDK home> <libsegfit.so>]"
+shim=${1:?$usage}
+work=${2:?$usage}
+jdk=
+if [ $# -gt 2 ]; then
+  [ "$3" = --jvm ] && [ $# -eq 5 ] || { echo "$usage" >&2; exit 2; }
+  jdk=$4
+  jni=$5
+  [ -x "$jdk/bin/javac" ] && [ -r "$jni" ] || { echo "no javac in $jdk or no $jni" >&2; exit 1; }
+fi
 case $shim in /*) ;; *) shim=$(pwd)/$shim ;; esac
 [ -r "$shim" ] || { echo "no shim at $shim" >&2; exit 1; }
 here=$(cd "$(dirname "$0")" && pwd)
@@ -54,6 +67,20 @@ run() {
   fi
   echo "ok   $name: same output ($(wc -c <"$name.plain") bytes); shim served $allocs allocations in $procs processes"
 }
+
+# --- the JVM: javac, then a multi-threaded workload ------------------------------------------------
+if [ -n "$jdk" ]; then
+  root=$(cd "$here/../.." && pwd)
+  find "$root/src/main/java" -name '*.java' | LC_ALL=C sort >sources.txt
+  # The class files, by name and content hash; classes/ is left as the last (shim) run made it.
+  javac="'$jdk/bin/javac' --release 17 -nowarn -d classes @sources.txt"
+  run javac sh -c "rm -rf classes && $javac && cd classes && find . -type f | LC_ALL=C sort | xargs sha256sum"
+  run java "$jdk/bin/java" -Xmx128m -XX:+UseG1GC --enable-native-access=ALL-UNNAMED \
+    -Dsegfit.library.path="$jni" -cp classes "$here/PreloadWorkload.java"
+  [ "$failed" -eq 0 ] || { echo "sys-preload-jvm: FAILED" >&2; exit 1; }
+  echo "sys-preload-jvm: ok"
+  exit 0
+fi
 
 # --- python: allocation-heavy script ------------------------------------------------------------
 cat >alloc.py <<'EOF'

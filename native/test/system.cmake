@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # System tests (issue 3): memory returns, thread churn, free-only threads, the differential fuzz
-# driver, and the LD_PRELOAD malloc shim (sys-shim, sys-preload-programs). Test names start with
-# "sys-". SEGFIT_TEST_SCALE shrinks the workloads under qemu and the sanitizers.
+# driver, and the LD_PRELOAD malloc shim (sys-shim, sys-preload-programs, sys-preload-jvm).
+# Test names start with "sys-". SEGFIT_TEST_SCALE shrinks the workloads under qemu and the
+# sanitizers.
 set(SEGFIT_SYS_ENV "")
 if(CMAKE_CROSSCOMPILING)
   set(SEGFIT_SYS_ENV "SEGFIT_TEST_SCALE=0.1;SEGFIT_TEST_SLACK_MS=3000;SEGFIT_TEST_RSS=0")
@@ -74,6 +75,16 @@ if(TARGET segfit-malloc AND SEGFIT_SANITIZE STREQUAL "")
       COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/preload-programs.sh $<TARGET_FILE:segfit-malloc>
               ${CMAKE_CURRENT_BINARY_DIR}/preload-work)
     set_tests_properties(sys-preload-programs PROPERTIES TIMEOUT 600)
+    # The JVM on the shim (issue 12): javac on the project's sources, then a multi-threaded
+    # workload using segfit through JNI. Needs the JNI build and its JDK (JNI_INCLUDE_DIR/..).
+    if(TARGET segfit AND EXISTS "${JNI_INCLUDE_DIR}/../bin/javac")
+      get_filename_component(SEGFIT_TEST_JDK "${JNI_INCLUDE_DIR}/.." ABSOLUTE)
+      add_test(NAME sys-preload-jvm
+        COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/preload-programs.sh $<TARGET_FILE:segfit-malloc>
+                ${CMAKE_CURRENT_BINARY_DIR}/preload-jvm-work --jvm ${SEGFIT_TEST_JDK}
+                $<TARGET_FILE:segfit>)
+      set_tests_properties(sys-preload-jvm PROPERTIES TIMEOUT 600)
+    endif()
   endif()
 endif()
 

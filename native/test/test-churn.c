@@ -7,12 +7,14 @@
  * abandoned slab). Every block carries its size and a pattern derived from its address, checked
  * before it is freed. After each tenth of the threads, and at the end, the test checks that the
  * heap's statistics agree exactly with the blocks in the table, and that committed bytes and RSS
- * stay bounded: RSS may not keep growing once the first tenth of the threads has run.
+ * stay bounded: RSS may not keep growing once the first tenth of the threads has run. Built a
+ * second time on the fault-injecting core (faulttest.h): the same while the OS refuses calls.
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
+#include "faulttest.h"
 #include "systest.h"
 
 #define SLOTS 2048
@@ -53,7 +55,7 @@ static void *worker(void *arg) {
   for (int i = 0; i < BLOCKS; i++) {
     seed = mix(seed + 0x9E3779B97F4A7C15ull);
     size_t size = (seed & 7) == 0 ? 1024 + (seed >> 8) % 7169 : 16 + (seed >> 8) % 1009;
-    mine[i] = segfit_alloc(g_heap, size);
+    mine[i] = FT_RETRY(segfit_alloc(g_heap, size));
     CHECK(mine[i] != NULL);
     stamp(mine[i], size);
   }
@@ -106,7 +108,11 @@ int main(void) {
   segfit_options_t opt;
   segfit_options_init(&opt);
   opt.name = "sys-churn";
-  int rc = segfit_heap_create(&opt, &g_heap);
+#ifdef SEGFIT_FAULTS
+  opt.purge_delay_ms = 0;   /* emptied slabs go back at once: more OS calls to refuse */
+#endif
+  ft_begin();
+  int rc = FT_RETRY_RC(segfit_heap_create(&opt, &g_heap));
   CHECK_MSG(rc == 0, "heap_create: %s", segfit_strerror(rc));
 
   uint64_t rss_warm = 0;
@@ -132,6 +138,7 @@ int main(void) {
     void *p = atomic_exchange(&g_slot[i], NULL);
     if (p != NULL) check_and_free(p);
   }
+  ft_pause();   /* the faults stop: everything freed goes back now */
   segfit_trim(g_heap);
   segfit_stats_t st;
   systest_stats(g_heap, &st);
@@ -142,6 +149,7 @@ int main(void) {
   CHECK_MSG(st.committed_bytes <= 4 * MiB, "trim left %llu B committed in an empty heap",
             (unsigned long long)st.committed_bytes);
   CHECK(segfit_heap_destroy(g_heap) == 0);
+  ft_end("sys-churn");
   printf("sys-churn: %ld threads ok\n", threads);
   return 0;
 }

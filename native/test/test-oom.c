@@ -25,16 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
+#include "procinfo.h"
 
 static int failures;
 
@@ -176,22 +167,12 @@ static void test_limit(size_t block, const char *kind) {
  * The OS out of address space: RLIMIT_AS in a forked child.
  * ------------------------------------------------------------------------------------------- */
 
-static size_t vm_size(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  size_t kib = 0;
-  while (f && fgets(line, sizeof line, f))
-    if (sscanf(line, "VmSize: %zu kB", &kib) == 1) break;
-  if (f) fclose(f);
-  return kib * 1024;
-}
-
 enum { CHILD_SKIP = 42 };
 
 /* In a child: leaves `room` bytes of address space above what is mapped now (RLIMIT_AS), or
    exits with CHILD_SKIP where the limit is not enforced (qemu-user accepts it, ignores it). */
 static void limit_address_space(size_t room) {
-  struct rlimit rl = {vm_size() + room, 0};
+  struct rlimit rl = {procinfo_vm_size() + room, 0};
   REQUIRE(rl.rlim_cur > room, "VmSize unreadable");
   rl.rlim_max = rl.rlim_cur;
   REQUIRE(setrlimit(RLIMIT_AS, &rl) == 0, "setrlimit: %s", strerror(errno));

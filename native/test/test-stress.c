@@ -11,7 +11,8 @@
  *    free must win and nothing may crash.
  * 3. destroy race: threads allocate and free on a heap that the main thread destroys under
  *    them; every call after that must fail with CLOSED, none may crash or touch unmapped memory.
- * SEGFIT_TEST_SCALE (a factor) shrinks the work under qemu and the sanitizers.
+ * SEGFIT_TEST_SCALE (a factor) shrinks the work under qemu and the sanitizers. Built a second
+ * time on the fault-injecting core (faulttest.h): the same work while the OS refuses calls.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -126,15 +127,15 @@ static void *worker(void *argp) {
       uint64_t how = th_below(&r, 10);
       if (how == 0) {
         size_t al = (size_t)16 << th_below(&r, 10);
-        p = segfit_alloc_aligned(heap, size, al);
+        p = FT_RETRY(segfit_alloc_aligned(heap, size, al));
         CHECK(p != NULL && ((uintptr_t)p & (al - 1)) == 0);
       } else if (how == 1) {
-        p = segfit_alloc_zeroed(heap, size);
+        p = FT_RETRY(segfit_alloc_zeroed(heap, size));
         CHECK(p != NULL);
         const uint8_t *b = p;
         for (size_t i = 0; i < size; i += 61) CHECK(b[i] == 0);
       } else {
-        p = segfit_alloc(heap, size);
+        p = FT_RETRY(segfit_alloc(heap, size));
         CHECK(p != NULL);
       }
       stamp(p, size);
@@ -162,7 +163,7 @@ static void *worker(void *argp) {
       size_t kn = local[i].size < ns ? local[i].size : ns;
       if (kn > 64) kn = 64;
       memcpy(keep, local[i].p, kn);
-      void *q = segfit_realloc(heap, local[i].p, ns);
+      void *q = FT_RETRY(segfit_realloc(heap, local[i].p, ns));
       CHECK(q != NULL);
       CHECK(memcmp(q, keep, kn) == 0);
       stamp(q, ns);
@@ -219,10 +220,12 @@ static void test_transfer(void) {
   printf("  transfer: %ld blocks, %llu remote frees, %llu abandoned, %llu adopted slabs\n",
          atomic_load(&blocks_made), (unsigned long long)st.remote_frees,
          (unsigned long long)st.abandoned_slabs, (unsigned long long)st.adopted_slabs);
+  ft_pause();   /* the faults stop: everything freed goes back now */
   segfit_trim(heap);
   CHECK(segfit_stats(heap, &st) == 0);
   CHECK_EQ(st.committed_bytes, 0);
   CHECK_EQ(segfit_heap_destroy(heap), 0);
+  ft_resume();
 }
 
 /* --- 2. remap race --------------------------------------------------------------------------- */
@@ -265,14 +268,14 @@ static void test_remap_race(void) {
   for (int round = 0; round < rounds; round++) {
     static const size_t sizes[] = {100, 5000, 300000, (size_t)2 << 20, (size_t)9 << 20};
     size_t from = sizes[th_below(&r, 5)], to = sizes[th_below(&r, 5)] + th_below(&r, 100000);
-    uint8_t *p = segfit_alloc(heap, from);
+    uint8_t *p = FT_RETRY(segfit_alloc(heap, from));
     CHECK(p != NULL);
     memset(p, 0x3C, from < 4096 ? from : 4096);
     atomic_store(&race_ptr, p);
     atomic_store(&race_round, round);   /* B frees p now, while we realloc it */
     for (volatile long k = (long)th_below(&r, 3000); k > 0; k--) {   /* vary who goes first */
     }
-    uint8_t *q = segfit_realloc(heap, p, to);
+    uint8_t *q = FT_RETRY(segfit_realloc(heap, p, to));
     int err = q == NULL ? segfit_last_error() : 0;
     while (atomic_load(&race_done_b) < round) sched_yield();
     int rb = atomic_load(&race_free_rc);
@@ -315,7 +318,8 @@ static void *doomed_worker(void *arg) {
     int i = (int)th_below(&r, 32);
     if (mine[i] == NULL) {
       size_t size = th_below(&r, 10) == 0 ? (size_t)(1 << 20) + 4096 : 1 + th_below(&r, 20000);
-      void *p = th_below(&r, 2) ? segfit_alloc(h, size) : segfit_alloc_zeroed(h, size);
+      void *p = th_below(&r, 2) ? FT_RETRY(segfit_alloc(h, size))
+                                : FT_RETRY(segfit_alloc_zeroed(h, size));
       if (p == NULL) {
         CHECK_EQ(segfit_last_error(), SEGFIT_E_CLOSED);
         break;
@@ -363,6 +367,7 @@ static double now_s(void) {
 
 int main(void) {
   printf("core-stress (page size %zu, scale %.2f)\n", segfit_page_size(), scale());
+  ft_begin();
   double t0 = now_s();
   test_transfer();
   printf("  ok  transfer (%.1f s)\n", now_s() - t0);
@@ -372,6 +377,7 @@ int main(void) {
   t0 = now_s();
   test_destroy_race();
   printf("  ok  destroy race (%.1f s)\n", now_s() - t0);
+  ft_end("core-stress");
   printf("core-stress: ok\n");
   return 0;
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "faulttest.h"
 #include "internal.h"
 #include "segfit.h"
 
@@ -60,7 +61,7 @@ static inline segfit_heap_t *th_heap(const char *name, int64_t purge_delay_ms) {
   o.name = name;
   o.purge_delay_ms = purge_delay_ms;
   segfit_heap_t *h = NULL;
-  CHECK(segfit_heap_create(&o, &h) == 0 && h != NULL);
+  CHECK(FT_RETRY_RC(segfit_heap_create(&o, &h)) == 0 && h != NULL);
   return h;
 }
 

@@ -117,6 +117,34 @@ final class Hostile {
     throw new AssertionError(key + " missing from /proc/self/status");
   }
 
+  /** The work of a child JVM's main. */
+  interface ChildWork {
+    void run() throws Exception;
+  }
+
+  /**
+   * A child JVM's main: runs the work, prints "RESULT ok" and exits 0, or prints what went wrong
+   * and exits 1 (the parent test reads both).
+   */
+  static void childMain(ChildWork work) {
+    try {
+      work.run();
+      System.out.println("RESULT ok");
+      System.exit(0);
+    } catch (Throwable t) {
+      System.out.println("RESULT failed: " + t);
+      t.printStackTrace(System.out);
+      System.exit(1);
+    }
+  }
+
+  /** A child JVM's check: an AssertionError saying what, unless cond. */
+  static void check(boolean cond, String what) {
+    if (!cond) {
+      throw new AssertionError(what);
+    }
+  }
+
   /** -D options that pass this JVM's segfit.* properties (library override etc.) to a child. */
   static List<String> segfitProperties() {
     List<String> out = new ArrayList<>();

@@ -10,6 +10,8 @@
  */
 package io.segfit.hostile;
 
+import static io.segfit.hostile.Hostile.check;
+
 import io.segfit.Heap;
 import io.segfit.HeapOutOfMemoryError;
 import io.segfit.HeapStats;
@@ -28,22 +30,8 @@ public final class OsOutOfMemoryChild {
   static final int SMALL = 16384;
   static final int TOUCH = 64;
 
-  public static void main(String[] args) throws Exception {
-    try {
-      run();
-      System.out.println("RESULT ok");
-      System.exit(0);
-    } catch (Throwable t) {
-      System.out.println("RESULT failed: " + t);
-      t.printStackTrace(System.out);
-      System.exit(1);
-    }
-  }
-
-  private static void check(boolean cond, String what) {
-    if (!cond) {
-      throw new AssertionError(what);
-    }
+  public static void main(String[] args) {
+    Hostile.childMain(OsOutOfMemoryChild::run);
   }
 
   private static void run() throws Exception {

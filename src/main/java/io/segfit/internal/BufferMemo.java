@@ -13,7 +13,8 @@
  * of its slot is not found, and the caller reads its address the usual way.
  *
  * Thread-safety: slots are read and written by any thread without locks. An entry is one
- * immutable object (its fields final), so a racy read sees a whole entry or none. A buffer is
+ * immutable object (its fields final), so a racy read sees a whole entry or none; it is the one
+ * Java allocation besides a new buffer, and only when the buffer is new. A buffer is
  * reused only by the allocation that owns its block: the core hands a block to one caller at
  * a time, and the buffer of a freed block belongs to nobody (a reference kept past free is a
  * use after free; it now may be the same object as the block's next buffer).
@@ -23,7 +24,8 @@ package io.segfit.internal;
 import java.nio.ByteBuffer;
 
 public final class BufferMemo {
-  private static final int SLOT_BITS = 10;
+  /** 4096 slots: a slab of the smallest blocks cycles through about as many addresses. */
+  private static final int SLOT_BITS = 12;
   /** Largest unit ByteBuffer.alignmentOffset accepts: the low 30 bits of an address. */
   private static final int LOW_UNIT = 1 << 30;
 

@@ -249,7 +249,7 @@ public final class Blocks {
     return reallocate(heap, address, newSize);
   }
 
-  /** Whether {@link #address} runs in Java, with no native call. On the FFM path it is (MemorySegment.ofBuffer). */
+  /** Whether {@link #address} runs in Java, with no native call: on the FFM path it does. */
   public static boolean addressInJava() {
     return FFM;
   }

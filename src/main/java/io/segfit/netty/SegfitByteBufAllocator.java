@@ -3,6 +3,7 @@ package io.segfit.netty;
 
 import io.netty.buffer.AbstractByteBufAllocator;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.ByteBufAllocatorMetric;
 import io.netty.buffer.ByteBufAllocatorMetricProvider;
 import io.netty.buffer.CompositeByteBuf;
@@ -159,7 +160,13 @@ public class SegfitByteBufAllocator extends AbstractByteBufAllocator
   }
 
   // Netty calls allocateArray from the superclass constructor, where alloc() is already set and
-  // a field of these classes would not be: the count is reached through alloc().
+  // a field of these classes would not be: the count is reached through alloc(). Two classes, as
+  // Netty's own unpooled allocator has: its heap buffers use Unsafe where they can.
+
+  private static byte[] counted(ByteBufAllocator alloc, byte[] array, int sign) {
+    ((SegfitByteBufAllocator) alloc).heapBytes.add(sign * (long) array.length);
+    return array;
+  }
 
   private static final class CountedHeapByteBuf extends UnpooledHeapByteBuf {
     CountedHeapByteBuf(SegfitByteBufAllocator alloc, int initialCapacity, int maxCapacity) {
@@ -168,15 +175,12 @@ public class SegfitByteBufAllocator extends AbstractByteBufAllocator
 
     @Override
     protected byte[] allocateArray(int length) {
-      byte[] array = super.allocateArray(length);
-      ((SegfitByteBufAllocator) alloc()).heapBytes.add(array.length);
-      return array;
+      return counted(alloc(), super.allocateArray(length), 1);
     }
 
     @Override
     protected void freeArray(byte[] array) {
-      ((SegfitByteBufAllocator) alloc()).heapBytes.add(-array.length);
-      super.freeArray(array);
+      super.freeArray(counted(alloc(), array, -1));
     }
   }
 
@@ -188,15 +192,12 @@ public class SegfitByteBufAllocator extends AbstractByteBufAllocator
 
     @Override
     protected byte[] allocateArray(int length) {
-      byte[] array = super.allocateArray(length);
-      ((SegfitByteBufAllocator) alloc()).heapBytes.add(array.length);
-      return array;
+      return counted(alloc(), super.allocateArray(length), 1);
     }
 
     @Override
     protected void freeArray(byte[] array) {
-      ((SegfitByteBufAllocator) alloc()).heapBytes.add(-array.length);
-      super.freeArray(array);
+      super.freeArray(counted(alloc(), array, -1));
     }
   }
 }

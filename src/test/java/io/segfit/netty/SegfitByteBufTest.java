@@ -302,8 +302,11 @@ class SegfitByteBufTest {
       assertEquals(ref.readerIndex(), b.readerIndex(), where);
       assertEquals(ref.writerIndex(), b.writerIndex(), where);
       assertEquals(ref.capacity(), b.capacity(), where);
-      assertEquals(ByteBufUtil.hexDump(ref), ByteBufUtil.hexDump(b), where);
+      if (step % 64 == 0 || op == 7 || op == 8) {   // contents: often, and after every move
+        assertEquals(ByteBufUtil.hexDump(ref), ByteBufUtil.hexDump(b), where);
+      }
     }
+    assertEquals(ByteBufUtil.hexDump(ref), ByteBufUtil.hexDump(b));
     b.release();
     ref.release();
   }

@@ -28,6 +28,7 @@ LABELS = {
     "segfit": "segfit",
     "segfitAddress": "segfit (address API)",
     "segfitJni": "segfit, JNI path (segfit.ffm=false)",
+    "segfitLeakDefault": "segfit (SegfitByteBufAllocator), default leak detection",
     "allocateDirect": "allocateDirect + invokeCleaner",
     "unsafe": "Unsafe.allocateMemory",
     "nettyPooled": "Netty pooled",
@@ -55,7 +56,25 @@ SHAPES = [
     ("TwoThreads", "Round trip on two threads at once (@Threads(2)), 64 B", "score per round trip per thread."),
     ("ProducerConsumer", "Producer/consumer, 64 B: one thread allocates, the other frees",
      "bounded SPSC ring; group score = mean time per operation of the two threads."),
+    ("NettyRoundTrip", "Netty ByteBuf round trip: SegfitByteBufAllocator against Netty's allocators",
+     "directBuffer(size), writeLong and writeByte, release; same thread, back to back."),
+    ("NettyGrowth", "Netty ByteBuf capacity growth 4 KiB to 64 MiB by doubling, contents kept",
+     "capacity(n) as each allocator does it (segfit reallocates, Netty allocates and copies); score per "
+     "whole growth."),
+    ("NettyTwoThreads", "Netty ByteBuf round trip on two threads at once (@Threads(2)), 64 B",
+     "score per round trip per thread."),
+    ("NettyProducerConsumer", "Netty ByteBuf producer/consumer, 64 B: one thread allocates, the other "
+     "releases", "bounded SPSC ring; group score = mean time per operation of the two threads."),
 ]
+# The Netty shapes' target: each segfit row <= NETTY_TARGET x the faster of Netty's pooled and
+# adaptive allocators at the same leak detection setting.
+NETTY_SHAPES = ("NettyRoundTrip", "NettyGrowth", "NettyTwoThreads", "NettyProducerConsumer")
+NETTY_TARGET = 0.7
+NETTY_RIVALS = {"segfit": {"nettyPooled", "nettyAdaptive"},
+                "segfitLeakDefault": {"nettyPooledLeakDefault", "nettyAdaptiveLeakDefault"}}
+# How the summary names segfit's rows other than "segfit".
+SEGFIT_VARIANTS = {"segfitAddress": "address API", "segfitJni": "JNI path",
+                   "segfitLeakDefault": "default leak detection"}
 # Peers that grow by allocate + copy + free (no realloc of their own).
 COPYING = {"allocateDirect", "nettyPooled", "nettyAdaptive", "ffmConfinedArena"}
 PCTS = ["50.0", "90.0", "99.0", "99.9", "99.99"]
@@ -518,6 +537,18 @@ def targets(tables, syscalls):
                 sv = seg["percentiles"].get("99.9")
                 add("p99.9 of round trip %s ≤ best peer" % fmt_size(size), jdk, "segfit %s ns, %s %s ns" % (
                     fmt_num(sv), LABELS.get(b[1], b[1]), fmt_num(b[0])), sv <= b[0])
+        for shape in NETTY_SHAPES:
+            for key in sorted([k for k in t if k[0] == shape], key=lambda k: k[1] or 0):
+                for seg, rivals in sorted(NETTY_RIVALS.items()):
+                    rec, b = t[key].get(seg), best_peer(t[key], only=rivals)
+                    if rec is None or b is None:
+                        continue
+                    r = ratio(rec["score"], b[0])
+                    add("%s%s, %s ≤ %.1fx the faster Netty allocator" % (
+                        shape, " " + fmt_size(key[1]) if key[1] else "", LABELS.get(seg, seg), NETTY_TARGET),
+                        jdk, "%.2fx (segfit %s %s, %s %s)" % (r, fmt_num(rec["score"]), rec["unit"],
+                                                           LABELS.get(b[1], b[1]), fmt_num(b[0])),
+                        r <= NETTY_TARGET)
     if not syscalls:
         add("zero syscalls per 1M steady-state round trips", "–",
             "not measured: no syscalls.json (the strace runs failed or were not made)", False)
@@ -619,7 +650,8 @@ def cmd_report(bench_dir, doc):
                 for seg in sorted(p for p in peers if is_segfit(p)):
                     if b:
                         L.append("| %s | %s | %s | %s %s | %s (%s) | **%.2fx** |" % (
-                            shape if seg == "segfit" else shape + " (address API)", fmt_size(key[1]), jdk,
+                            shape if seg == "segfit" else "%s (%s)" % (shape, SEGFIT_VARIANTS.get(seg, seg)),
+                            fmt_size(key[1]), jdk,
                             fmt_num(peers[seg]["score"]), peers[seg]["unit"], LABELS.get(b[1], b[1]),
                             fmt_num(b[0]), ratio(peers[seg]["score"], b[0])))
     L.append("")

@@ -15,6 +15,7 @@ import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.PooledByteBufAllocator;
 import io.netty.util.ResourceLeakDetector;
 import io.segfit.Heap;
+import io.segfit.netty.SegfitByteBufAllocator;
 import org.lwjgl.system.Configuration;
 import org.lwjgl.system.MemoryUtil;
 import org.lwjgl.system.rpmalloc.RPmalloc;
@@ -35,6 +36,31 @@ public final class Peers {
     @Setup(Level.Trial)
     public void setup() {
       heap = Heap.defaultHeap();
+    }
+  }
+
+  /** segfit's Netty allocator (io.segfit.netty) over the default heap, leak detection disabled. */
+  @State(Scope.Benchmark)
+  public static class SegfitNetty {
+    public ByteBufAllocator alloc;
+
+    @Setup(Level.Trial)
+    public void setup() {
+      ResourceLeakDetector.setLevel(leakLevel());
+      alloc = new SegfitByteBufAllocator(Heap.defaultHeap());
+    }
+
+    ResourceLeakDetector.Level leakLevel() {
+      return ResourceLeakDetector.Level.DISABLED;
+    }
+  }
+
+  /** segfit's Netty allocator with Netty's default leak detection (SIMPLE, 1 in 128). */
+  @State(Scope.Benchmark)
+  public static class SegfitNettyLeakDefault extends SegfitNetty {
+    @Override
+    ResourceLeakDetector.Level leakLevel() {
+      return ResourceLeakDetector.getLevel();
     }
   }
 

@@ -62,7 +62,11 @@ public final class HeapArena implements Arena {
   private final Arena scope;
   /** Null for a shared arena. */
   private final Thread owner;
-  /** Blocks handed out; a confined arena's only thread, or under this arena's lock. */
+  /**
+   * Blocks handed out: the first in a field (an arena per allocation then makes no array), the
+   * others in blocks. Touched by a confined arena's thread only, or under a shared one's lock.
+   */
+  private long first;
   private long[] blocks;
   private int count;
   /** Shared arenas: set (under the lock) once the blocks went back to the heap. */
@@ -156,12 +160,16 @@ public final class HeapArena implements Arena {
   }
 
   private void add(long address) {
-    if (blocks == null) {
+    if (count == 0) {
+      first = address;
+    } else if (blocks == null) {
       blocks = new long[8];
-    } else if (count == blocks.length) {
-      blocks = Arrays.copyOf(blocks, count * 2);
+      blocks[0] = address;
+    } else {
+      if (count - 1 == blocks.length) blocks = Arrays.copyOf(blocks, blocks.length * 2);
+      blocks[count - 1] = address;
     }
-    blocks[count++] = address;
+    count++;
   }
 
   @Override
@@ -181,25 +189,24 @@ public final class HeapArena implements Arena {
   @Override
   public void close() {
     scope.close(); // the JDK's checks and, when shared, its handshake with accessing threads
-    long[] toFree;
+    long[] more;
     int n;
     if (owner == null) {
       synchronized (this) {
         released = true;
-        toFree = blocks;
+        more = blocks;
         n = count;
-        blocks = null;
       }
     } else {
-      toFree = blocks;
+      more = blocks;
       n = count;
-      blocks = null;
     }
+    blocks = null;
     RuntimeException failure = null;
     for (int i = 0; i < n; i++) {
       if (heap.isClosed()) return; // its close released every block already
       try {
-        heap.freeAddress(toFree[i]);
+        heap.freeAddress(i == 0 ? first : more[i - 1]);
       } catch (RuntimeException e) {
         if (heap.isClosed()) return;
         if (failure == null) failure = e;

@@ -16,6 +16,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.function.BiConsumer;
 
 public final class OpenHeaps {
   private OpenHeaps() {}
@@ -35,26 +36,24 @@ public final class OpenHeaps {
   public static void opened(Heap heap) {
     synchronized (LOCK) {
       OPEN.add(heap);
-      for (Listener l : LISTENERS) {
-        try {
-          l.opened(heap);
-        } catch (RuntimeException e) {
-          warn(heap, "opened", e);
-        }
-      }
+      tell(heap, "opened", Listener::opened);
     }
   }
 
   /** Called by Heap as it closes. */
   public static void closed(Heap heap) {
     synchronized (LOCK) {
-      if (!OPEN.remove(heap)) return;
-      for (Listener l : LISTENERS) {
-        try {
-          l.closed(heap);
-        } catch (RuntimeException e) {
-          warn(heap, "closed", e);
-        }
+      if (OPEN.remove(heap)) tell(heap, "closed", Listener::closed);
+    }
+  }
+
+  private static void tell(Heap heap, String event, BiConsumer<Listener, Heap> call) {
+    for (Listener l : LISTENERS) {
+      try {
+        call.accept(l, heap);
+      } catch (RuntimeException e) {
+        System.getLogger("io.segfit").log(System.Logger.Level.WARNING,
+            "heap '" + heap.name() + "' " + event + ": a listener failed", e);
       }
     }
   }
@@ -89,10 +88,5 @@ public final class OpenHeaps {
         LISTENERS.remove(listener);
       }
     };
-  }
-
-  private static void warn(Heap heap, String event, RuntimeException e) {
-    System.getLogger("io.segfit").log(System.Logger.Level.WARNING,
-        "heap '" + heap.name() + "' " + event + ": a listener failed", e);
   }
 }

@@ -42,6 +42,8 @@ LABELS = {
     "ffmConfinedArena": "FFM confined arena",
     "ffmSharedArena": "FFM shared arena",
     "ffmCriticalMalloc": "FFM critical malloc/free",
+    "segfitConfinedArena": "segfit HeapArena.ofConfined",
+    "segfitSharedArena": "segfit HeapArena.ofShared",
 }
 
 SHAPES = [
@@ -65,6 +67,11 @@ SHAPES = [
      "score per round trip per thread."),
     ("NettyProducerConsumer", "Netty ByteBuf producer/consumer, 64 B: one thread allocates, the other "
      "releases", "bounded SPSC ring; group score = mean time per operation of the two threads."),
+    ("ArenaRoundTrip", "Arena per allocation (JDK 25): open, allocate one zeroed segment, close",
+     "HeapArena (segfit-ffm) over the default heap against the JDK's arenas of the same kind; "
+     "a shared arena's close is a handshake with every thread."),
+    ("ArenaBatch", "Arena per batch (JDK 25): 1,000 zeroed segments of one size, then close",
+     "score per segment; HeapArena (segfit-ffm) against the JDK's arenas of the same kind."),
 ]
 # The Netty shapes' target: each segfit row <= NETTY_TARGET x the faster of Netty's pooled and
 # adaptive allocators at the same leak detection setting.
@@ -510,6 +517,15 @@ def targets(tables, syscalls):
                     r = ratio(seg["score"], b[0])
                     add("address round trip %s ≤ %.1fx %s" % (s, limit, what), jdk,
                         "%.2fx (segfit %s ns, %s ns)" % (r, fmt_num(seg["score"]), fmt_num(b[0])), r <= limit)
+        for shape, what in (("ArenaRoundTrip", "arena per allocation"), ("ArenaBatch", "arena per batch")):
+            for size in (64, 1024):
+                rows_ = t.get((shape, size), {})
+                seg, jdk_arena = rows_.get("segfitConfinedArena"), rows_.get("ffmConfinedArena")
+                if seg and jdk_arena:
+                    r = ratio(seg["score"], jdk_arena["score"])
+                    add("%s %s ≤ 0.3x Arena.ofConfined()" % (what, fmt_size(size)), jdk,
+                        "%.2fx (HeapArena.ofConfined %s ns, Arena.ofConfined %s ns)" % (
+                            r, fmt_num(seg["score"]), fmt_num(jdk_arena["score"])), r <= 0.3)
         batch = t.get(("Batch", None), {})
         segs = [(rec["score"], p) for p, rec in batch.items() if is_segfit(p)]
         b = best_peer(batch)
@@ -650,7 +666,7 @@ def cmd_report(bench_dir, doc):
                 for seg in sorted(p for p in peers if is_segfit(p)):
                     if b:
                         L.append("| %s | %s | %s | %s %s | %s (%s) | **%.2fx** |" % (
-                            shape if seg == "segfit" else "%s (%s)" % (shape, SEGFIT_VARIANTS.get(seg, seg)),
+                            shape if seg == "segfit" else "%s (%s)" % (shape, SEGFIT_VARIANTS.get(seg, LABELS.get(seg, seg))),
                             fmt_size(key[1]), jdk,
                             fmt_num(peers[seg]["score"]), peers[seg]["unit"], LABELS.get(b[1], b[1]),
                             fmt_num(b[0]), ratio(peers[seg]["score"], b[0])))

@@ -2,20 +2,23 @@
 /**
  * segfit: an off-heap allocator with explicit free over a native slab allocator. Exports
  * {@code io.segfit}; the natives and their loader live in the unexported
- * {@code io.segfit.internal}. JDK Flight Recorder is optional at run time, and so is Netty, which
- * only {@code io.segfit.netty} uses. On JDK 22+ run with
- * {@code --enable-native-access=io.segfit}.
+ * {@code io.segfit.internal}. JDK Flight Recorder is optional at run time, and so are Netty and
+ * Micrometer, which only {@code io.segfit.netty} and {@code io.segfit.micrometer} use. On JDK 22+
+ * run with {@code --enable-native-access=io.segfit}.
  */
 module io.segfit {
   requires transitive java.management;
   requires static jdk.jfr;
   // io.segfit.netty only: Netty is an optional dependency, needed by nothing else. Not
   // transitive, though that package's API is made of Netty types: "requires static transitive"
-  // would make every module that requires io.segfit need Netty to compile.
+  // would make every module that requires io.segfit need Netty to compile. The same for
+  // io.segfit.micrometer and Micrometer.
   requires static io.netty.buffer;
   requires static io.netty.common;
+  requires static micrometer.core;
 
   exports io.segfit;
+  exports io.segfit.micrometer;
   exports io.segfit.netty;
   // JFR instruments and instantiates the event classes, which live in the internal package.
   exports io.segfit.internal to jdk.jfr;

@@ -9,6 +9,7 @@ import io.segfit.internal.Jfr;
 import io.segfit.internal.LeakDetector;
 import io.segfit.internal.NativeHeap;
 import io.segfit.internal.NativeLibrary;
+import io.segfit.internal.OpenHeaps;
 import io.segfit.internal.Option;
 import io.segfit.internal.Regions;
 import java.lang.management.ManagementFactory;
@@ -510,6 +511,7 @@ public final class Heap implements AutoCloseable {
     }
     if (!closing.compareAndSet(false, true)) throw Errors.closed(name);
     closed = true;
+    OpenHeaps.closed(this);
     unregisterMXBean();
     Jfr.removeHeap(handle);
     if (leaks != null) leaks.close();
@@ -828,6 +830,7 @@ public final class Heap implements AutoCloseable {
       Heap heap = new Heap(handle, actualName, isDefault, level, interval, debug);
       if (withJmx) heap.registerMXBean();
       Jfr.addHeap(handle, actualName);
+      OpenHeaps.opened(heap);
       return heap;
     }
 

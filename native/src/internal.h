@@ -244,7 +244,7 @@ typedef struct sf_debug_s {
 } sf_debug_t;
 
 /* A freed large mapping kept for reuse (large.c). */
-#define SF_LARGE_CACHE 8
+#define SF_LARGE_CACHE 32
 typedef struct sf_large_cached_s {
   uint8_t *map;                     /* page-aligned; NULL: unused */
   size_t size;

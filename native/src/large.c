@@ -93,23 +93,38 @@ static size_t sf_round_page(size_t n) { return (n + _sf_page_size - 1) & ~(_sf_p
    A non-debug heap with a purge delay keeps freed large mappings (still committed, pages still
    faulted) for up to the delay, at most SF_LARGE_CACHE of them and SF_LARGE_CACHE_BYTES in
    all (the oldest make room); then the purger, trim or the heap's limit (its reclaim) unmaps
-   them. A large allocation takes the front of the smallest one that fits, the rest stays kept.
-   This is for growth by realloc above all: the copy of a block that outgrows the small
-   maximum would otherwise go into a fresh mapping and fault every page inside the call.
+   them. A large allocation takes the front of the smallest one that fits, the rest stays kept;
+   if none fits, the largest grows by mremap, keeping the pages it has. This is for growth by
+   realloc, whose copy of a block that outgrows the small maximum would otherwise go into a
+   fresh mapping and fault every page inside the call, and for servers that allocate and free
+   bodies of several MiB at a high rate (a fresh mapping costs a page fault per 4 KiB).
    Zeroed and over-aligned requests never reuse a mapping. All under the large lock. */
-#define SF_LARGE_CACHE_BYTES ((uint64_t)64 << 20)
+#define SF_LARGE_CACHE_BYTES ((uint64_t)256 << 20)
 
 static bool sf_cache_on(const sf_heap_t *heap) {
   return !heap->debug && heap->purge_delay_ms != 0;
 }
 
-static uint8_t *sf_cache_take(sf_heap_body_t *b, size_t size) {
-  sf_large_cached_t *best = NULL;
+/* The front of the smallest kept mapping that holds size bytes (the rest stays kept). If none
+   does, the largest kept mapping, taken whole into *whole, for the caller to grow: its pages are
+   already faulted, which saves that many page faults. */
+static uint8_t *sf_cache_take(sf_heap_body_t *b, size_t size, sf_large_cached_t *whole) {
+  sf_large_cached_t *best = NULL, *largest = NULL;
   for (unsigned i = 0; i < SF_LARGE_CACHE; i++) {
     sf_large_cached_t *c = &b->large_cache[i];
-    if (c->map != NULL && c->size >= size && (best == NULL || c->size < best->size)) best = c;
+    if (c->map == NULL) continue;
+    if (c->size >= size && (best == NULL || c->size < best->size)) best = c;
+    if (largest == NULL || c->size > largest->size) largest = c;
   }
-  if (best == NULL) return NULL;
+  if (best == NULL) {
+    if (largest != NULL) {
+      *whole = *largest;
+      b->large_cached_bytes -= largest->size;
+      largest->map = NULL;
+      largest->size = 0;
+    }
+    return NULL;
+  }
   uint8_t *p = best->map;
   best->map = best->size == size ? NULL : best->map + size;
   best->size -= size;
@@ -173,22 +188,42 @@ uint64_t _sf_large_cache_purge(sf_heap_t *heap, uint64_t now, bool force) {
 }
 
 /* A block of `usable` bytes from a kept mapping, entered in the table; NULL if none fits. */
-static void *sf_large_from_cache(sf_heap_t *heap, size_t usable) {
-  sf_heap_body_t *b = heap->body;
+/* Records a block of `usable` bytes at p, a mapping of exactly that size already committed;
+   false if the table has no room (the caller then unmaps it). */
+static bool sf_large_record(sf_heap_body_t *b, uint8_t *p, size_t usable) {
+  sf_large_entry_t e = {(uintptr_t)p, usable, p, usable};
   pthread_mutex_lock(&b->large_lock);
-  uint8_t *p = sf_cache_take(b, usable);
-  bool ok = false;
-  if (p != NULL) {
-    sf_large_entry_t e = {(uintptr_t)p, usable, p, usable};
-    ok = sf_insert(b, &e);
-    if (ok) {
-      b->large_count++;
-      b->large_bytes += usable;
-      b->large_allocs++;
-    }
+  bool ok = sf_insert(b, &e);
+  if (ok) {
+    b->large_count++;
+    b->large_bytes += usable;
+    b->large_allocs++;
   }
   pthread_mutex_unlock(&b->large_lock);
-  if (p != NULL && !ok) {   /* no room in the table: the bytes were committed while kept */
+  return ok;
+}
+
+static void *sf_large_from_cache(sf_heap_t *heap, size_t usable) {
+  sf_heap_body_t *b = heap->body;
+  sf_large_cached_t whole = {NULL, 0, 0};
+  pthread_mutex_lock(&b->large_lock);
+  uint8_t *p = sf_cache_take(b, usable, &whole);
+  pthread_mutex_unlock(&b->large_lock);
+  if (p == NULL && whole.map != NULL) {
+    /* Grow the largest kept mapping: mremap keeps its faulted pages. Without the budget for
+       the difference, or if the kernel refuses, the mapping goes back to the OS. */
+    if (_sf_commit(b, usable - whole.size)) {
+      p = _sf_os_remap(whole.map, whole.size, usable);
+      if (p == NULL) _sf_uncommit(b, usable - whole.size);
+    }
+    if (p == NULL) {
+      _sf_os_unmap(whole.map, whole.size);
+      _sf_uncommit(b, whole.size);
+      return NULL;
+    }
+  }
+  if (p != NULL && !sf_large_record(b, p, usable)) {
+    /* No room in the table: the bytes were committed while kept. */
     _sf_os_unmap(p, usable);
     _sf_uncommit(b, usable);
     p = NULL;

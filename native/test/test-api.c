@@ -369,6 +369,56 @@ TEST(limit_is_enforced) {
   CHECK_EQ(segfit_heap_destroy(h), 0);
 }
 
+/* Freed large mappings are kept for the purge delay and reused: the front of one that fits, or
+   the largest grown by mremap (its pages stay). Growing needs the difference within the limit;
+   without it the kept mapping goes back to the OS and the request is refused as LIMIT. */
+TEST(kept_large_mappings_are_reused) {
+  const size_t MiB = (size_t)1 << 20;
+  segfit_options_t o;
+  segfit_options_init(&o);
+  o.max_bytes = 4 * MiB;
+  o.purge_delay_ms = 60 * 1000;
+  segfit_heap_t *h;
+  CHECK(segfit_heap_create(&o, &h) == 0);
+  segfit_stats_t st;
+  uint8_t *a = segfit_alloc(h, 2 * MiB);
+  uint8_t *b = segfit_alloc(h, 3 * MiB / 2);
+  CHECK(a != NULL && b != NULL);
+  memset(a, 1, 2 * MiB);
+  CHECK_EQ(segfit_free(h, a), 0);                  /* kept: still committed */
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.committed_bytes, 7 * MiB / 2);
+  uint8_t *c = segfit_alloc(h, 5 * MiB / 2);       /* nothing fits: a's mapping grows */
+  CHECK(c != NULL);
+  CHECK_EQ(segfit_usable_size(h, c), (int64_t)(5 * MiB / 2));
+  CHECK_EQ(c[0], 1);                               /* a's pages, not fresh ones */
+  memset(c, 2, 5 * MiB / 2);
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.committed_bytes, 4 * MiB);
+  CHECK_EQ(st.large_blocks, 2);
+  CHECK_EQ(segfit_free(h, c), 0);
+  uint8_t *d = segfit_alloc(h, MiB + 4096);        /* the front of the kept 2.5 MiB */
+  CHECK(d != NULL && d[0] == 2);
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.committed_bytes, 4 * MiB);
+  CHECK_EQ(segfit_free(h, d), 0);
+  /* 3 MiB: growing the kept 2.5 MiB would pass the limit. It goes back to the OS (so does the
+     rest, on the reclaim), and 3 MiB beside b's 1.5 MiB is still too much. */
+  CHECK(segfit_alloc(h, 3 * MiB) == NULL);
+  CHECK_EQ(segfit_last_error(), SEGFIT_E_LIMIT);
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.committed_bytes, 3 * MiB / 2);
+  uint8_t *e = segfit_alloc(h, 5 * MiB / 2);       /* fits the limit beside b */
+  CHECK(e != NULL);
+  memset(e, 3, 5 * MiB / 2);
+  CHECK_EQ(segfit_free(h, e), 0);
+  CHECK_EQ(segfit_free(h, b), 0);
+  CHECK_EQ(segfit_trim(h), 0);
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.committed_bytes, 0);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
 TEST(options_are_validated) {
   segfit_options_t o;
   segfit_heap_t *h = (segfit_heap_t *)1;
@@ -904,6 +954,7 @@ int main(void) {
   RUN(remote_double_free_and_free_only_thread);
   RUN(remote_frees_come_back_to_the_owner);
   RUN(limit_is_enforced);
+  RUN(kept_large_mappings_are_reused);
   RUN(options_are_validated);
   RUN(error_messages);
   RUN(statistics_are_consistent);

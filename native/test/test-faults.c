@@ -204,6 +204,31 @@ TEST(mremap_refused_realloc_unchanged) {
   CHECK_EQ(segfit_heap_destroy(h), 0);
 }
 
+/* A kept mapping too small for a request grows by mremap; refused, it goes back to the OS and
+   the request gets a fresh mapping. */
+TEST(mremap_refused_kept_mapping_unmapped) {
+  segfit_heap_t *h = th_heap("mremap-kept", 60 * 1000);
+  uint8_t *p = segfit_alloc(h, 2 * MiB);
+  CHECK(p != NULL);
+  th_fill(p, 2 * MiB, 5);
+  CHECK_EQ(segfit_free(h, p), 0);
+  CHECK_EQ(stats(h).committed_bytes, 2 * MiB);
+  long maps = count_maps();
+  plan(SF_FAULT_MREMAP, 1);
+  uint8_t *q = segfit_alloc(h, 3 * MiB);
+  CHECK_EQ(plan_off(SF_FAULT_MREMAP), 1);
+  CHECK(q != NULL);
+  th_fill(q, 3 * MiB, 6);
+  CHECK(SANITIZED || count_maps() <= maps + 1);
+  segfit_stats_t st = stats(h);
+  CHECK_EQ(st.committed_bytes, 3 * MiB);           /* the kept 2 MiB went back */
+  CHECK_EQ(st.large_blocks, 1);
+  CHECK_EQ(segfit_free(h, q), 0);
+  CHECK_EQ(segfit_trim(h), 0);
+  CHECK_EQ(stats(h).committed_bytes, 0);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
 /* --- mmap ---------------------------------------------------------------------------------- */
 TEST(mmap_refused_slab_and_large) {
   segfit_heap_t *h = th_heap("mmap", -1);
@@ -719,6 +744,7 @@ int main(void) {
   RUN(munmap_refused_segment);
   RUN(madvise_refused_keeps_slab_committed);
   RUN(mremap_refused_realloc_unchanged);
+  RUN(mremap_refused_kept_mapping_unmapped);
   RUN(mmap_refused_slab_and_large);
   RUN(mmap_refused_large_table);
   RUN(mmap_refused_heap_and_thread_heap);

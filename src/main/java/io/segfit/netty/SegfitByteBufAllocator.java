@@ -12,7 +12,6 @@ import io.netty.buffer.UnpooledUnsafeHeapByteBuf;
 import io.netty.util.internal.PlatformDependent;
 import io.segfit.Heap;
 import java.util.Objects;
-import java.util.concurrent.atomic.LongAdder;
 
 /**
  * A Netty {@link io.netty.buffer.ByteBufAllocator} whose direct buffers are blocks of a segfit
@@ -52,8 +51,8 @@ public class SegfitByteBufAllocator extends AbstractByteBufAllocator
     implements ByteBufAllocatorMetricProvider {
   final Heap heap;
   private final boolean directByDefault;
-  private final LongAdder directBytes = new LongAdder();
-  private final LongAdder heapBytes = new LongAdder();
+  final ThreadCounts directBytes = new ThreadCounts();
+  private final ThreadCounts heapBytes = new ThreadCounts();
   private final SegfitByteBufAllocatorMetric metric = new SegfitByteBufAllocatorMetric(this);
 
   /**
@@ -145,10 +144,6 @@ public class SegfitByteBufAllocator extends AbstractByteBufAllocator
   public String toString() {
     return "SegfitByteBufAllocator[heap=" + heap.name() + ", directByDefault=" + directByDefault
         + "]";
-  }
-
-  void directAllocated(long bytes) {
-    directBytes.add(bytes);
   }
 
   long usedDirectMemory() {

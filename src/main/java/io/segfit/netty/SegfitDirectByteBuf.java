@@ -57,6 +57,8 @@ final class SegfitDirectByteBuf extends AbstractReferenceCountedByteBuf {
   private static final VarHandle LONG_LE = view(long[].class, ByteOrder.LITTLE_ENDIAN);
 
   private final SegfitByteBufAllocator alloc;
+  /** The allocating thread's share of alloc's used direct memory. */
+  private final ThreadCounts.Record counted;
   private long address;
   private int capacity;
   /** Without Unsafe: the whole block, limit = capacity, read and written by absolute index only
@@ -77,7 +79,8 @@ final class SegfitDirectByteBuf extends AbstractReferenceCountedByteBuf {
     this.address = alloc.heap.allocateAddress(initialCapacity);
     this.capacity = initialCapacity;
     if (!UNSAFE) memory = Regions.view(address, initialCapacity);
-    alloc.directAllocated(initialCapacity);
+    counted = alloc.directBytes.record();
+    alloc.directBytes.add(counted, initialCapacity);
   }
 
   private static boolean nettyDirectBuffersHaveAddress() {
@@ -119,7 +122,7 @@ final class SegfitDirectByteBuf extends AbstractReferenceCountedByteBuf {
     tmpNioBuf = null;
     if (!UNSAFE) memory = Regions.view(address, newCapacity);
     if (newCapacity < old) trimIndicesToCapacity(newCapacity);
-    alloc.directAllocated(newCapacity - old);
+    alloc.directBytes.add(counted, newCapacity - old);
     return this;
   }
 
@@ -127,7 +130,7 @@ final class SegfitDirectByteBuf extends AbstractReferenceCountedByteBuf {
   protected void deallocate() {
     // Counted first: the block is gone from Netty's view even if the heap refuses the free (a
     // closed heap already released all its memory).
-    alloc.directAllocated(-capacity);
+    alloc.directBytes.add(counted, -capacity);
     tmpNioBuf = null;
     memory = null;
     alloc.heap.freeAddress(address);

@@ -211,6 +211,29 @@ class SegfitAllocatorMisuseTest {
   }
 
   @Test
+  void metricKeepsWhatDeadThreadsAllocated() throws Exception {
+    List<ByteBuf> left = new ArrayList<>();
+    for (int t = 0; t < 100; t++) {   // threads that come and go, each leaving a buffer live
+      int capacity = 100 + t;
+      Thread thread = new Thread(() -> {
+        alloc.directBuffer(7).release();
+        left.add(alloc.directBuffer(capacity));
+      });
+      thread.start();
+      thread.join();
+    }
+    long expected = 0;
+    for (ByteBuf b : left) expected += b.capacity();
+    assertEquals(expected, alloc.metric().usedDirectMemory());
+    ByteBuf grown = left.get(0);
+    grown.capacity(5000);            // resized and released here, allocated by a dead thread
+    assertEquals(expected - 100 + 5000, alloc.metric().usedDirectMemory());
+    left.forEach(ByteBuf::release);
+    assertEquals(0, alloc.metric().usedDirectMemory());
+    assertEquals(0, heap.stats().liveBlocks());
+  }
+
+  @Test
   void metricUnderConcurrency() throws Exception {
     List<Thread> threads = new ArrayList<>();
     AtomicReference<Throwable> failure = new AtomicReference<>();

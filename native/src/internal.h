@@ -116,39 +116,47 @@ typedef struct sf_slab_list_s { sf_slab_t *head, *tail; } sf_slab_list_t;
    took the owner's thread record over, see thread.c); "lock" fields under the heap's lock.
    ------------------------------------------------------------------------------------------ */
 struct sf_slab_s {
-  /* First cache line: everything the owner's fast paths touch. */
+  /* Line 0: what the owner writes on its fast paths (and the lock's bookkeeping). No other
+     thread reads it on a fast path, so the owner's stores never wait for another core. */
   sf_block_t *free;                 /* owner: allocation list */
   uint32_t used;                    /* owner: blocks handed out and not yet collected back */
-  _Atomic(uint8_t) cls;             /* size class; always one of the slab's kind. Checked frees
-                                       from any thread derive the geometry from it alone */
   uint8_t in_full;                  /* owner: in the theap's full list */
   uint8_t free_fresh;               /* owner: every block on `free` is untouched (zero) memory */
-  uint8_t kind;                     /* 0, 1, 2 */
-  uint8_t *start;                   /* first block (== slab address); owner/lock only */
-  _Atomic(uint8_t) *state;          /* one state byte per block; fixed for the metadata's life */
-  uint64_t recip;                   /* owner/lock: _sf_class_recip[cls], set with the class */
-  _Atomic(sf_tld_t *) owner_tld;    /* thread record owning the slab, NULL if none */
-  _Atomic(sf_theap_t *) owner;      /* its thread heap (remote frees read it for hints) */
-  sf_block_t *local_free;           /* owner: frees by the owner, not yet allocatable */
-  /* Second line: what other threads write (remote frees), then the slow paths' fields. */
-  _Atomic(uintptr_t) thread_free;   /* frees by other threads (lock-free stack) */
-  _Atomic(uint8_t) full;            /* owner sets when it parks the slab in its full list */
-  uint8_t where;                    /* SF_SLAB_* (lock or owner) */
-  uint8_t mem_fresh;                /* blocks beyond `reserved` are zero (fresh or purged) */
   uint8_t kept;                     /* owner: empty, kept by its thread heap (keep_budget) */
-  uint8_t pad_;
-  uint32_t bsize;                   /* owner/lock: _sf_class_size[cls], set with the class */
-  uint32_t touched;                 /* bytes from start counted as committed (page multiple) */
+  uint8_t where;                    /* SF_SLAB_* (lock or owner) */
+  sf_block_t *local_free;           /* owner: frees by the owner, not yet allocatable */
   uint32_t reserved;                /* owner: blocks put on a free list so far (lazy init) */
+  uint32_t touched;                 /* bytes from start counted as committed (page multiple) */
   uint64_t stamp_ms;                /* owned: empty since (0: not seen empty by a collection
                                        since it was last seen in use); dirty: freed at (0:
                                        purge at the next pass) */
   sf_slab_t *next, *prev;           /* list links: theap lists, segment pools, abandoned */
-  sf_segment_t *segment;
-} __attribute__((aligned(64)));     /* 128 bytes: two records a cache line pair, shift-indexed */
-_Static_assert(sizeof(sf_slab_t) == 128, "slab records are indexed by shift");
-_Static_assert(__builtin_offsetof(sf_slab_t, thread_free) == 64,
-               "remote frees write the second line, not the owner's");
+  uint8_t mem_fresh;                /* blocks beyond `reserved` are zero (fresh or purged) */
+  /* Line 1: read by every free, the owner's and other threads'; written only when the slab
+     changes class or owner. */
+  _Atomic(uint8_t) cls __attribute__((aligned(64)));   /* size class; always one of the
+                                       slab's kind. Checked frees from any thread derive the
+                                       geometry from it alone */
+  uint8_t kind;                     /* 0, 1, 2 */
+  uint32_t bsize;                   /* owner/lock: _sf_class_size[cls], set with the class */
+  uint8_t *start;                   /* first block (== slab address); owner/lock only */
+  _Atomic(uint8_t) *state;          /* one state byte per block; fixed for the metadata's life */
+  sf_segment_t *segment;            /* offset 88, which no fast path loads (SF_TLD_IN_OP_OFFSET) */
+  uint64_t recip;                   /* owner/lock: _sf_class_recip[cls], set with the class */
+  _Atomic(sf_tld_t *) owner_tld;    /* thread record owning the slab, NULL if none */
+  _Atomic(sf_theap_t *) owner;      /* its thread heap (remote frees read it for hints) */
+  /* Line 2: what other threads write (remote frees). */
+  _Atomic(uintptr_t) thread_free __attribute__((aligned(64)));   /* frees by other threads
+                                       (lock-free stack) */
+  _Atomic(uint8_t) full;            /* owner sets when it parks the slab in its full list */
+  /* Line 3: unused, so that records are a power of two apart (shift-indexed). */
+  uint8_t unused_[64] __attribute__((aligned(64)));
+} __attribute__((aligned(64)));
+_Static_assert(sizeof(sf_slab_t) == 256, "slab records are indexed by shift");
+_Static_assert(__builtin_offsetof(sf_slab_t, cls) == 64 &&
+                   __builtin_offsetof(sf_slab_t, segment) == 88 &&
+                   __builtin_offsetof(sf_slab_t, thread_free) == 128,
+               "the owner's line, the readers' line, the remote writers' line");
 
 /* ------------------------------------------------------------------------------------------
    Segments (segment.c)
@@ -170,6 +178,7 @@ struct sf_segment_s {
   size_t meta_size;                 /* bytes of this metadata mapping */
   sf_slab_t slabs[];                /* then the state bytes */
 };
+_Static_assert(__builtin_offsetof(sf_segment_t, slabs) == 128, "see SF_TLD_IN_OP_OFFSET");
 
 /* ------------------------------------------------------------------------------------------
    Thread heaps and thread records (heap.c, thread.c)
@@ -184,23 +193,30 @@ struct sf_theap_s {
   sf_slab_list_t avail[SF_CLASSES]; /* slabs with free (or not yet counted) blocks */
   sf_slab_list_t fulls[SF_CLASSES]; /* slabs with no free block at the last look */
   sf_slab_t *cur[SF_CLASSES];       /* head of avail[c] or &_sf_slab_empty: fast-path slab */
-  _Atomic(uint8_t) hint[SF_CLASSES];/* remote threads: "a block came back to a full slab" */
+  /* What other threads write, on a line of its own: a remote free reads `pending` each time,
+     and beside the counters the owner bumps on every call it missed every time. */
+  _Atomic(uint8_t) hint[SF_CLASSES] __attribute__((aligned(64)));   /* remote threads: "a block
+                                       came back to a full slab" */
   _Atomic(uint8_t) pending;         /* remote threads: "a block came back" (for the purger) */
   /* statistics, written by the owner only (_sf_count_inc), read by anyone; two arrays, so the
      fast paths address a counter with one scaled index */
-  _Atomic(uint64_t) allocs[SF_CLASSES], frees[SF_CLASSES];
+  _Atomic(uint64_t) allocs[SF_CLASSES] __attribute__((aligned(64))), frees[SF_CLASSES];
   _Atomic(uint64_t) reallocs_in_place, reallocs_moved, reallocs_remapped;
   size_t keep_budget, kept_bytes;   /* other emptied slabs kept (heap.c), bytes of slabs */
 };
 _Static_assert(__builtin_offsetof(sf_theap_t, hint) < __builtin_offsetof(sf_theap_t, pending) &&
                    __builtin_offsetof(sf_theap_t, pending) < __builtin_offsetof(sf_theap_t, allocs),
                "_sf_theap_new resets the remote threads' words between two memsets");
+_Static_assert(__builtin_offsetof(sf_theap_t, pending) / 64 ==
+                   __builtin_offsetof(sf_theap_t, hint) / 64,
+               "the remote threads' words share one line, and no owner's word shares it");
 
 /* Where in_op sits in a thread record. The owner stores it twice per call, and a load whose
    address has the same low 12 bits as a store still in flight waits for that store (4K
    aliasing). Records are 128-aligned in page-aligned chunks, so in_op's page offset is always
-   88 mod 128: in slab records (128 apart from a page-aligned header) and segment headers a
-   field no fast path loads, in blocks (16-aligned) never their link, in heap handles (64 or
+   88 mod 128: in slab records (256 apart, from 128 past a page-aligned segment header: record
+   offsets 88 and 216, `segment` and the unused line) and segment headers a field no fast path
+   loads, in blocks (16-aligned) never their link, in heap handles (64 or
    128 apart from a page boundary) never `closed` or `slot`, and in the first thread heap of a
    chunk (page-aligned) a cold list head. */
 #define SF_TLD_IN_OP_OFFSET 88

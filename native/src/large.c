@@ -187,22 +187,22 @@ uint64_t _sf_large_cache_purge(sf_heap_t *heap, uint64_t now, bool force) {
   return sf_cache_unmap(b, gone, n);
 }
 
-/* A block of `usable` bytes from a kept mapping, entered in the table; NULL if none fits. */
-/* Records a block of `usable` bytes at p, a mapping of exactly that size already committed;
-   false if the table has no room (the caller then unmaps it). */
-static bool sf_large_record(sf_heap_body_t *b, uint8_t *p, size_t usable) {
-  sf_large_entry_t e = {(uintptr_t)p, usable, p, usable};
+/* Enters a new block, its mapping committed, in the table; false if the table has no room
+   (the caller then unmaps it). */
+static bool sf_large_record(sf_heap_body_t *b, const sf_large_entry_t *e) {
   pthread_mutex_lock(&b->large_lock);
-  bool ok = sf_insert(b, &e);
+  bool ok = sf_insert(b, e);
   if (ok) {
     b->large_count++;
-    b->large_bytes += usable;
+    b->large_bytes += e->usable;
     b->large_allocs++;
   }
   pthread_mutex_unlock(&b->large_lock);
   return ok;
 }
 
+/* A block of `usable` bytes from a kept mapping, entered in the table; NULL if none holds it
+   and none could grow to it. */
 static void *sf_large_from_cache(sf_heap_t *heap, size_t usable) {
   sf_heap_body_t *b = heap->body;
   sf_large_cached_t whole = {NULL, 0, 0};
@@ -222,7 +222,8 @@ static void *sf_large_from_cache(sf_heap_t *heap, size_t usable) {
       return NULL;
     }
   }
-  if (p != NULL && !sf_large_record(b, p, usable)) {
+  sf_large_entry_t e = {(uintptr_t)p, usable, p, usable};
+  if (p != NULL && !sf_large_record(b, &e)) {
     /* No room in the table: the bytes were committed while kept. */
     _sf_os_unmap(p, usable);
     _sf_uncommit(b, usable);
@@ -269,15 +270,7 @@ void *_sf_large_alloc(sf_theap_t *th, size_t size, size_t alignment, bool zero, 
     _sf_os_protect_none(p + usable, ps);
   }
   sf_large_entry_t e = {(uintptr_t)p, usable, map, map_size};
-  pthread_mutex_lock(&b->large_lock);
-  bool ok = sf_insert(b, &e);
-  if (ok) {
-    b->large_count++;
-    b->large_bytes += usable;
-    b->large_allocs++;
-  }
-  pthread_mutex_unlock(&b->large_lock);
-  if (!ok) {
+  if (!sf_large_record(b, &e)) {
     _sf_os_unmap(map, map_size);
     _sf_uncommit(b, usable);
     *err = SEGFIT_E_OUT_OF_MEMORY;

@@ -662,8 +662,10 @@ def cmd_report(bench_dir, doc):
         for jdk, t in sorted(tables.items()):
             for key in sorted([k for k in t if k[0] == shape], key=lambda k: k[1] or 0):
                 peers = t[key]
-                b = best_peer(peers)
                 for seg in sorted(p for p in peers if is_segfit(p)):
+                    # A Netty row's rivals are Netty's allocators at the same leak setting, as
+                    # in its target check.
+                    b = best_peer(peers, only=NETTY_RIVALS.get(seg) if shape.startswith("Netty") else None)
                     if b:
                         L.append("| %s | %s | %s | %s %s | %s (%s) | **%.2fx** |" % (
                             shape if seg == "segfit" else "%s (%s)" % (shape, SEGFIT_VARIANTS.get(seg, LABELS.get(seg, seg))),

@@ -65,7 +65,22 @@ static void *sf_mremap(void *p, size_t old_size, size_t new_size) {
     errno = ENOMEM;
     return MAP_FAILED;
   }
+#if SF_TSAN
+  /* ThreadSanitizer does not intercept mremap: a range it moves keeps the access history of
+     whatever was mapped there before, and the next thread to use it is reported as racing
+     with that. Under TSan a move is a new mapping, a copy and an unmap, which it follows. */
+  if (new_size <= old_size) {
+    if (new_size < old_size) munmap((uint8_t *)p + new_size, old_size - new_size);
+    return p;
+  }
+  void *q = mmap(NULL, new_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (q == MAP_FAILED) return MAP_FAILED;
+  memcpy(q, p, old_size);
+  munmap(p, old_size);
+  return q;
+#else
   return mremap(p, old_size, new_size, MREMAP_MAYMOVE);
+#endif
 }
 
 static int sf_madvise(void *p, size_t len, int advice) {

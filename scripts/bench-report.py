@@ -28,6 +28,7 @@ LABELS = {
     "segfit": "segfit",
     "segfitAddress": "segfit (address API)",
     "segfitJni": "segfit, JNI path (segfit.ffm=false)",
+    "segfitCore": "segfit, core path (segfit.threadCache=false)",
     "segfitLeakDefault": "segfit (SegfitByteBufAllocator), default leak detection",
     "allocateDirect": "allocateDirect + invokeCleaner",
     "unsafe": "Unsafe.allocateMemory",
@@ -81,6 +82,7 @@ NETTY_RIVALS = {"segfit": {"nettyPooled", "nettyAdaptive"},
                 "segfitLeakDefault": {"nettyPooledLeakDefault", "nettyAdaptiveLeakDefault"}}
 # How the summary names segfit's rows other than "segfit".
 SEGFIT_VARIANTS = {"segfitAddress": "address API", "segfitJni": "JNI path",
+                   "segfitCore": "core path, no thread cache",
                    "segfitLeakDefault": "default leak detection"}
 # Peers that grow by allocate + copy + free (no realloc of their own).
 COPYING = {"allocateDirect", "nettyPooled", "nettyAdaptive", "ffmConfinedArena"}

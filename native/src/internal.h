@@ -98,7 +98,10 @@ void _sf_assert_fail(const char *expr, const char *file, int line);
 enum { SF_BLOCK_NEVER = 0, SF_BLOCK_LIVE = 1, SF_BLOCK_FREE = 2 };
 
 /* Where a slab is. */
-enum { SF_SLAB_CLEAN = 0, SF_SLAB_DIRTY, SF_SLAB_PURGING, SF_SLAB_OWNED, SF_SLAB_ABANDONED };
+enum {
+  SF_SLAB_CLEAN = 0, SF_SLAB_DIRTY, SF_SLAB_PURGING, SF_SLAB_OWNED, SF_SLAB_ABANDONED,
+  SF_SLAB_LENT   /* managed by a borrower (lend.c): in no list, its state bytes all NEVER */
+};
 
 typedef struct sf_block_s { struct sf_block_s *next; } sf_block_t;
 typedef struct sf_slab_s sf_slab_t;

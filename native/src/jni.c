@@ -80,6 +80,11 @@ JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_maxNameLength(JNIEnv *
   return SEGFIT_MAX_NAME_LENGTH;
 }
 
+/* Class: io.segfit.internal.NativeHeap  Method: lendMax  Signature: ()J */
+JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_lendMax(JNIEnv *env, jclass cls) {
+  return SEGFIT_LEND_MAX_BLOCK;
+}
+
 /* Class: io.segfit.internal.NativeHeap  Method: smallMax  Signature: ()J */
 JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_smallMax(JNIEnv *env, jclass cls) {
   return (jlong)segfit_small_max();
@@ -294,6 +299,33 @@ JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_freeSized(JNIEnv *env,
 JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_usableSize(JNIEnv *env, jclass cls,
                                                                      jlong heap, jlong address) {
   return (jlong)segfit_usable_size(heap_of(heap), pointer_of(address));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Slabs lent to the facade's thread caches
+ * ------------------------------------------------------------------------------------------- */
+
+/* Class: io.segfit.internal.NativeHeap  Method: lendSlab  Signature: (JJ)J */
+JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_lendSlab(JNIEnv *env, jclass cls,
+                                                                   jlong heap, jlong block_size) {
+  uint32_t reserved = 0;
+  void *start = segfit_slab_lend(heap_of(heap), (size_t)block_size, &reserved);
+  /* The slab is 64 KiB aligned and reserved < 2^13: one value carries both. */
+  return start != NULL ? (jlong)((uintptr_t)start | reserved) : failure();
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: returnSlab  Signature: (JJI)I */
+JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_returnSlab(JNIEnv *env, jclass cls,
+                                                                    jlong heap, jlong start,
+                                                                    jint handed_out) {
+  if (handed_out < 0) return SEGFIT_E_INVALID_SIZE;
+  return segfit_slab_return(heap_of(heap), pointer_of(start), (uint32_t)handed_out);
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: copy  Signature: (JJJJ)I */
+JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_copy(JNIEnv *env, jclass cls, jlong heap,
+                                                              jlong dst, jlong src, jlong size) {
+  return segfit_copy(heap_of(heap), pointer_of(dst), pointer_of(src), (size_t)size);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -419,6 +419,76 @@ TEST(kept_large_mappings_are_reused) {
   CHECK_EQ(segfit_heap_destroy(h), 0);
 }
 
+/* A lent slab is the borrower's: native calls reject its blocks, it counts as committed, and
+   given back its handed-out blocks are free (a stale free says ALREADY_FREE) and reusable. */
+TEST(lent_slabs_are_the_borrowers) {
+  segfit_heap_t *h = th_heap("lend", -1);
+  uint32_t reserved = 99;
+  CHECK(segfit_slab_lend(h, 100, &reserved) == NULL);   /* not a class size */
+  CHECK_EQ(segfit_last_error(), SEGFIT_E_INVALID_SIZE);
+  CHECK(segfit_slab_lend(h, 16384, &reserved) == NULL); /* not a 64 KiB slab's class */
+  CHECK_EQ(segfit_last_error(), SEGFIT_E_INVALID_SIZE);
+  segfit_stats_t before, st;
+  CHECK(segfit_stats(h, &before) == 0);
+  uint8_t *s = segfit_slab_lend(h, 64, &reserved);
+  CHECK(s != NULL && ((uintptr_t)s & 0xFFFF) == 0);
+  CHECK_EQ(reserved, 0);   /* a fresh slab */
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.committed_bytes, before.committed_bytes + (64 << 10));
+  CHECK_EQ(st.slabs, before.slabs + 1);
+  memset(s, 0x5A, 64 << 10);   /* the borrower may write every block */
+  CHECK_EQ(segfit_free(h, s), SEGFIT_E_NOT_A_BLOCK);
+  CHECK_EQ(segfit_free(h, s + 64), SEGFIT_E_NOT_A_BLOCK);
+  CHECK_EQ(segfit_usable_size(h, s), SEGFIT_E_NOT_A_BLOCK);
+  CHECK(segfit_realloc(h, s, 10) == NULL);
+  CHECK_EQ(segfit_slab_return(h, s + 64, 3), SEGFIT_E_NOT_A_BLOCK);
+  CHECK_EQ(segfit_slab_return(h, s, 1025), SEGFIT_E_INVALID_SIZE);
+  segfit_heap_t *other = th_heap("lend-other", -1);
+  CHECK_EQ(segfit_slab_return(other, s, 3), SEGFIT_E_NOT_A_BLOCK);
+  CHECK_EQ(segfit_heap_destroy(other), 0);
+  CHECK_EQ(segfit_slab_return(h, s, 3), 0);
+  CHECK_EQ(segfit_slab_return(h, s, 3), SEGFIT_E_NOT_A_BLOCK);   /* not lent any more */
+  CHECK_EQ(segfit_free(h, s + 64), SEGFIT_E_ALREADY_FREE);
+  CHECK_EQ(segfit_free(h, s + 3 * 64), SEGFIT_E_NOT_A_BLOCK);   /* never handed out */
+  /* Lent again with the same class: the blocks handed out before are known. */
+  uint8_t *t = segfit_slab_lend(h, 64, &reserved);
+  CHECK(t == s);
+  CHECK_EQ(reserved, 3);
+  CHECK_EQ(segfit_slab_return(h, t, 5), 0);
+  /* The core's own allocations now take the returned slab's blocks, in order. */
+  void *a = segfit_alloc(h, 64);
+  CHECK(a == s);
+  CHECK_EQ(segfit_free(h, a), 0);
+  /* Destroy with a slab still lent. */
+  CHECK(segfit_slab_lend(h, 8192, &reserved) != NULL);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+  CHECK(segfit_slab_lend(h, 64, &reserved) == NULL);
+  CHECK_EQ(segfit_last_error(), SEGFIT_E_CLOSED);
+}
+
+/* Lending commits the whole slab: within the limit or not at all. */
+TEST(lending_respects_the_limit) {
+  segfit_options_t o;
+  segfit_options_init(&o);
+  o.max_bytes = (size_t)256 << 10;
+  segfit_heap_t *h;
+  CHECK(segfit_heap_create(&o, &h) == 0);
+  uint32_t reserved;
+  void *lent[8];
+  int n = 0;
+  while (n < 8 && (lent[n] = segfit_slab_lend(h, 1024, &reserved)) != NULL) n++;
+  CHECK_EQ(n, 4);
+  CHECK_EQ(segfit_last_error(), SEGFIT_E_LIMIT);
+  segfit_stats_t st;
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK(st.committed_bytes <= o.max_bytes);
+  for (int i = 0; i < n; i++) CHECK_EQ(segfit_slab_return(h, lent[i], 0), 0);
+  CHECK_EQ(segfit_trim(h), 0);
+  CHECK((lent[0] = segfit_slab_lend(h, 1024, &reserved)) != NULL);
+  CHECK_EQ(segfit_slab_return(h, lent[0], 0), 0);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
 TEST(options_are_validated) {
   segfit_options_t o;
   segfit_heap_t *h = (segfit_heap_t *)1;
@@ -955,6 +1025,8 @@ int main(void) {
   RUN(remote_frees_come_back_to_the_owner);
   RUN(limit_is_enforced);
   RUN(kept_large_mappings_are_reused);
+  RUN(lent_slabs_are_the_borrowers);
+  RUN(lending_respects_the_limit);
   RUN(options_are_validated);
   RUN(error_messages);
   RUN(statistics_are_consistent);

@@ -12,6 +12,7 @@ import io.segfit.internal.NativeLibrary;
 import io.segfit.internal.OpenHeaps;
 import io.segfit.internal.Option;
 import io.segfit.internal.Regions;
+import io.segfit.internal.SlabCache;
 import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -111,12 +112,15 @@ public final class Heap implements AutoCloseable {
   /** Buffers handed out lately, reused for their blocks; null with leak detection, which
       follows each buffer object. */
   private final BufferMemo memo;
+  /** Small blocks served in Java from slabs lent to each thread; null where it does not apply
+      (see SlabCache). Every block operation asks it first. */
+  private final SlabCache cache;
   private final AtomicBoolean closing = new AtomicBoolean();
   private volatile boolean closed;
   private volatile ObjectName mxbeanName;
 
   private Heap(long handle, String name, boolean isDefault, LeakDetection level, int interval,
-      boolean debug) {
+      boolean debug, boolean cached) {
     this.handle = handle;
     this.name = name;
     this.isDefault = isDefault;
@@ -124,6 +128,7 @@ public final class Heap implements AutoCloseable {
     this.leaks = level == LeakDetection.DISABLED ? null : new LeakDetector(name, interval);
     this.sites = debug ? new AllocationSites(name, FREED_SITES) : null;
     this.memo = leaks == null ? new BufferMemo() : null;
+    this.cache = cached && leaks == null && !debug ? new SlabCache(handle) : null;
   }
 
   /**
@@ -185,6 +190,10 @@ public final class Heap implements AutoCloseable {
    */
   public ByteBuffer allocate(int size) {
     if (closed) throw Errors.closed(name);
+    if (cache != null) {
+      ByteBuffer b = cache.allocate(size);
+      if (b != null) return b;
+    }
     long address = Blocks.allocate(handle, size);
     if (address <= 0) throw Errors.allocation(address, name, handle, size, 0);
     return buffer(address, size, 0);
@@ -247,6 +256,15 @@ public final class Heap implements AutoCloseable {
   public ByteBuffer reallocate(ByteBuffer buffer, int newSize) {
     checkDirect(buffer, "reallocate");
     if (closed) throw Errors.closed(name);
+    if (cache != null) {
+      long address = Blocks.address(buffer);
+      long r = cache.reallocate(address, buffer.capacity(), newSize);
+      if (r != SlabCache.NOT_MINE) {
+        if (r <= 0) throw Errors.reallocation(r, name, handle, address, newSize);
+        ByteBuffer view = cache.view(r, newSize);
+        return view != null ? view : buffer(r, newSize, 0);
+      }
+    }
     long old = leaks != null || sites != null ? Blocks.address(buffer) : 0;
     long address = Blocks.reallocateBuffer(handle, buffer, buffer.capacity(), newSize);
     if (address <= 0) {
@@ -276,6 +294,16 @@ public final class Heap implements AutoCloseable {
   public void free(ByteBuffer buffer) {
     checkDirect(buffer, "free");
     if (closed) throw Errors.closed(name);
+    if (cache != null) {
+      int rc = cache.free(buffer);
+      if (rc == SlabCache.NOT_MINE && (memo == null || memo.address(buffer) == 0)) {
+        rc = cache.free(Blocks.address(buffer), buffer.capacity());
+      }
+      if (rc != SlabCache.NOT_MINE) {
+        if (rc != 0) throw freeFailure(rc, Blocks.address(buffer));
+        return;
+      }
+    }
     // Where reading the address is a native call, a buffer from the memo needs none.
     long known = memo == null || Blocks.addressInJava() ? 0 : memo.address(buffer);
     if (known != 0) {
@@ -308,6 +336,10 @@ public final class Heap implements AutoCloseable {
    */
   public long allocateAddress(long size) {
     if (closed) throw Errors.closed(name);
+    if (cache != null) {
+      long a = cache.allocateAddress(size);
+      if (a != 0) return a;
+    }
     long address = Blocks.allocate(handle, size);
     if (address <= 0) throw Errors.allocation(address, name, handle, size, 0);
     addressAllocated(address, size, 0);
@@ -366,6 +398,13 @@ public final class Heap implements AutoCloseable {
    */
   public long reallocateAddress(long address, long newSize) {
     if (closed) throw Errors.closed(name);
+    if (cache != null) {
+      long r = cache.reallocate(address, 0, newSize);
+      if (r != SlabCache.NOT_MINE) {
+        if (r <= 0) throw Errors.reallocation(r, name, handle, address, newSize);
+        return r;
+      }
+    }
     long result = Blocks.reallocate(handle, address, newSize);
     if (result <= 0) throw Errors.reallocation(result, name, handle, address, newSize);
     if (leaks != null && address != 0) leaks.untrack(address);
@@ -387,6 +426,13 @@ public final class Heap implements AutoCloseable {
    */
   public void freeAddress(long address) {
     if (closed) throw Errors.closed(name);
+    if (cache != null) {
+      int rc = cache.free(address, -1);
+      if (rc != SlabCache.NOT_MINE) {
+        if (rc != 0) throw freeFailure(rc, address);
+        return;
+      }
+    }
     int rc = Blocks.free(handle, address);
     if (rc != 0) throw freeFailure(rc, address);
     if (leaks != null) leaks.untrack(address);
@@ -404,6 +450,13 @@ public final class Heap implements AutoCloseable {
    */
   public long usableSize(long address) {
     if (closed) throw Errors.closed(name);
+    if (cache != null) {
+      long size = cache.usableSize(address);
+      if (size != SlabCache.NOT_MINE) {
+        if (size < 0) throw Errors.block(size, name, "usableSize", address);
+        return size;
+      }
+    }
     long size = Blocks.usableSize(handle, address);
     if (size < 0) throw Errors.block(size, name, "usableSize", address);
     return size;
@@ -449,6 +502,7 @@ public final class Heap implements AutoCloseable {
     long[] raw = new long[NativeHeap.statsLength()];
     int rc = NativeHeap.stats(handle, raw);
     if (rc != 0) throw Errors.block(rc, name, "stats", 0);
+    if (cache != null) cache.addTo(raw);
     return new HeapStats(name, raw, leaks == null ? 0 : leaks.reported());
   }
 
@@ -463,6 +517,7 @@ public final class Heap implements AutoCloseable {
    */
   public void trim() {
     if (closed) throw Errors.closed(name);
+    if (cache != null) cache.trim();
     int rc = Jfr.trim(name, handle);
     if (rc == Errors.CORRUPTED) throw corruption("trim", 0);
     if (rc != 0) throw Errors.block(rc, name, "trim", 0);
@@ -827,9 +882,10 @@ public final class Heap implements AutoCloseable {
         throw new IllegalStateException("cannot create " + what + ": " + Errors.describe(handle));
       }
       String actualName = NativeHeap.name(handle);
-      Heap heap = new Heap(handle, actualName, isDefault, level, interval, debug);
+      boolean cached = maxBytes == 0 && purgeDelayMs != 0 && Option.THREAD_CACHE.booleanValue();
+      Heap heap = new Heap(handle, actualName, isDefault, level, interval, debug, cached);
       if (withJmx) heap.registerMXBean();
-      Jfr.addHeap(handle, actualName);
+      Jfr.addHeap(handle, actualName, heap.cache);
       OpenHeaps.opened(heap);
       return heap;
     }

@@ -22,7 +22,18 @@ public final class Jfr {
   public static final long LARGE_ALLOCATION_THRESHOLD = largeThreshold();
 
   /** Open heaps by handle, for the periodic statistics event. */
-  static final Map<Long, String> HEAPS = new ConcurrentHashMap<>();
+  static final Map<Long, Registered> HEAPS = new ConcurrentHashMap<>();
+
+  /** A heap's name and its thread caches, whose counts the core's statistics lack (or null). */
+  static final class Registered {
+    final String name;
+    final SlabCache cache;
+
+    Registered(String name, SlabCache cache) {
+      this.name = name;
+      this.cache = cache;
+    }
+  }
 
   private static boolean detect() {
     Module self = Jfr.class.getModule();
@@ -41,9 +52,9 @@ public final class Jfr {
   }
 
   /** Registers an open heap for io.segfit.HeapStatistics. */
-  public static void addHeap(long handle, String name) {
+  public static void addHeap(long handle, String name, SlabCache cache) {
     if (!AVAILABLE) return;
-    HEAPS.put(handle, name);
+    HEAPS.put(handle, new Registered(name, cache));
     JfrEvents.registerPeriodic();
   }
 

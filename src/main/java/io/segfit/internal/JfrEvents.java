@@ -96,10 +96,12 @@ final class JfrEvents {
 
   private static void emitStatistics() {
     long[] s = new long[NativeHeap.statsLength()];
-    for (java.util.Map.Entry<Long, String> heap : Jfr.HEAPS.entrySet()) {
+    for (java.util.Map.Entry<Long, Jfr.Registered> heap : Jfr.HEAPS.entrySet()) {
       if (NativeHeap.stats(heap.getKey(), s) != 0) continue;
+      SlabCache cache = heap.getValue().cache;
+      if (cache != null) cache.addTo(s);
       HeapStatistics e = new HeapStatistics();
-      e.heap = heap.getValue();
+      e.heap = heap.getValue().name;
       e.liveBytes = s[NativeHeap.STAT_LIVE_BYTES];
       e.liveBlocks = s[NativeHeap.STAT_LIVE_BLOCKS];
       e.committedBytes = s[NativeHeap.STAT_COMMITTED_BYTES];

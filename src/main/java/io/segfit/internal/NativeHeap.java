@@ -75,6 +75,8 @@ public final class NativeHeap {
   public static native int maxNameLength();
   /** segfit_small_max(). */
   public static native long smallMax();
+  /** SEGFIT_LEND_MAX_BLOCK: the largest block size of a lent slab. */
+  public static native long lendMax();
   /** segfit_page_size(). */
   public static native long pageSize();
 
@@ -120,6 +122,17 @@ public final class NativeHeap {
   public static native int freeSized(long heap, long address, long size);
   /** segfit_usable_size: the size or a negative code. */
   public static native long usableSize(long heap, long address);
+
+  // --- slabs lent to SlabCache ---------------------------------------------------------------
+  /**
+   * segfit_slab_lend: the slab's start (64 KiB aligned) ORed with the count of blocks handed
+   * out before (reserved, below 2^13), or a negative code.
+   */
+  public static native long lendSlab(long heap, long blockSize);
+  /** segfit_slab_return: 0 or a negative code. */
+  public static native int returnSlab(long heap, long start, int handedOut);
+  /** segfit_copy (memmove inside a call on the heap): 0 or a negative code. */
+  public static native int copy(long heap, long dst, long src, long size);
 
   // --- blocks by buffer: the address is read from the buffer inside the call -----------------
   /**

@@ -3,8 +3,9 @@
  * Not JMH: round trips timed in the calling thread's CPU time, best of many runs, for a machine
  * that other work keeps busy (JMH's wall-clock scores then measure the scheduler). Every case
  * pays the same interface call per operation, so compare the cases of one run, not the figures
- * with JMH's. Cases: segfit's address and buffer round trips, the JavaSlabModel design model's,
- * and LWJGL's rpmalloc, jemalloc and memAlloc. Usage:
+ * with JMH's. Cases: segfit's address and buffer round trips (run once more with
+ * -Dsegfit.threadCache=false for the core path) and LWJGL's rpmalloc, jemalloc and memAlloc.
+ * Usage:
  *   java --enable-native-access=ALL-UNNAMED -cp benchmarks/target/benchmarks.jar \
  *        io.segfit.bench.CpuTimeRoundTrip [size=64] [rounds=3]
  */
@@ -52,9 +53,6 @@ public final class CpuTimeRoundTrip {
     int size = args.length > 0 ? Integer.parseInt(args[0]) : 64;
     int rounds = args.length > 1 ? Integer.parseInt(args[1]) : 3;
     Heap heap = Heap.defaultHeap();
-    JavaSlabModel model = new JavaSlabModel();
-    model.size = size;
-    model.setup();
     RPmalloc.rpmalloc_initialize();
     RPmalloc.rpmalloc_thread_initialize();
     Case[] cases = {
@@ -70,8 +68,6 @@ public final class CpuTimeRoundTrip {
         heap.free(b);
         return b.capacity();
       }),
-      new Case("model address", model::address),
-      new Case("model buffer", () -> model.buffer().capacity()),
       new Case("rpmalloc address", () -> {
         long a = RPmalloc.nrpmalloc(size);
         MemoryUtil.memPutByte(a, (byte) 1);
@@ -106,7 +102,6 @@ public final class CpuTimeRoundTrip {
         Runtime.version(), rounds, RUNS);
     for (int i = 0; i < cases.length; i++) System.out.printf("%-18s %6.2f%n", cases[i].name(), best[i]);
     System.out.println("load average " + Files.readString(Path.of("/proc/loadavg")).trim());
-    model.tearDown();
     if (sink == 42) System.out.println();
   }
 }

@@ -40,6 +40,16 @@ public class RoundTripAddress {
     return a;
   }
 
+  /** The previous path, side by side: every call reaches the core (no thread cache). */
+  @Benchmark
+  @Fork(value = 1, jvmArgsPrepend = "-Dsegfit.threadCache=false")
+  public long segfitCore(Peers.Segfit p) {
+    long a = p.heap.allocateAddress(size);
+    UNSAFE.putByte(a, (byte) 1);
+    p.heap.freeAddress(a);
+    return a;
+  }
+
   @Benchmark
   public long unsafe() {
     long a = UNSAFE.allocateMemory(size);

@@ -42,6 +42,16 @@ public class RoundTripBuffer {
     return b;
   }
 
+  /** The previous path, side by side: every call reaches the core (no thread cache). */
+  @Benchmark
+  @Fork(value = 1, jvmArgsPrepend = "-Dsegfit.threadCache=false")
+  public ByteBuffer segfitCore(Peers.Segfit p) {
+    ByteBuffer b = p.heap.allocate(size);
+    b.put(0, (byte) 1);
+    p.heap.free(b);
+    return b;
+  }
+
   @Benchmark
   public ByteBuffer allocateDirect() {
     ByteBuffer b = ByteBuffer.allocateDirect(size);

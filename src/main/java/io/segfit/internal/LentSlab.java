@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * One slab the core lent to a thread's cache (native/src/lend.c): its blocks' states, its free
+ * blocks and the buffer objects made for them, all in Java arrays, so that allocating and
+ * freeing its blocks reads no native memory and makes no native call.
+ *
+ * Owner-only fields (free, top, used, handedOut, inAvail) are touched by the owning thread
+ * alone, or by a sweep once the owner has died (Thread.isAlive() false: everything it did
+ * happens-before the sweep). Other threads touch only what a free needs: a state byte, flipped
+ * from LIVE to FREE with a compare-and-set, and the remote stack. The remote stack is a stack
+ * of block indices linked through remoteNext: anyone pushes, only the owner (or the sweep)
+ * takes the whole stack at once, so there is no ABA. Invariant (owner's view):
+ * used == LIVE blocks + blocks on the remote stack, and top + used == capacity.
+ */
+package io.segfit.internal;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+
+final class LentSlab {
+  /** Block states, as the core's (SF_BLOCK_*): never handed out, live, freed. */
+  static final byte NEVER = 0;
+  static final byte LIVE = 1;
+  static final byte FREE = 2;
+
+  /** Slab size (the core's kind-0 slab) and the reciprocal's shift, as in internal.h. */
+  static final int SHIFT = 16;
+  static final int SIZE = 1 << SHIFT;
+  private static final int RECIP_SHIFT = 42;
+  private static final long RECIP_MASK = (1L << RECIP_SHIFT) - 1;
+
+  private static final VarHandle STATE = MethodHandles.arrayElementVarHandle(byte[].class);
+  private static final VarHandle REMOTE_HEAD;
+
+  static {
+    try {
+      REMOTE_HEAD = MethodHandles.lookup().findVarHandle(LentSlab.class, "remoteHead", int.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+
+  final long start;
+  final int cls;
+  final int blockSize;
+  final int capacity;
+  private final long recip;
+  final ThreadCache owner;
+  final byte[] state;
+  final ByteBuffer[] buffers;
+  /** Owner: free block indices; the next allocation takes free[top - 1]. */
+  final int[] free;
+  int top;
+  /** Owner: blocks handed out and not collected back. */
+  int used;
+  /** Owner: on the cache's stack of slabs with free blocks. */
+  boolean inAvail;
+  /** Owner: empty, counted in the cache's budget of kept empty slabs. */
+  boolean kept;
+  private final int[] remoteNext;
+  /** Top of the remote stack: a block index + 1, 0 when empty. */
+  @SuppressWarnings("unused")
+  private volatile int remoteHead;
+
+  /** A slab with no block, so that the fast path needs no null check. */
+  static final LentSlab EMPTY = new LentSlab(null, 0, 0, 16, 0);
+
+  LentSlab(ThreadCache owner, long start, int cls, int blockSize, int reserved) {
+    this.owner = owner;
+    this.start = start;
+    this.cls = cls;
+    this.blockSize = blockSize;
+    this.capacity = owner == null ? 0 : SIZE / blockSize;
+    this.recip = ((1L << RECIP_SHIFT) + blockSize - 1) / blockSize;
+    this.state = new byte[capacity];
+    this.buffers = new ByteBuffer[capacity];
+    this.free = new int[capacity];
+    this.remoteNext = new int[capacity];
+    for (int i = 0; i < capacity; i++) free[i] = capacity - 1 - i;   // lowest address first
+    this.top = capacity;
+    for (int i = 0; i < reserved; i++) state[i] = FREE;
+  }
+
+  /**
+   * The index of the block at offset from start, or -1 if no block starts there. Exact
+   * division by multiplication, as the core's _sf_owner_index: for off = q size + r, the low
+   * 42 bits of off * recip are below recip exactly when r == 0.
+   */
+  int index(long off) {
+    if (off < 0 || off >= SIZE) return -1;
+    long prod = off * recip;
+    int i = (int) (prod >>> RECIP_SHIFT);
+    return (prod & RECIP_MASK) < recip && i < capacity ? i : -1;
+  }
+
+  /** Blocks below it may have been written: what segfit_slab_return needs. Owner or sweep. */
+  int handedOut() {
+    int n = capacity;
+    while (n > 0 && state[n - 1] == NEVER) n--;
+    return n;
+  }
+
+  long address(int i) {
+    return start + (long) i * blockSize;
+  }
+
+  /** The error code of a block that is not LIVE (or was never a block). */
+  int notLive(int i) {
+    return i >= 0 && state[i] == FREE ? Errors.ALREADY_FREE : Errors.NOT_A_BLOCK;
+  }
+
+  /** Flips a block from LIVE to FREE from any thread: exactly one of racing calls wins. */
+  boolean claim(int i) {
+    return STATE.compareAndSet(state, i, LIVE, FREE);
+  }
+
+  /** Another thread's free of a claimed block. Returns true if the stack was empty before. */
+  boolean pushRemote(int i) {
+    int head;
+    do {
+      head = remoteHead;
+      remoteNext[i] = head;
+    } while (!REMOTE_HEAD.compareAndSet(this, head, i + 1));
+    return head == 0;
+  }
+
+  boolean hasRemote() {
+    return remoteHead != 0;
+  }
+
+  /** Owner (or sweep): takes the remote stack back onto the free blocks. */
+  int collect() {
+    if (remoteHead == 0) return 0;
+    int head = (int) REMOTE_HEAD.getAndSet(this, 0);
+    int n = 0;
+    while (head != 0) {
+      int i = head - 1;
+      head = remoteNext[i];
+      free[top++] = i;
+      n++;
+    }
+    used -= n;
+    return n;
+  }
+}

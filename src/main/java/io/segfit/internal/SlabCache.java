@@ -1,0 +1,465 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * A heap's thread caches: small blocks (up to SEGFIT_LEND_MAX_BLOCK) allocated and freed in
+ * Java, with no native call, from slabs the core lends to each platform thread
+ * (native/src/lend.c). docs/hot-path.md tells how a block travels and why each misuse is still
+ * caught; in short:
+ *
+ * - A lent slab's blocks are known only here: the core rejects them. So every entry point
+ *   that takes a block (free, reallocate, usable size) asks this cache first, by address
+ *   (a table per 1 GiB region, indexed by the 64 KiB slab) or, for a buffer whose address
+ *   Java cannot read, by the identity of the buffer object the slab made for the block (found
+ *   from the address's low 30 bits, which alignmentOffset gives).
+ * - Checks are the core's: the address is a block's start (exact division), its state is
+ *   LIVE, a buffer's capacity is in the block's class. A free by the owning thread flips the
+ *   state with a plain store; any other thread's with a compare-and-set, so of two racing
+ *   frees from other threads one loses (as in the core, the owner's plain store does not
+ *   catch a double free racing with another thread).
+ * - The fast path touches no native memory, so a call racing with close() cannot fault. A
+ *   reallocation's copy is the one exception: it runs inside a core call (segfit_copy).
+ * - A thread's emptied slabs go back to the core beyond a small budget; trim() returns the
+ *   caller's empty ones and those of dead threads, whose other slabs become orphans that
+ *   later sweeps return once other threads freed their blocks.
+ *
+ * Not used for debug heaps and leak detection (both follow each block in the core or the
+ * facade), heaps with a byte limit or a purge delay of 0 (their reclaim and purge reach only
+ * the core's slabs), and virtual threads (a cache per virtual thread would hold slabs for
+ * threads that may number millions).
+ */
+package io.segfit.internal;
+
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLongArray;
+
+public final class SlabCache {
+  /** Returned by the entry points for a block that is not in a lent slab: ask the core. */
+  public static final int NOT_MINE = 1;
+
+  static final VarHandle HINT = MethodHandles.arrayElementVarHandle(byte[].class);
+  private static final int MAX = (int) NativeHeap.lendMax();
+  private static final long MAX_SIZE = NativeHeap.maxSize();
+  private static final int LOW_BITS = NativeHeap.regionShift();
+  private static final int LOW_UNIT = 1 << LOW_BITS;
+  private static final int SLABS_PER_REGION = 1 << (LOW_BITS - LentSlab.SHIFT);
+  private static final int REGION_SLOTS = 1024;
+  private static final int THREAD_SLOTS = 256;
+  private static final MethodHandle IS_VIRTUAL = isVirtualHandle();
+
+  private final long handle;
+  /** Class of a size by (size + 15) / 16, and each class's block size (from the core). */
+  private final byte[] classBy16 = new byte[MAX / 16 + 1];
+  private final int[] classSize;
+  private final ThreadCache[] byThread = new ThreadCache[THREAD_SLOTS];
+  private final ThreadLocal<ThreadCache> local = new ThreadLocal<>();
+  private final Region[] regions = new Region[REGION_SLOTS];
+  private final ConcurrentHashMap<Long, Region> allRegions = new ConcurrentHashMap<>();
+  private final LentSlab[] byLow = new LentSlab[SLABS_PER_REGION];
+  /** Under this: the registered caches, the orphans and the folded counters of dead caches. */
+  private final ArrayList<ThreadCache> caches = new ArrayList<>();
+  private final ArrayList<LentSlab> orphans = new ArrayList<>();
+  private final long[] deadAllocs;
+  private final long[] deadFrees;
+  private final long[] deadRemoteFrees;
+  private long deadReallocsInPlace;
+  private long deadReallocsMoved;
+  /** Frees of lent blocks by threads without a cache (virtual threads). */
+  private final AtomicLongArray uncachedFrees;
+
+  private static final class Region {
+    final long index;
+    final LentSlab[] slabs = new LentSlab[SLABS_PER_REGION];
+
+    Region(long index) {
+      this.index = index;
+    }
+  }
+
+  /**
+   * A cache for the heap, whose size classes are read from its statistics (the core's one
+   * table). The caller decides whether the heap may have one (see the class comment).
+   */
+  public SlabCache(long handle) {
+    this.handle = handle;
+    long[] raw = new long[NativeHeap.statsLength()];
+    int rc = NativeHeap.stats(handle, raw);
+    if (rc != 0) throw new IllegalStateException("segfit: stats of a new heap: " + rc);
+    int classes = 0;
+    while (classes < raw[NativeHeap.STAT_CLASS_COUNT] && blockSize(raw, classes) <= MAX) {
+      classes++;
+    }
+    classSize = new int[classes];
+    for (int c = 0, s = 0; c < classes; c++) {
+      classSize[c] = (int) blockSize(raw, c);
+      for (; s * 16 <= classSize[c] && s < classBy16.length; s++) classBy16[s] = (byte) c;
+    }
+    deadAllocs = new long[classes];
+    deadFrees = new long[classes];
+    deadRemoteFrees = new long[classes];
+    uncachedFrees = new AtomicLongArray(classes);
+  }
+
+  private static long blockSize(long[] raw, int cls) {
+    return raw[NativeHeap.STAT_HEADER + cls * NativeHeap.CLASS_FIELDS + NativeHeap.CLASS_BLOCK_SIZE];
+  }
+
+  // --- allocation ----------------------------------------------------------------------------
+
+  /** A block of size bytes as the slab's buffer for it (reset), or null: take the native path. */
+  public ByteBuffer allocate(int size) {
+    if (size > MAX || size < 0) return null;
+    ThreadCache t = local();
+    if (t == null) return null;
+    LentSlab s = take(t, classBy16[(size + 15) >>> 4]);
+    if (s == null) return null;
+    int i = s.free[s.top];
+    ByteBuffer b = s.buffers[i];
+    if (b != null && b.capacity() == size) {
+      b.clear();
+      return b.order(Regions.ORDER);
+    }
+    return s.buffers[i] = Regions.view(s.address(i), size);
+  }
+
+  /** A block of size bytes, or 0: take the native path. */
+  public long allocateAddress(long size) {
+    if (size > MAX || size < 0) return 0;
+    ThreadCache t = local();
+    if (t == null) return 0;
+    LentSlab s = take(t, classBy16[((int) size + 15) >>> 4]);
+    return s == null ? 0 : s.address(s.free[s.top]);
+  }
+
+  /**
+   * Takes a block of cls for t and marks it LIVE. Returns its slab, whose free[top] is the
+   * block's index, or null when the core lends no slab.
+   */
+  private static LentSlab take(ThreadCache t, int cls) {
+    LentSlab s = t.cur[cls];
+    int top = s.top - 1;
+    if (top < 0) {
+      if ((s = t.refill(cls)) == null) return null;
+      top = s.top - 1;
+    }
+    int i = s.free[top];
+    s.top = top;
+    s.state[i] = LentSlab.LIVE;
+    s.used++;
+    t.allocs[cls]++;
+    return s;
+  }
+
+  /**
+   * The buffer for a live block of a lent slab that the caller just got by reallocation (so
+   * that its free finds it by identity), or null when the block is not in a lent slab.
+   */
+  public ByteBuffer view(long address, int size) {
+    LentSlab s = slabAt(address);
+    if (s == null) return null;
+    int i = s.index(address - s.start);
+    return s.buffers[i] = Regions.view(address, size);
+  }
+
+  // --- free ----------------------------------------------------------------------------------
+
+  /**
+   * Frees the block of a buffer this cache made, found by identity: 0, a negative code, or
+   * NOT_MINE when the buffer is not one of this cache's (a duplicate, a slice, another
+   * allocator's): the caller then finds its address and calls {@link #free(long, long)}.
+   */
+  public int free(ByteBuffer buffer) {
+    int low = buffer.alignmentOffset(0, LOW_UNIT);
+    LentSlab s = byLow[low >>> LentSlab.SHIFT];
+    if (s == null) return NOT_MINE;
+    int i = s.index(low - (s.start & (LOW_UNIT - 1)));
+    if (i < 0 || s.buffers[i] != buffer) return NOT_MINE;
+    return release(s, i);
+  }
+
+  /**
+   * Frees the block at address: 0, a negative code, or NOT_MINE. size: the caller's idea of
+   * the block's size (a buffer's capacity), checked against the block's class; -1: unsized.
+   */
+  public int free(long address, long size) {
+    LentSlab s = slabAt(address);
+    if (s == null) return NOT_MINE;
+    int i = s.index(address - s.start);
+    if (i < 0) return Errors.NOT_A_BLOCK;
+    if (size >= 0 && classOf(size) != s.cls) {
+      return s.state[i] == LentSlab.LIVE ? Errors.SIZE_MISMATCH : s.notLive(i);
+    }
+    return release(s, i);
+  }
+
+  private int release(LentSlab s, int i) {
+    ThreadCache o = s.owner;
+    if (o.thread == Thread.currentThread()) {
+      if (s.state[i] != LentSlab.LIVE) return s.notLive(i);
+      s.state[i] = LentSlab.FREE;
+      s.free[s.top++] = i;
+      s.used--;
+      o.frees[s.cls]++;
+      if (o.cur[s.cls] != s) o.freedInto(s);
+      return 0;
+    }
+    if (!s.claim(i)) return s.notLive(i);
+    releaseRemote(s, i);
+    return 0;
+  }
+
+  /** A claimed block of another thread's slab (or an orphan's) goes on its remote stack. */
+  private void releaseRemote(LentSlab s, int i) {
+    ThreadCache me = local();
+    if (me != null) me.remoteFrees[s.cls]++;
+    else uncachedFrees.incrementAndGet(s.cls);
+    if (s.pushRemote(i)) HINT.setRelease(s.owner.hint, s.cls, (byte) 1);
+  }
+
+  /** A claimed block goes back to its slab, from whichever thread. */
+  private void releaseClaimed(LentSlab s, int i) {
+    ThreadCache o = s.owner;
+    if (o.thread != Thread.currentThread()) {
+      releaseRemote(s, i);
+      return;
+    }
+    s.free[s.top++] = i;
+    s.used--;
+    o.frees[s.cls]++;
+    if (o.cur[s.cls] != s) o.freedInto(s);
+  }
+
+  // --- reallocation and usable size -----------------------------------------------------------
+
+  /**
+   * Reallocates the block at address: the new address, a negative code (the block unchanged
+   * and live), or NOT_MINE. capacity: a buffer's capacity, which the block must hold; 0 for an
+   * address. In place within the class; else a new block (from this cache when small), the
+   * copy inside a core call, and the old block freed.
+   */
+  public long reallocate(long address, long capacity, long newSize) {
+    LentSlab s = slabAt(address);
+    if (s == null) return NOT_MINE;
+    int i = s.index(address - s.start);
+    if (i < 0 || s.state[i] != LentSlab.LIVE) return s.notLive(i);
+    if (capacity > s.blockSize) return Errors.SIZE_MISMATCH;
+    if (newSize < 0 || newSize > MAX_SIZE) return Errors.INVALID_SIZE;
+    ThreadCache me = local();
+    if (newSize <= MAX && classOf(newSize) == s.cls) {
+      if (me != null) me.reallocsInPlace++;
+      return address;
+    }
+    long q = allocateAddress(newSize);
+    if (q == 0) q = Blocks.allocate(handle, newSize);
+    if (q <= 0) return q;
+    if (!s.claim(i)) {   // freed meanwhile by another thread
+      freeNew(q);
+      return s.notLive(i);
+    }
+    int rc = NativeHeap.copy(handle, q, address, Math.min(s.blockSize, newSize));
+    if (rc != 0) return rc;   // closed meanwhile: every block went with the heap
+    releaseClaimed(s, i);
+    if (me != null) me.reallocsMoved++;
+    return q;
+  }
+
+  private void freeNew(long q) {
+    if (free(q, -1) == NOT_MINE) Blocks.free(handle, q);
+  }
+
+  /** The usable size of the live block at address, a negative code, or NOT_MINE. */
+  public long usableSize(long address) {
+    LentSlab s = slabAt(address);
+    if (s == null) return NOT_MINE;
+    int i = s.index(address - s.start);
+    return i >= 0 && s.state[i] == LentSlab.LIVE ? s.blockSize : s.notLive(i);
+  }
+
+  // --- threads, slabs and the tables -----------------------------------------------------------
+
+  private ThreadCache local() {
+    Thread t = Thread.currentThread();
+    ThreadCache c = byThread[(int) t.getId() & (THREAD_SLOTS - 1)];
+    if (c != null && c.thread == t) return c;
+    return localSlow(t);
+  }
+
+  private ThreadCache localSlow(Thread t) {
+    ThreadCache c = local.get();
+    if (c == null) {
+      c = register(t);
+      local.set(c);
+    }
+    if (c.thread == null) return null;   // a virtual thread's marker
+    int slot = (int) t.getId() & (THREAD_SLOTS - 1);
+    ThreadCache there = byThread[slot];
+    if (there == null || !there.thread.isAlive()) byThread[slot] = c;
+    return c;
+  }
+
+  private synchronized ThreadCache register(Thread t) {
+    if (isVirtual(t)) return new ThreadCache(null, this, 0);
+    sweep();
+    ThreadCache c = new ThreadCache(t, this, classSize.length);
+    caches.add(c);
+    return c;
+  }
+
+  LentSlab lend(ThreadCache owner, int cls) {
+    long r = NativeHeap.lendSlab(handle, classSize[cls]);
+    if (r < 0) return null;
+    long start = r & -LentSlab.SIZE;
+    LentSlab s = new LentSlab(owner, start, cls, classSize[cls], (int) (r & (LentSlab.SIZE - 1)));
+    region(start).slabs[slabIndex(start)] = s;
+    byLow[slabIndex(start)] = s;
+    return s;
+  }
+
+  /** Returns an empty slab to the core: no table finds it after this. */
+  void giveBack(LentSlab s) {
+    Region r = regionOf(s.start);
+    int k = slabIndex(s.start);
+    if (r != null && r.slabs[k] == s) r.slabs[k] = null;
+    if (byLow[k] == s) byLow[k] = null;
+    int rc = NativeHeap.returnSlab(handle, s.start, s.handedOut());
+    if (rc != 0 && rc != Errors.CLOSED) {
+      throw new IllegalStateException("segfit: a lent slab was refused back: "
+          + Errors.describe(rc));
+    }
+  }
+
+  private static int slabIndex(long address) {
+    return (int) (address >>> LentSlab.SHIFT) & (SLABS_PER_REGION - 1);
+  }
+
+  private LentSlab slabAt(long address) {
+    Region r = regions[(int) (address >>> LOW_BITS) & (REGION_SLOTS - 1)];
+    if (r == null || r.index != address >>> LOW_BITS) {
+      if ((r = regionOf(address)) == null) return null;
+    }
+    return r.slabs[slabIndex(address)];
+  }
+
+  private Region regionOf(long address) {
+    return allRegions.get(address >>> LOW_BITS);
+  }
+
+  private synchronized Region region(long address) {
+    long index = address >>> LOW_BITS;
+    Region r = allRegions.computeIfAbsent(index, Region::new);
+    regions[(int) index & (REGION_SLOTS - 1)] = r;
+    return r;
+  }
+
+  private int classOf(long size) {
+    return size <= MAX ? classBy16[((int) size + 15) >>> 4] : -1;
+  }
+
+  // --- trim, dead threads, statistics ---------------------------------------------------------
+
+  /**
+   * Returns the calling thread's empty slabs, and those of threads that died, to the core;
+   * a dead thread's other slabs become orphans, returned by a later sweep once empty.
+   */
+  public void trim() {
+    ThreadCache me = local.get();
+    if (me != null && me.thread != null) me.returnEmpty();
+    synchronized (this) {
+      sweep();
+    }
+  }
+
+  /** Folds dead threads' caches in. pre: this held. */
+  private void sweep() {
+    for (int k = caches.size() - 1; k >= 0; k--) {
+      ThreadCache c = caches.get(k);
+      if (c.thread.isAlive()) continue;
+      orphans.addAll(c.returnEmpty());
+      for (int cls = 0; cls < classSize.length; cls++) {
+        deadAllocs[cls] += c.allocs[cls];
+        deadFrees[cls] += c.frees[cls];
+        deadRemoteFrees[cls] += c.remoteFrees[cls];
+      }
+      deadReallocsInPlace += c.reallocsInPlace;
+      deadReallocsMoved += c.reallocsMoved;
+      caches.remove(k);
+      int slot = (int) c.thread.getId() & (THREAD_SLOTS - 1);
+      if (byThread[slot] == c) byThread[slot] = null;
+    }
+    for (int k = orphans.size() - 1; k >= 0; k--) {
+      LentSlab s = orphans.get(k);
+      s.collect();
+      if (s.used == 0) {
+        orphans.remove(k);
+        s.owner.giveBack(s);
+      }
+    }
+  }
+
+  /** Adds the caches' counts to a statistics array the core filled. */
+  public synchronized void addTo(long[] raw) {
+    long allocs = 0;
+    long frees = 0;
+    long remote = 0;
+    long live = 0;
+    long liveBytes = 0;
+    long inPlace = deadReallocsInPlace;
+    long moved = deadReallocsMoved;
+    for (ThreadCache c : caches) {
+      inPlace += c.reallocsInPlace;
+      moved += c.reallocsMoved;
+    }
+    for (int cls = 0; cls < classSize.length; cls++) {
+      long a = deadAllocs[cls];
+      long r = deadRemoteFrees[cls] + uncachedFrees.get(cls);
+      long f = deadFrees[cls] + r;
+      for (ThreadCache c : caches) {
+        a += c.allocs[cls];
+        f += c.frees[cls] + c.remoteFrees[cls];
+        r += c.remoteFrees[cls];
+      }
+      long l = Math.max(0, a - f);
+      int at = NativeHeap.STAT_HEADER + cls * NativeHeap.CLASS_FIELDS;
+      raw[at + NativeHeap.CLASS_ALLOCS] += a;
+      raw[at + NativeHeap.CLASS_FREES] += f;
+      raw[at + NativeHeap.CLASS_LIVE_BLOCKS] += l;
+      raw[at + NativeHeap.CLASS_LIVE_BYTES] += l * classSize[cls];
+      allocs += a;
+      frees += f;
+      remote += r;
+      live += l;
+      liveBytes += l * classSize[cls];
+    }
+    raw[NativeHeap.STAT_ALLOCS] += allocs;
+    raw[NativeHeap.STAT_FREES] += frees;
+    raw[NativeHeap.STAT_REMOTE_FREES] += remote;
+    raw[NativeHeap.STAT_LIVE_BLOCKS] += live;
+    raw[NativeHeap.STAT_LIVE_BYTES] += liveBytes;
+    raw[NativeHeap.STAT_REALLOCS_IN_PLACE] += inPlace;
+    raw[NativeHeap.STAT_REALLOCS_MOVED] += moved;
+  }
+
+  // --- virtual threads ------------------------------------------------------------------------
+
+  private static MethodHandle isVirtualHandle() {
+    try {
+      return MethodHandles.publicLookup().findVirtual(Thread.class, "isVirtual",
+          MethodType.methodType(boolean.class));
+    } catch (ReflectiveOperationException e) {
+      return null;   // before JDK 21: every thread is a platform thread
+    }
+  }
+
+  private static boolean isVirtual(Thread t) {
+    if (IS_VIRTUAL == null) return false;
+    try {
+      return (boolean) IS_VIRTUAL.invokeExact(t);
+    } catch (Throwable e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}

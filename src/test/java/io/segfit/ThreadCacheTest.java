@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: Apache-2.0
+package io.segfit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.segfit.internal.Errors;
+import io.segfit.internal.NativeHeap;
+import java.lang.reflect.Field;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Small blocks served from slabs the core lends to each thread (SlabCache): that they really
+ * bypass the core, that every check still holds on them, and that thread exit, trim, close,
+ * reallocation and statistics see them.
+ */
+class ThreadCacheTest {
+  private static final int SLAB = 64 << 10;
+
+  private static long handle(Heap heap) throws ReflectiveOperationException {
+    Field f = Heap.class.getDeclaredField("handle");
+    f.setAccessible(true);
+    return f.getLong(heap);
+  }
+
+  private static Heap cached(String name) {
+    return Heap.builder().name(name).build();
+  }
+
+  @Test
+  void smallBlocksComeFromLentSlabs() throws Exception {
+    try (Heap heap = cached("lent")) {
+      long a = heap.allocateAddress(64);
+      ByteBuffer b = heap.allocate(1000);
+      ByteBuffer big = heap.allocate(16 << 10);
+      // The core does not know lent blocks: it must never be asked about them.
+      assertEquals(Errors.NOT_A_BLOCK, NativeHeap.usableSize(handle(heap), a));
+      assertEquals(Errors.NOT_A_BLOCK, NativeHeap.usableSize(handle(heap),
+          NativeHeap.address(b)));
+      assertEquals(16 << 10, NativeHeap.usableSize(handle(heap), NativeHeap.address(big)));
+      assertEquals(64, heap.usableSize(a));
+      assertEquals(1024, heap.usableSize(NativeHeap.address(b)));
+      HeapStats s = heap.stats();
+      assertEquals(3, s.liveBlocks());
+      assertEquals(64 + 1024 + (16 << 10), s.liveBytes());
+      assertEquals(3, s.allocations());
+      heap.freeAddress(a);
+      heap.free(b);
+      heap.free(big);
+      s = heap.stats();
+      assertEquals(0, s.liveBlocks());
+      assertEquals(3, s.frees());
+    }
+  }
+
+  @Test
+  void aBlockGetsItsBufferObjectBack() {
+    try (Heap heap = cached("same-object")) {
+      ByteBuffer b = heap.allocate(100);
+      b.position(7).limit(9).order(java.nio.ByteOrder.BIG_ENDIAN);
+      heap.free(b);
+      ByteBuffer again = heap.allocate(100);
+      assertSame(b, again, "the block's buffer is reused");
+      assertEquals(0, again.position());
+      assertEquals(100, again.limit());
+      assertEquals(java.nio.ByteOrder.nativeOrder(), again.order());
+      heap.free(again);
+    }
+  }
+
+  @Test
+  void everyCheckHoldsOnLentBlocks() {
+    try (Heap heap = cached("checks"); Heap other = cached("checks-other")) {
+      long a = heap.allocateAddress(48);
+      IllegalArgumentException interior =
+          assertThrows(IllegalArgumentException.class, () -> heap.freeAddress(a + 16));
+      assertTrue(interior.getMessage().contains("not the start"), interior.getMessage());
+      assertThrows(IllegalArgumentException.class, () -> other.freeAddress(a));
+      assertThrows(IllegalArgumentException.class, () -> heap.freeAddress(a + 48 * 7),
+          "a block never handed out");
+      heap.freeAddress(a);
+      IllegalStateException twice =
+          assertThrows(IllegalStateException.class, () -> heap.freeAddress(a));
+      assertTrue(twice.getMessage().contains("already freed"), twice.getMessage());
+      assertThrows(IllegalStateException.class, () -> heap.usableSize(a));
+      assertThrows(IllegalStateException.class, () -> heap.reallocateAddress(a, 10));
+
+      ByteBuffer b = heap.allocate(3000);
+      ByteBuffer view = b.slice(0, 16);
+      IllegalArgumentException capacity =
+          assertThrows(IllegalArgumentException.class, () -> heap.free(view));
+      assertTrue(capacity.getMessage().contains("capacity"), capacity.getMessage());
+      assertThrows(IllegalArgumentException.class, () -> other.free(b));
+      heap.free(b.duplicate());   // a duplicate designates the block: it frees it
+      assertThrows(IllegalStateException.class, () -> heap.free(b));
+    }
+  }
+
+  @Test
+  void reallocationKeepsTheBytes() {
+    try (Heap heap = cached("realloc")) {
+      long a = heap.allocateAddress(40);
+      ByteBuffer v = heap.asByteBuffer(a, 0, 40);
+      for (int i = 0; i < 40; i++) v.put(i, (byte) i);
+      assertEquals(a, heap.reallocateAddress(a, 48), "same class: in place");
+      long moved = heap.reallocateAddress(a, 5000);
+      assertNotEquals(a, moved);
+      assertThrows(IllegalStateException.class, () -> heap.freeAddress(a), "the old block went");
+      long large = heap.reallocateAddress(moved, 100_000);
+      ByteBuffer w = heap.asByteBuffer(large, 0, 40);
+      for (int i = 0; i < 40; i++) assertEquals((byte) i, w.get(i));
+      long back = heap.reallocateAddress(large, 32);
+      ByteBuffer x = heap.asByteBuffer(back, 0, 32);
+      for (int i = 0; i < 32; i++) assertEquals((byte) i, x.get(i));
+      heap.freeAddress(back);
+
+      ByteBuffer b = heap.allocate(100);
+      b.putLong(0, 0x0123456789abcdefL);
+      ByteBuffer c = heap.reallocate(b, 2000);
+      assertEquals(2000, c.capacity());
+      assertEquals(0x0123456789abcdefL, c.getLong(0));
+      heap.free(c);
+      HeapStats s = heap.stats();
+      assertEquals(0, s.liveBlocks());
+      assertEquals(1, s.reallocationsInPlace());
+      assertTrue(s.reallocationsMoved() >= 4, s.toString());
+    }
+  }
+
+  @Test
+  void otherThreadsFreeAndTheOwnerReusesTheirBlocks() throws Exception {
+    try (Heap heap = cached("remote")) {
+      int n = 3 * SLAB / 64;   // three slabs' worth
+      List<Long> blocks = new ArrayList<>();
+      for (int i = 0; i < n; i++) blocks.add(heap.allocateAddress(64));
+      AtomicReference<Throwable> error = new AtomicReference<>();
+      Thread t = new Thread(() -> {
+        try {
+          for (long a : blocks) heap.freeAddress(a);
+          IllegalStateException twice =
+              assertThrows(IllegalStateException.class, () -> heap.freeAddress(blocks.get(5)));
+          assertTrue(twice.getMessage().contains("already freed"));
+        } catch (Throwable e) {
+          error.set(e);
+        }
+      });
+      t.start();
+      t.join();
+      if (error.get() != null) throw new AssertionError(error.get());
+      HeapStats s = heap.stats();
+      assertEquals(0, s.liveBlocks());
+      assertEquals(n, s.remoteFrees());
+      long slabs = s.slabs();
+      // The owner takes the blocks back instead of borrowing more slabs.
+      for (int i = 0; i < n; i++) blocks.set(i, heap.allocateAddress(64));
+      assertEquals(slabs, heap.stats().slabs());
+      for (long a : blocks) heap.freeAddress(a);
+    }
+  }
+
+  @Test
+  void deadThreadsSlabsGoBackOnceEmpty() throws Exception {
+    try (Heap heap = Heap.builder().name("dead").purgeDelay(Duration.ofHours(1)).build()) {
+      long baseline = heap.stats().slabs();
+      ConcurrentLinkedQueue<Long> kept = new ConcurrentLinkedQueue<>();
+      Thread t = new Thread(() -> {
+        for (int i = 0; i < 4 * SLAB / 256; i++) {
+          long a = heap.allocateAddress(256);
+          if (i % 3 == 0) kept.add(a);
+          else heap.freeAddress(a);
+        }
+      });
+      t.start();
+      t.join();
+      assertTrue(heap.stats().slabs() > baseline);
+      heap.trim();   // the dead thread's slabs are orphans now: still holding live blocks
+      assertTrue(heap.stats().slabs() > baseline);
+      assertEquals(kept.size(), heap.stats().liveBlocks());
+      for (long a : kept) heap.freeAddress(a);
+      heap.trim();
+      HeapStats s = heap.stats();
+      assertEquals(baseline, s.slabs(), s.toString());
+      assertEquals(0, s.liveBlocks());
+      assertEquals(s.allocations(), s.frees());
+    }
+  }
+
+  @Test
+  void trimReturnsTheCallersEmptySlabs() {
+    try (Heap heap = Heap.builder().name("trim").purgeDelay(Duration.ofHours(1)).build()) {
+      long committed = heap.stats().committedBytes();
+      List<ByteBuffer> blocks = new ArrayList<>();
+      for (int i = 0; i < 40 * SLAB / 1024; i++) blocks.add(heap.allocate(1024));
+      assertTrue(heap.stats().committedBytes() >= committed + 40L * SLAB);
+      for (ByteBuffer b : blocks) heap.free(b);
+      heap.trim();
+      HeapStats s = heap.stats();
+      assertTrue(s.committedBytes() <= committed, s.toString());
+      assertEquals(0, s.slabs(), s.toString());
+    }
+  }
+
+  @Test
+  void closeWithCachedBlocksAndLaterCalls() {
+    Heap heap = cached("close");
+    long a = heap.allocateAddress(64);
+    ByteBuffer b = heap.allocate(64);
+    heap.close();
+    assertThrows(IllegalStateException.class, () -> heap.freeAddress(a));
+    assertThrows(IllegalStateException.class, () -> heap.free(b));
+    assertThrows(IllegalStateException.class, () -> heap.allocate(64));
+  }
+
+  @Test
+  void whereTheCacheDoesNotApplyTheCoreServes() throws Exception {
+    List<Heap> heaps = List.of(
+        Heap.builder().name("uncached-debug").debug(true).build(),
+        Heap.builder().name("uncached-leaks").leakDetection(LeakDetection.PARANOID).build(),
+        Heap.builder().name("uncached-limit").maxBytes(8 << 20).build(),
+        Heap.builder().name("uncached-purge").purgeDelay(Duration.ZERO).build());
+    for (Heap heap : heaps) {
+      try (heap) {
+        long a = heap.allocateAddress(64);
+        assertTrue(NativeHeap.usableSize(handle(heap), a) > 0, heap.name());
+        heap.freeAddress(a);
+      }
+    }
+  }
+
+  @Test
+  void manyThreadsWithCrossFreesAndExits() throws Exception {
+    try (Heap heap = cached("stress")) {
+      ConcurrentLinkedQueue<Long> shared = new ConcurrentLinkedQueue<>();
+      ConcurrentLinkedQueue<Throwable> errors = new ConcurrentLinkedQueue<>();
+      int rounds = TestSupport.scaled(4);
+      for (int r = 0; r < rounds; r++) {
+        List<Thread> threads = new ArrayList<>();
+        for (int k = 0; k < 4; k++) {
+          Thread t = new Thread(() -> {
+            try {
+              ThreadLocalRandom rnd = ThreadLocalRandom.current();
+              List<Long> mine = new ArrayList<>();
+              for (int i = 0; i < TestSupport.scaled(20_000); i++) {
+                int size = 1 + rnd.nextInt(9000);
+                long a = heap.allocateAddress(size);
+                heap.asByteBuffer(a, 0, 8).putLong(0, a);
+                if (rnd.nextBoolean()) shared.add(a);
+                else mine.add(a);
+                if (mine.size() > 100) free(heap, mine.remove(rnd.nextInt(mine.size())));
+                Long other = rnd.nextInt(4) == 0 ? shared.poll() : null;
+                if (other != null) free(heap, other);
+              }
+              for (long a : mine) free(heap, a);
+            } catch (Throwable e) {
+              errors.add(e);
+            }
+          });
+          threads.add(t);
+          t.start();
+        }
+        for (Thread t : threads) t.join();
+      }
+      for (Long a; (a = shared.poll()) != null; ) free(heap, a);
+      if (!errors.isEmpty()) throw new AssertionError(errors.peek());
+      heap.trim();
+      HeapStats s = heap.stats();
+      assertEquals(0, s.liveBlocks(), s.toString());
+      assertEquals(s.allocations(), s.frees());
+      assertTrue(s.remoteFrees() > 0);
+    }
+  }
+
+  private static void free(Heap heap, long a) {
+    long tag = heap.asByteBuffer(a, 0, 8).getLong(0);
+    if (tag != a) throw new AssertionError("block " + a + " holds " + tag);
+    heap.freeAddress(a);
+  }
+}

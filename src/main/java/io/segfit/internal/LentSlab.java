@@ -47,6 +47,8 @@ final class LentSlab {
   final int capacity;
   private final long recip;
   final ThreadCache owner;
+  /** owner.thread, one load nearer for the free path's "is it mine" test. */
+  final Thread ownerThread;
   final byte[] state;
   final ByteBuffer[] buffers;
   /** Owner: free block indices; the next allocation takes free[top - 1]. */
@@ -68,6 +70,7 @@ final class LentSlab {
 
   LentSlab(ThreadCache owner, long start, int cls, int blockSize, int reserved) {
     this.owner = owner;
+    this.ownerThread = owner == null ? null : owner.thread;
     this.start = start;
     this.cls = cls;
     this.blockSize = blockSize;

@@ -7,7 +7,7 @@
  *
  * - A lent slab's blocks are known only here: the core rejects them. So every entry point
  *   that takes a block (free, reallocate, usable size) asks this cache first, by address
- *   (a table per 1 GiB region, indexed by the 64 KiB slab) or, for a buffer whose address
+ *   (a table of slab slots, direct-mapped over 4 GiB) or, for a buffer whose address
  *   Java cannot read, by the identity of the buffer object the slab made for the block (found
  *   from the address's low 30 bits, which alignmentOffset gives).
  * - Checks are the core's: the address is a block's start (exact division), its state is
@@ -47,7 +47,8 @@ public final class SlabCache {
   private static final int LOW_BITS = NativeHeap.regionShift();
   private static final int LOW_UNIT = 1 << LOW_BITS;
   private static final int SLABS_PER_REGION = 1 << (LOW_BITS - LentSlab.SHIFT);
-  private static final int REGION_SLOTS = 1024;
+  /** Slab slots of the address table: bits 16-31 of a slab's address, 4 GiB direct-mapped. */
+  private static final int SLOTS = 1 << 16;
   private static final int THREAD_SLOTS = 256;
   private static final MethodHandle IS_VIRTUAL = isVirtualHandle();
 
@@ -57,8 +58,13 @@ public final class SlabCache {
   private final int[] classSize;
   private final ThreadCache[] byThread = new ThreadCache[THREAD_SLOTS];
   private final ThreadLocal<ThreadCache> local = new ThreadLocal<>();
-  private final Region[] regions = new Region[REGION_SLOTS];
-  private final ConcurrentHashMap<Long, Region> allRegions = new ConcurrentHashMap<>();
+  /** Lent slabs by address: a slab in its slot, or (its slot taken) in collided. Written under
+      this, read without a lock: a thread that learned of a block learned after its slab's
+      entry was written. */
+  private final LentSlab[] bySlot = new LentSlab[SLOTS];
+  private final ConcurrentHashMap<Long, LentSlab> collided = new ConcurrentHashMap<>();
+  private int collisions;
+  /** Lent slabs by the low 30 bits of their address, for buffers (checked by identity). */
   private final LentSlab[] byLow = new LentSlab[SLABS_PER_REGION];
   /** Under this: the registered caches, the orphans and the folded counters of dead caches. */
   private final ArrayList<ThreadCache> caches = new ArrayList<>();
@@ -70,15 +76,6 @@ public final class SlabCache {
   private long deadReallocsMoved;
   /** Frees of lent blocks by threads without a cache (virtual threads). */
   private final AtomicLongArray uncachedFrees;
-
-  private static final class Region {
-    final long index;
-    final LentSlab[] slabs = new LentSlab[SLABS_PER_REGION];
-
-    Region(long index) {
-      this.index = index;
-    }
-  }
 
   /**
    * A cache for the heap, whose size classes are read from its statistics (the core's one
@@ -197,8 +194,8 @@ public final class SlabCache {
   }
 
   private int release(LentSlab s, int i) {
-    ThreadCache o = s.owner;
-    if (o.thread == Thread.currentThread()) {
+    if (s.ownerThread == Thread.currentThread()) {
+      ThreadCache o = s.owner;
       if (s.state[i] != LentSlab.LIVE) return s.notLive(i);
       s.state[i] = LentSlab.FREE;
       s.free[s.top++] = i;
@@ -222,11 +219,11 @@ public final class SlabCache {
 
   /** A claimed block goes back to its slab, from whichever thread. */
   private void releaseClaimed(LentSlab s, int i) {
-    ThreadCache o = s.owner;
-    if (o.thread != Thread.currentThread()) {
+    if (s.ownerThread != Thread.currentThread()) {
       releaseRemote(s, i);
       return;
     }
+    ThreadCache o = s.owner;
     s.free[s.top++] = i;
     s.used--;
     o.frees[s.cls]++;
@@ -314,17 +311,30 @@ public final class SlabCache {
     if (r < 0) return null;
     long start = r & -LentSlab.SIZE;
     LentSlab s = new LentSlab(owner, start, cls, classSize[cls], (int) (r & (LentSlab.SIZE - 1)));
-    region(start).slabs[slabIndex(start)] = s;
-    byLow[slabIndex(start)] = s;
+    synchronized (this) {
+      int k = slot(start);
+      if (bySlot[k] == null) {
+        bySlot[k] = s;
+      } else {
+        collided.put(start, s);
+        collisions++;
+      }
+      byLow[lowSlot(start)] = s;
+    }
     return s;
   }
 
   /** Returns an empty slab to the core: no table finds it after this. */
   void giveBack(LentSlab s) {
-    Region r = regionOf(s.start);
-    int k = slabIndex(s.start);
-    if (r != null && r.slabs[k] == s) r.slabs[k] = null;
-    if (byLow[k] == s) byLow[k] = null;
+    synchronized (this) {
+      int k = slot(s.start);
+      if (bySlot[k] == s) {
+        bySlot[k] = null;
+      } else if (collided.remove(s.start) != null) {
+        collisions--;
+      }
+      if (byLow[lowSlot(s.start)] == s) byLow[lowSlot(s.start)] = null;
+    }
     int rc = NativeHeap.returnSlab(handle, s.start, s.handedOut());
     if (rc != 0 && rc != Errors.CLOSED) {
       throw new IllegalStateException("segfit: a lent slab was refused back: "
@@ -332,27 +342,18 @@ public final class SlabCache {
     }
   }
 
-  private static int slabIndex(long address) {
+  private static int slot(long address) {
+    return (int) (address >>> LentSlab.SHIFT) & (SLOTS - 1);
+  }
+
+  private static int lowSlot(long address) {
     return (int) (address >>> LentSlab.SHIFT) & (SLABS_PER_REGION - 1);
   }
 
   private LentSlab slabAt(long address) {
-    Region r = regions[(int) (address >>> LOW_BITS) & (REGION_SLOTS - 1)];
-    if (r == null || r.index != address >>> LOW_BITS) {
-      if ((r = regionOf(address)) == null) return null;
-    }
-    return r.slabs[slabIndex(address)];
-  }
-
-  private Region regionOf(long address) {
-    return allRegions.get(address >>> LOW_BITS);
-  }
-
-  private synchronized Region region(long address) {
-    long index = address >>> LOW_BITS;
-    Region r = allRegions.computeIfAbsent(index, Region::new);
-    regions[(int) index & (REGION_SLOTS - 1)] = r;
-    return r;
+    LentSlab s = bySlot[slot(address)];
+    if (s != null && s.start == (address & -LentSlab.SIZE)) return s;
+    return collisions == 0 ? null : collided.get(address & -LentSlab.SIZE);
   }
 
   private int classOf(long size) {

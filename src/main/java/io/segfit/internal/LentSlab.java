@@ -31,15 +31,9 @@ final class LentSlab {
   private static final long RECIP_MASK = (1L << RECIP_SHIFT) - 1;
 
   private static final VarHandle STATE = MethodHandles.arrayElementVarHandle(byte[].class);
-  private static final VarHandle REMOTE_HEAD;
-
-  static {
-    try {
-      REMOTE_HEAD = MethodHandles.lookup().findVarHandle(LentSlab.class, "remoteHead", int.class);
-    } catch (ReflectiveOperationException e) {
-      throw new ExceptionInInitializerError(e);
-    }
-  }
+  private static final VarHandle LINK = MethodHandles.arrayElementVarHandle(int[].class);
+  /** Ints around the remote stack's head with no other use: a cache line each side. */
+  private static final int PAD = 16;
 
   final long start;
   final int cls;
@@ -60,10 +54,14 @@ final class LentSlab {
   boolean inAvail;
   /** Owner: empty, counted in the cache's budget of kept empty slabs. */
   boolean kept;
+  /**
+   * The remote stack: remoteNext[i] links block i to the one pushed before it (index + 1, 0 at
+   * the bottom); the top (index + 1, 0 when empty) is at head, padded off the links and off
+   * this object's fields, which the owner writes on every call: other threads' pushes then
+   * never wait for the owner's line, nor the owner for theirs.
+   */
   private final int[] remoteNext;
-  /** Top of the remote stack: a block index + 1, 0 when empty. */
-  @SuppressWarnings("unused")
-  private volatile int remoteHead;
+  private final int head;
 
   /** A slab with no block, so that the fast path needs no null check. */
   static final LentSlab EMPTY = new LentSlab(null, 0, 0, 16, 0);
@@ -79,7 +77,8 @@ final class LentSlab {
     this.state = new byte[capacity];
     this.buffers = new ByteBuffer[capacity];
     this.free = new int[capacity];
-    this.remoteNext = new int[capacity];
+    this.head = capacity + PAD;
+    this.remoteNext = new int[capacity + 2 * PAD];
     for (int i = 0; i < capacity; i++) free[i] = capacity - 1 - i;   // lowest address first
     this.top = capacity;
     for (int i = 0; i < reserved; i++) state[i] = FREE;
@@ -120,26 +119,22 @@ final class LentSlab {
 
   /** Another thread's free of a claimed block. Returns true if the stack was empty before. */
   boolean pushRemote(int i) {
-    int head;
+    int top;
     do {
-      head = remoteHead;
-      remoteNext[i] = head;
-    } while (!REMOTE_HEAD.compareAndSet(this, head, i + 1));
-    return head == 0;
-  }
-
-  boolean hasRemote() {
-    return remoteHead != 0;
+      top = (int) LINK.getVolatile(remoteNext, head);
+      remoteNext[i] = top;
+    } while (!LINK.compareAndSet(remoteNext, head, top, i + 1));
+    return top == 0;
   }
 
   /** Owner (or sweep): takes the remote stack back onto the free blocks. */
   int collect() {
-    if (remoteHead == 0) return 0;
-    int head = (int) REMOTE_HEAD.getAndSet(this, 0);
+    if ((int) LINK.getOpaque(remoteNext, head) == 0) return 0;
+    int next = (int) LINK.getAndSet(remoteNext, head, 0);
     int n = 0;
-    while (head != 0) {
-      int i = head - 1;
-      head = remoteNext[i];
+    while (next != 0) {
+      int i = next - 1;
+      next = remoteNext[i];
       free[top++] = i;
       n++;
     }

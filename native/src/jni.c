@@ -80,6 +80,12 @@ JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_maxNameLength(JNIEnv *
   return SEGFIT_MAX_NAME_LENGTH;
 }
 
+/* Class: io.segfit.internal.NativeHeap  Method: defaultPurgeDelayMs  Signature: ()J */
+JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_defaultPurgeDelayMs(JNIEnv *env,
+                                                                             jclass cls) {
+  return SEGFIT_DEFAULT_PURGE_DELAY_MS;
+}
+
 /* Class: io.segfit.internal.NativeHeap  Method: lendMax  Signature: ()J */
 JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_lendMax(JNIEnv *env, jclass cls) {
   return SEGFIT_LEND_MAX_BLOCK;

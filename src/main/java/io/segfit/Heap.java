@@ -120,7 +120,7 @@ public final class Heap implements AutoCloseable {
   private volatile ObjectName mxbeanName;
 
   private Heap(long handle, String name, boolean isDefault, LeakDetection level, int interval,
-      boolean debug, boolean cached) {
+      boolean debug, boolean cached, long purgeDelayMs) {
     this.handle = handle;
     this.name = name;
     this.isDefault = isDefault;
@@ -128,7 +128,7 @@ public final class Heap implements AutoCloseable {
     this.leaks = level == LeakDetection.DISABLED ? null : new LeakDetector(name, interval);
     this.sites = debug ? new AllocationSites(name, FREED_SITES) : null;
     this.memo = leaks == null ? new BufferMemo() : null;
-    this.cache = cached && leaks == null && !debug ? new SlabCache(handle) : null;
+    this.cache = cached && leaks == null && !debug ? new SlabCache(handle, purgeDelayMs) : null;
   }
 
   /**
@@ -883,7 +883,8 @@ public final class Heap implements AutoCloseable {
       }
       String actualName = NativeHeap.name(handle);
       boolean cached = maxBytes == 0 && purgeDelayMs != 0 && Option.THREAD_CACHE.booleanValue();
-      Heap heap = new Heap(handle, actualName, isDefault, level, interval, debug, cached);
+      Heap heap = new Heap(handle, actualName, isDefault, level, interval, debug, cached,
+          purgeDelayMs);
       if (withJmx) heap.registerMXBean();
       Jfr.addHeap(handle, actualName, heap.cache);
       OpenHeaps.opened(heap);

@@ -196,6 +196,39 @@ class ThreadCacheTest {
   }
 
   @Test
+  void anIdleThreadsKeptSlabsGoBackAfterThePurgeDelay() throws Exception {
+    try (Heap heap = Heap.builder().name("idle").purgeDelay(Duration.ofMillis(50)).build()) {
+      java.util.concurrent.CountDownLatch freed = new java.util.concurrent.CountDownLatch(1);
+      java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
+      Thread idle = new Thread(() -> {
+        List<Long> blocks = new ArrayList<>();
+        for (int i = 0; i < 4 * SLAB / 512; i++) blocks.add(heap.allocateAddress(512));
+        for (long a : blocks) heap.freeAddress(a);   // three emptied slabs kept, one current
+        freed.countDown();
+        try {
+          done.await();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      });
+      idle.start();
+      freed.await();
+      long held = heap.stats().slabs();
+      assertTrue(held >= 4, "slabs " + held);
+      Thread.sleep(200);
+      // Another thread's refill sweeps: the idle thread's kept slabs waited the delay.
+      long a = heap.allocateAddress(2048);
+      long after = heap.stats().slabs();
+      assertEquals(held - 3 + 1, after, "the kept slabs went back, the current one stays");
+      heap.freeAddress(a);
+      done.countDown();
+      idle.join();
+      heap.trim();
+      assertEquals(0, heap.stats().slabs());
+    }
+  }
+
+  @Test
   void trimReturnsTheCallersEmptySlabs() {
     try (Heap heap = Heap.builder().name("trim").purgeDelay(Duration.ofHours(1)).build()) {
       long committed = heap.stats().committedBytes();

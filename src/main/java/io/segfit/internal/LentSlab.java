@@ -52,8 +52,28 @@ final class LentSlab {
   int used;
   /** Owner: on the cache's stack of slabs with free blocks. */
   boolean inAvail;
-  /** Owner: empty, counted in the cache's budget of kept empty slabs. */
-  boolean kept;
+  /**
+   * OWNED while the owner may use the slab; KEPT once it emptied and waits in the owner's
+   * budget, when whoever sweeps first may take it (compare-and-set: the owner to use it again,
+   * a sweep to return it to the core, as STOLEN).
+   */
+  static final int OWNED = 0;
+  static final int KEPT = 1;
+  static final int STOLEN = 2;
+  private static final VarHandle KEEP;
+
+  static {
+    try {
+      KEEP = MethodHandles.lookup().findVarHandle(LentSlab.class, "keep", int.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+
+  @SuppressWarnings("unused")
+  private volatile int keep;
+  /** When it was last kept (System.nanoTime), written before keep becomes KEPT. */
+  long keptAt;
   /**
    * The remote stack: remoteNext[i] links block i to the one pushed before it (index + 1, 0 at
    * the bottom); the top (index + 1, 0 when empty) is at head, padded off the links and off
@@ -105,6 +125,25 @@ final class LentSlab {
 
   long address(int i) {
     return start + (long) i * blockSize;
+  }
+
+  boolean isKept() {
+    return keep == KEPT;
+  }
+
+  /** Owner: the slab emptied and waits in the budget; a sweep may take it from now on. */
+  void markKept(long now) {
+    keptAt = now;
+    KEEP.setRelease(this, KEPT);
+  }
+
+  /** Takes a kept slab back: to OWNED (the owner) or STOLEN (a sweep). False: taken already. */
+  boolean take(int to) {
+    return KEEP.compareAndSet(this, KEPT, to);
+  }
+
+  boolean isStolen() {
+    return keep == STOLEN;
   }
 
   /** The error code of a block that is not LIVE (or was never a block). */

@@ -75,6 +75,8 @@ public final class NativeHeap {
   public static native int maxNameLength();
   /** segfit_small_max(). */
   public static native long smallMax();
+  /** SEGFIT_DEFAULT_PURGE_DELAY_MS. */
+  public static native long defaultPurgeDelayMs();
   /** SEGFIT_LEND_MAX_BLOCK: the largest block size of a lent slab. */
   public static native long lendMax();
   /** segfit_page_size(). */

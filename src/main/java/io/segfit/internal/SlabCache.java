@@ -34,7 +34,9 @@ import java.lang.invoke.MethodType;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicLongArray;
 
 public final class SlabCache {
@@ -53,6 +55,10 @@ public final class SlabCache {
   private static final MethodHandle IS_VIRTUAL = isVirtualHandle();
 
   private final long handle;
+  private final long purgeDelayNanos;
+  /** Slabs that owners keep empty, for sweeps to return once they waited the purge delay. */
+  private final ConcurrentLinkedQueue<LentSlab> keptSlabs = new ConcurrentLinkedQueue<>();
+  private volatile long lastSweep = System.nanoTime();
   /** Class of a size by (size + 15) / 16, and each class's block size (from the core). */
   private final byte[] classBy16 = new byte[MAX / 16 + 1];
   private final int[] classSize;
@@ -80,9 +86,12 @@ public final class SlabCache {
   /**
    * A cache for the heap, whose size classes are read from its statistics (the core's one
    * table). The caller decides whether the heap may have one (see the class comment).
+   * purgeDelayMs: the heap's, negative for the core's default.
    */
-  public SlabCache(long handle) {
+  public SlabCache(long handle, long purgeDelayMs) {
     this.handle = handle;
+    long delay = purgeDelayMs >= 0 ? purgeDelayMs : NativeHeap.defaultPurgeDelayMs();
+    this.purgeDelayNanos = delay * 1_000_000L;
     long[] raw = new long[NativeHeap.statsLength()];
     int rc = NativeHeap.stats(handle, raw);
     if (rc != 0) throw new IllegalStateException("segfit: stats of a new heap: " + rc);
@@ -307,6 +316,11 @@ public final class SlabCache {
   }
 
   LentSlab lend(ThreadCache owner, int cls) {
+    long now = System.nanoTime();
+    if (now - lastSweep > purgeDelayNanos / 2) {
+      lastSweep = now;
+      returnKept(false);
+    }
     long r = NativeHeap.lendSlab(handle, classSize[cls]);
     if (r < 0) return null;
     long start = r & -LentSlab.SIZE;
@@ -322,6 +336,28 @@ public final class SlabCache {
       byLow[lowSlot(start)] = s;
     }
     return s;
+  }
+
+  /** An owner keeps s empty (LentSlab.markKept): a sweep may return it later. */
+  void kept(LentSlab s) {
+    keptSlabs.add(s);
+  }
+
+  /**
+   * Returns the slabs owners keep empty that waited the purge delay (all: every one) to the
+   * core. Runs on whichever thread sweeps; LentSlab.take decides against the owner.
+   */
+  private void returnKept(boolean all) {
+    long now = System.nanoTime();
+    for (Iterator<LentSlab> it = keptSlabs.iterator(); it.hasNext(); ) {
+      LentSlab s = it.next();
+      if (!s.isKept()) {
+        it.remove();   // its owner took it back (and queues it again when it keeps it again)
+      } else if ((all || now - s.keptAt >= purgeDelayNanos) && s.take(LentSlab.STOLEN)) {
+        it.remove();
+        giveBack(s);
+      }
+    }
   }
 
   /** Returns an empty slab to the core: no table finds it after this. */
@@ -369,6 +405,7 @@ public final class SlabCache {
   public void trim() {
     ThreadCache me = local.get();
     if (me != null && me.thread != null) me.returnEmpty();
+    returnKept(true);
     synchronized (this) {
       sweep();
     }

@@ -3,16 +3,19 @@
  * One platform thread's blocks of one heap (see SlabCache): per size class the current lent
  * slab, the other slabs it holds, the counters that statistics add up. Everything here is
  * written by the owning thread only; statistics read the counters racily (a long is read
- * whole), and a sweep takes a dead owner's slabs over.
+ * whole), a sweep takes a dead owner's slabs over, and any thread's sweep may take a slab the
+ * owner keeps empty (LentSlab.take decides between them): the owner drops such a stolen slab
+ * from its lists when it next meets it.
  */
 package io.segfit.internal;
 
 import java.util.ArrayList;
 
 final class ThreadCache {
-  /** Emptied slabs a cache keeps besides its current ones, so that a thread that frees a
-      batch and allocates it again needs no native call; the rest go back at once. */
-  static final int KEEP_EMPTY = 16;
+  /** Emptied slabs a cache keeps besides its current ones (8 MiB, as the core's thread heaps),
+      so that a thread that frees a batch and allocates it again needs no native call; the
+      rest go back at once, and kept ones once they waited the purge delay (SlabCache.sweep). */
+  static final int KEEP_EMPTY = 128;
 
   final Thread thread;
   final SlabCache heap;
@@ -69,6 +72,7 @@ final class ThreadCache {
     while (!av.isEmpty()) {
       LentSlab a = av.remove(av.size() - 1);
       a.inAvail = false;
+      if (a.isKept() && !unkeep(a)) continue;   // a sweep took it back to the core
       if (a.top > 0 || a.collect() > 0) return current(a);
     }
     LentSlab lent = heap.lend(this, cls);
@@ -78,16 +82,16 @@ final class ThreadCache {
   }
 
   private LentSlab current(LentSlab s) {
-    unkeep(s);
     cur[s.cls] = s;
     return s;
   }
 
-  private void unkeep(LentSlab s) {
-    if (s.kept) {
-      s.kept = false;
-      keptEmpty--;
-    }
+  /** Takes a kept slab back from the budget; false (and forgets it) when a sweep took it. */
+  private boolean unkeep(LentSlab s) {
+    keptEmpty--;
+    if (s.take(LentSlab.OWNED)) return true;
+    slabs[s.cls].remove(s);
+    return false;
   }
 
   /**
@@ -95,13 +99,14 @@ final class ThreadCache {
    * budget, else goes back to the core.
    */
   void freedInto(LentSlab s) {
-    if (s.used == 0 && !s.kept) {
+    if (s.used == 0 && !s.isKept()) {
       if (keptEmpty >= KEEP_EMPTY) {
         giveBack(s);
         return;
       }
-      s.kept = true;
       keptEmpty++;
+      s.markKept(System.nanoTime());
+      heap.kept(s);
     }
     if (!s.inAvail) {
       s.inAvail = true;
@@ -109,16 +114,16 @@ final class ThreadCache {
     }
   }
 
-  /** Owner or sweep: returns an empty slab to the core. */
+  /** Owner or sweep of a dead owner: returns an empty slab to the core, unless stolen. */
   void giveBack(LentSlab s) {
-    unkeep(s);
+    boolean stolen = s.isKept() && !unkeep(s) || s.isStolen();
     slabs[s.cls].remove(s);
     if (s.inAvail) {
       avail[s.cls].remove(s);
       s.inAvail = false;
     }
     if (cur[s.cls] == s) cur[s.cls] = LentSlab.EMPTY;
-    heap.giveBack(s);
+    if (!stolen) heap.giveBack(s);
   }
 
   /**
@@ -129,6 +134,10 @@ final class ThreadCache {
     ArrayList<LentSlab> kept = new ArrayList<>();
     for (int c = 0; c < slabs.length; c++) {
       for (LentSlab s : new ArrayList<>(slabs[c])) {
+        if (s.isStolen()) {
+          giveBack(s);   // only forgets it
+          continue;
+        }
         s.collect();
         if (s.used == 0) giveBack(s);
         else kept.add(s);

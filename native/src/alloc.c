@@ -105,7 +105,10 @@ static SF_NOINLINE void *sf_alloc_refill(sf_tld_t *tld, sf_theap_t *th, unsigned
    restores no register. */
 SF_INLINE void *sf_alloc_entered(sf_tld_t *tld, sf_heap_t *heap, size_t size, bool zero) {
   sf_theap_t *th = tld->cache[heap->slot];
-  if (sf_likely(th->key == heap)) {
+  /* The size is tested here, not before entering: the common sizes then cost one compare
+     (the table's bound), large ones leave from here. */
+  if (sf_likely(th->key == heap) &&
+      (sf_likely(size <= SF_SMALL_TABLE_MAX) || sf_likely(size <= SF_SMALL_MAX))) {
     unsigned cls = _sf_size_class(size);
     sf_slab_t *slab = th->cur[cls];
     if (sf_unlikely(slab->free == NULL)) {
@@ -132,7 +135,7 @@ static SF_NOINLINE void *sf_alloc_recheck(sf_tld_t *tld, sf_heap_t *heap, size_t
 /* The shared fast path; `zero` is a constant at each call site. */
 SF_INLINE void *sf_alloc_fast(sf_heap_t *heap, size_t size, bool zero) {
   sf_tld_t *tld = _sf_tls;
-  if (sf_likely(tld > SF_TLD_DEAD && heap != NULL && size <= SF_SMALL_MAX)) {
+  if (sf_likely(tld > SF_TLD_DEAD) && sf_likely(heap != NULL)) {
     _sf_enter(tld, heap);
     if (sf_likely(_sf_enter_flags(tld, heap) == 0)) return sf_alloc_entered(tld, heap, size, zero);
     return sf_alloc_recheck(tld, heap, size, zero);

@@ -146,6 +146,12 @@ SF_NOINLINE int _sf_free_slow(sf_heap_t *heap, void *p, size_t size, bool sized)
   return rc;
 }
 
+/* Is `size` (a sized free's) in class cls? The common sizes with one compare and a table byte. */
+SF_INLINE bool sf_size_is_class(size_t size, unsigned cls) {
+  if (sf_likely(size <= SF_SMALL_TABLE_MAX)) return _sf_class_small[(size + 15) >> 4] == cls;
+  return size <= SF_SMALL_MAX && _sf_size_class(size) == cls;
+}
+
 /* The owner's free after the block went on local_free: the slab emptied or was parked full.
    Then leave. A tail call from the fast path, so that one saves and restores no register. */
 static SF_NOINLINE int sf_free_local_slow_leave(sf_tld_t *tld, sf_theap_t *th, sf_slab_t *slab) {
@@ -164,7 +170,7 @@ static SF_NOINLINE int sf_free_remote(sf_tld_t *tld, sf_heap_t *heap, sf_slab_t 
   bool exact;
   uint32_t idx = _sf_class_index(cls, p, &exact);
   sf_op_t op = {tld, heap, 0};
-  if (exact && (!sized || (size <= SF_SMALL_MAX && _sf_size_class(size) == cls)) &&
+  if (exact && (!sized || sf_size_is_class(size, cls)) &&
       _sf_free_claim(&op, slab, idx) == 0) {
     _sf_free_release(&op, slab, p);
     _sf_leave(tld);
@@ -184,7 +190,7 @@ SF_INLINE int sf_free_entered(sf_tld_t *tld, sf_heap_t *heap, void *p, size_t si
     unsigned cls = _sf_slab_class(slab);
     if (sf_unlikely(atomic_load_explicit(&slab->owner_tld, memory_order_relaxed) != tld))
       return sf_free_remote(tld, heap, slab, p, size, sized);
-    if (sf_likely(!sized || (size <= SF_SMALL_MAX && _sf_size_class(size) == cls))) {
+    if (sf_likely(!sized || sf_size_is_class(size, cls))) {
       bool exact;
       uint32_t idx = _sf_owner_index(slab, p, &exact);
       if (sf_likely(exact && atomic_load_explicit(&slab->state[idx], memory_order_relaxed) ==

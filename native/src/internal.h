@@ -220,19 +220,25 @@ _Static_assert(__builtin_offsetof(sf_theap_t, pending) / 64 ==
    128 apart from a page boundary) never `closed` or `slot`, and in the first thread heap of a
    chunk (page-aligned) a cold list head. */
 #define SF_TLD_IN_OP_OFFSET 88
+/* Bits of a record's `req` word, the one word besides the heap's closed flag that an entered
+   call tests: any bit set sends it out of line (_sf_enter_recheck). */
+enum {
+  SF_REQ_TAKE = 1,    /* the purger wants the record: "I want your heaps; wait" */
+  SF_REQ_IDLE = 2,    /* the purger saw no call since its last look; the next call clears it */
+  SF_REQ_FENCE = 4,   /* fence mode (_sf_use_fence): every call fences, out of line; fixed */
+};
 struct sf_tld_s {
   /* the handshake words (see thread.c): written by the owner, read by the purger/destroyer */
-  _Atomic(int) req;                 /* purger: "I want your heaps; wait" */
-  int fence;                        /* copy of _sf_use_fence (tested with req) */
-  _Atomic(int) active;              /* owner sets it at each call; the purger clears it */
+  _Atomic(int) req;                 /* SF_REQ_*: set and cleared with atomic read-modify-writes
+                                       (the purger's, and the owner's out of line) */
   int last_error;
-  uint64_t idle_since_ms;           /* purger (global lock): when it last saw `active` set */
+  uint64_t idle_since_ms;           /* purger (global lock): when it last saw the record busy */
   sf_theap_t *theaps;               /* all thread heaps of this record */
   sf_tld_t *next, *prev;            /* registry (global lock) */
   sf_tld_t *pool_next;              /* free pool */
   _Atomic(int) live;
   bool purged_idle;                 /* purger: collected since the owner went idle */
-  uint8_t pad_[SF_TLD_IN_OP_OFFSET - 61];   /* 61: the end of purged_idle */
+  uint8_t pad_[SF_TLD_IN_OP_OFFSET - 53];   /* 53: the end of purged_idle */
   _Atomic(sf_heap_t *) in_op;       /* heap of the call in progress, NULL between calls */
   sf_theap_t *cache[SF_THEAP_CACHE];/* by heap->slot; &_sf_theap_none when empty */
 } __attribute__((aligned(128)));
@@ -359,10 +365,6 @@ extern sf_tld_t *_sf_tlds;                /* live thread records (global lock) *
    which holds the owner's fence when there is one.
    ------------------------------------------------------------------------------------------ */
 SF_INLINE void _sf_enter(sf_tld_t *tld, sf_heap_t *heap) {
-  /* Set `active` unless it is set: a load, not a store, on all but the first call after each
-     purger tick (it clears the flag; a call after the clear reads 0 and sets it again). */
-  if (sf_unlikely(!atomic_load_explicit(&tld->active, memory_order_relaxed)))
-    atomic_store_explicit(&tld->active, 1, memory_order_relaxed);   /* same line as in_op */
 #if SF_TSAN
   atomic_store_explicit(&tld->in_op, heap, memory_order_seq_cst);
 #else
@@ -370,15 +372,17 @@ SF_INLINE void _sf_enter(sf_tld_t *tld, sf_heap_t *heap) {
   atomic_signal_fence(memory_order_seq_cst);   /* fence mode: see _sf_enter_blocked */
 #endif
 }
-/* The flags an entered call tests, ORed: zero means go on. In fence mode (membarrier
-   unavailable) the record's `fence` word makes the sum non-zero too, so the fast paths pay one
-   branch for all three and _sf_enter_recheck then fences and loads the two flags again. */
+/* The flags an entered call tests, ORed: zero means go on. The record's word carries the
+   purger's request, its idle mark (the first call after a purger tick clears it, out of line:
+   the busy record's bookkeeping costs the fast paths nothing) and fence mode (membarrier
+   unavailable), so the fast paths pay one load and one branch for all of them and the heap's
+   closed flag; _sf_enter_recheck then does what the bits ask and loads the flags again. */
 SF_INLINE int _sf_enter_flags(sf_tld_t *tld, sf_heap_t *heap) {
 #if SF_TSAN
   return atomic_load_explicit(&tld->req, memory_order_seq_cst) |
          atomic_load_explicit(&heap->closed, memory_order_seq_cst);
 #else
-  return atomic_load_explicit(&tld->req, memory_order_relaxed) | tld->fence |
+  return atomic_load_explicit(&tld->req, memory_order_relaxed) |
          atomic_load_explicit(&heap->closed, memory_order_relaxed);
 #endif
 }

@@ -7,14 +7,14 @@
  * flag, issues membarrier(PRIVATE_EXPEDITED) -- a full barrier on every running thread -- and
  * then loads in_op: either the owner sees the flag, or the rare side sees the owner inside a
  * call (asymmetric Dekker). Without membarrier the owner issues a seq_cst fence instead,
- * decided once at init: the record's `fence` word is ORed into the flags the owner tests, so
- * the fast paths pay one branch for all three and the fence runs out of line
- * (_sf_enter_recheck). TSan builds use seq_cst atomics on both sides. A record taken over by
- * the purger (req set, in_op seen NULL) belongs to the purger until it clears req; its owner
- * waits at the entry of its next call (spinning briefly, then yielding). The owner also sets
- * an `active` flag at each call (a store only when it finds the flag clear), which the purger
- * clears each tick: only records idle for a whole tick are taken over, so a busy thread never
- * waits. Threads whose destructor already ran share a fallback record under a mutex. Records
+ * decided once at init: a fixed bit of the record's req word (SF_REQ_FENCE), so the fast paths
+ * pay no extra test for it and the fence runs out of line (_sf_enter_recheck). TSan builds use
+ * seq_cst atomics on both sides. A record taken over by the purger (SF_REQ_TAKE set, in_op
+ * seen NULL) belongs to the purger until it clears the bit; its owner waits at the entry of its
+ * next call (spinning briefly, then yielding). Activity: each tick the purger sets SF_REQ_IDLE
+ * in records it saw busy, and the next call of the owner clears it (out of line, once per tick
+ * at most); a record whose bit is still set at the next tick made no call for a whole tick.
+ * Only such records are taken over, so a busy thread never waits. Threads whose destructor already ran share a fallback record under a mutex. Records
  * and thread heaps are pooled and never unmapped, so a stale pointer to one is always safe to
  * read.
  */
@@ -48,10 +48,8 @@ static void sf_thread_done(void *arg);
 
 static void sf_tld_init(sf_tld_t *t) {
   atomic_store_explicit(&t->in_op, NULL, memory_order_relaxed);
-  atomic_store_explicit(&t->req, 0, memory_order_relaxed);
+  atomic_store_explicit(&t->req, _sf_use_fence ? SF_REQ_FENCE : 0, memory_order_relaxed);
   t->last_error = 0;
-  t->fence = _sf_use_fence;
-  atomic_store_explicit(&t->active, 0, memory_order_relaxed);
   t->idle_since_ms = 0;
   t->purged_idle = false;
   for (int i = 0; i < SF_THEAP_CACHE; i++) t->cache[i] = &_sf_theap_none;
@@ -159,8 +157,12 @@ sf_tld_t *_sf_thread_tld(void) {
 }
 
 SF_NOINLINE int _sf_enter_recheck(sf_tld_t *t, sf_heap_t *heap) {
-  if (t->fence) atomic_thread_fence(memory_order_seq_cst);   /* orders in_op before the loads */
-  return atomic_load_explicit(&t->req, memory_order_seq_cst) |
+  int req = atomic_load_explicit(&t->req, memory_order_relaxed);
+  /* A call after a purger tick: busy again. Only bookkeeping, so no ordering; an RMW, since
+     the purger sets bits of the same word. */
+  if (req & SF_REQ_IDLE) atomic_fetch_and_explicit(&t->req, ~SF_REQ_IDLE, memory_order_relaxed);
+  if (req & SF_REQ_FENCE) atomic_thread_fence(memory_order_seq_cst);   /* in_op before loads */
+  return (atomic_load_explicit(&t->req, memory_order_seq_cst) & SF_REQ_TAKE) |
          atomic_load_explicit(&heap->closed, memory_order_seq_cst);
 }
 
@@ -175,7 +177,8 @@ static int sf_op_enter(sf_tld_t *t, sf_heap_t *heap) {
       return SEGFIT_E_CLOSED;
     }
     /* The purger holds the record for microseconds: spin a little before yielding. */
-    for (int spins = 0; atomic_load_explicit(&t->req, memory_order_acquire); spins++) {
+    for (int spins = 0; atomic_load_explicit(&t->req, memory_order_acquire) & SF_REQ_TAKE;
+         spins++) {
       if (spins < 2000) _sf_cpu_relax();
       else _sf_os_yield();
     }
@@ -267,7 +270,7 @@ bool _sf_thread_asym_barrier(void) {
 }
 
 void _sf_thread_release(sf_tld_t *t) {
-  atomic_store_explicit(&t->req, 0, memory_order_release);
+  atomic_fetch_and_explicit(&t->req, ~SF_REQ_TAKE, memory_order_release);
 }
 
 static void sf_wait_not_in(sf_tld_t *t, sf_heap_t *heap) {

@@ -353,7 +353,7 @@ extern sf_slab_t _sf_slab_empty;          /* a slab with no free block: fast pat
 extern sf_theap_t _sf_theap_none;         /* a theap no heap matches */
 extern int _sf_use_fence;                 /* membarrier unavailable: owner fences */
 extern _Atomic(uint64_t) _sf_clock_ms;    /* coarse clock, advanced by slow paths and the purger */
-extern _Atomic(sf_segment_t *) *_sf_segment_map;
+extern _Atomic(uintptr_t) *_sf_segment_map;   /* see _sf_segment_entry */
 extern pthread_mutex_t _sf_global_lock;   /* heaps list, thread registry */
 extern sf_heap_t *_sf_heaps;              /* live heaps (global lock) */
 extern sf_tld_t *_sf_tlds;                /* live thread records (global lock) */
@@ -461,10 +461,26 @@ void *_sf_fail_ptr(int code);                        /* sets error + errno, retu
 
 /* segment.c */
 void _sf_segment_map_init(void);
-SF_INLINE sf_segment_t *_sf_segment_of(const void *p) {
+/* A map entry is the segment's metadata address (page-aligned) | the log2 of its slab size
+   (fixed for the metadata's life), or 0: the owner's checked free finds a block's slab record
+   from the entry alone, one dependent load fewer than through the segment header. */
+#define SF_MAP_SHIFT_BITS ((uintptr_t)63)
+SF_INLINE uintptr_t _sf_segment_entry(const void *p) {
   uintptr_t a = (uintptr_t)p;
-  if (sf_unlikely(a >> SF_VA_BITS)) return NULL;
+  if (sf_unlikely(a >> SF_VA_BITS)) return 0;
   return atomic_load_explicit(&_sf_segment_map[a >> SF_SEGMENT_SHIFT], memory_order_relaxed);
+}
+SF_INLINE uintptr_t _sf_segment_make_entry(const sf_segment_t *seg) {
+  sf_assert(((uintptr_t)seg & SF_MAP_SHIFT_BITS) == 0 && seg->slab_shift <= SF_MAP_SHIFT_BITS);
+  return (uintptr_t)seg | seg->slab_shift;
+}
+SF_INLINE sf_segment_t *_sf_segment_of(const void *p) {
+  return (sf_segment_t *)(_sf_segment_entry(p) & ~SF_MAP_SHIFT_BITS);
+}
+/* The slab record of p, from p's non-zero map entry. */
+SF_INLINE sf_slab_t *_sf_entry_slab(uintptr_t e, const void *p) {
+  sf_segment_t *seg = (sf_segment_t *)(e & ~SF_MAP_SHIFT_BITS);
+  return &seg->slabs[((uintptr_t)p & (SF_SEGMENT_SIZE - 1)) >> (e & SF_MAP_SHIFT_BITS)];
 }
 SF_INLINE sf_slab_t *_sf_segment_slab(sf_segment_t *seg, const void *p) {
   return &seg->slabs[((uintptr_t)p & (SF_SEGMENT_SIZE - 1)) >> seg->slab_shift];

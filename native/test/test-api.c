@@ -269,6 +269,44 @@ TEST(checked_free_rejects_bad_pointers) {
   CHECK_EQ(segfit_heap_destroy(h), 0);
 }
 
+/* Heaps whose thread heaps share a slot of the thread's direct-mapped cache (SF_THEAP_CACHE
+   heaps apart): the owner's free fast path proves ownership and the heap with the thread heap
+   in that slot, so a block whose thread heap is not the cached one takes the other path, which
+   checks the segment's heap. Both answers must be the ones of any other path. */
+TEST(free_with_shared_cache_slot) {
+  enum { N = SF_THEAP_CACHE + 1 };
+  segfit_heap_t *hs[N];
+  for (int i = 0; i < N; i++) hs[i] = th_heap("slot", -1);
+  segfit_heap_t *a = hs[0], *b = hs[N - 1];   /* created SF_THEAP_CACHE apart: one slot */
+  CHECK_EQ(a->slot, b->slot);
+  uint8_t *pa = segfit_alloc(a, 64), *pb = segfit_alloc(b, 64);   /* the slot now holds b's */
+  CHECK(pa != NULL && pb != NULL);
+  CHECK_EQ(segfit_free(b, pa), SEGFIT_E_NOT_A_BLOCK);   /* a's block, named with b */
+  CHECK_EQ(segfit_free_sized(b, pa, 64), SEGFIT_E_NOT_A_BLOCK);
+  CHECK_EQ(segfit_free_sized(a, pa, 4096), SEGFIT_E_SIZE_MISMATCH);
+  CHECK_EQ(segfit_free_sized(a, pa + 64, 64), SEGFIT_E_NOT_A_BLOCK);   /* never handed out */
+  CHECK_EQ(segfit_free_sized(a, pa, 64), 0);   /* its own heap, b's thread heap cached */
+  CHECK_EQ(segfit_free(a, pa), SEGFIT_E_ALREADY_FREE);
+  /* A local free (the caller owns the slab), not a remote one. */
+  segfit_stats_t st;
+  CHECK_EQ(segfit_stats(a, &st), 0);
+  CHECK_EQ(st.remote_frees, 0);
+  CHECK_EQ(st.frees, 1);
+  CHECK_EQ(st.live_blocks, 0);
+  uint8_t *qb = segfit_alloc(b, 64);   /* b's thread heap cached again */
+  CHECK(qb != NULL);
+  CHECK_EQ(segfit_free(a, qb), SEGFIT_E_NOT_A_BLOCK);   /* b's block, named with a */
+  CHECK_EQ(segfit_free(b, pb), 0);
+  CHECK_EQ(segfit_free_sized(b, qb, 64), 0);
+  CHECK_EQ(segfit_stats(b, &st), 0);
+  CHECK_EQ(st.remote_frees, 0);
+  CHECK_EQ(st.frees, 2);
+  for (int i = 0; i < N; i++) {
+    th_check_valid(hs[i]);
+    CHECK_EQ(segfit_heap_destroy(hs[i]), 0);
+  }
+}
+
 static void *free_remote(void *arg) {
   void **args = arg;
   segfit_heap_t *h = args[0];
@@ -951,6 +989,7 @@ int main(void) {
   RUN(zeroed_allocation);
   RUN(realloc_in_place_moved_remapped);
   RUN(checked_free_rejects_bad_pointers);
+  RUN(free_with_shared_cache_slot);
   RUN(remote_double_free_and_free_only_thread);
   RUN(remote_frees_come_back_to_the_owner);
   RUN(limit_is_enforced);

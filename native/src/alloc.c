@@ -67,7 +67,7 @@ SF_NOINLINE void *_sf_alloc_slow(sf_heap_t *heap, size_t size, size_t alignment,
   if (err != 0) return _sf_fail_ptr(err);
   void *p = NULL;
   sf_theap_t *th = _sf_thread_theap(&op, true);
-  if (th == NULL) err = SEGFIT_E_OUT_OF_MEMORY;
+  if (th == NULL) err = _sf_theap_missing(heap);
   else p = _sf_alloc_in(th, size, alignment, zero, &err);
   _sf_thread_end(&op);
   if (p == NULL) return _sf_fail_ptr(err);
@@ -107,7 +107,7 @@ SF_INLINE void *sf_alloc_entered(sf_tld_t *tld, sf_heap_t *heap, size_t size, bo
   sf_theap_t *th = tld->cache[heap->slot];
   /* The size is tested here, not before entering: the common sizes then cost one compare
      (the table's bound), large ones leave from here. */
-  if (sf_likely(th->key == heap) &&
+  if (sf_likely(_sf_theap_key(th) == heap) &&
       (sf_likely(size <= SF_SMALL_TABLE_MAX) || sf_likely(size <= SF_SMALL_MAX))) {
     unsigned cls = _sf_size_class(size);
     sf_slab_t *slab = th->cur[cls];
@@ -137,7 +137,7 @@ SF_INLINE void *sf_alloc_fast(sf_heap_t *heap, size_t size, bool zero) {
   sf_tld_t *tld = _sf_tls;
   if (sf_likely(tld > SF_TLD_DEAD) && sf_likely(heap != NULL)) {
     _sf_enter(tld, heap);
-    if (sf_likely(_sf_enter_flags(tld, heap) == 0)) return sf_alloc_entered(tld, heap, size, zero);
+    if (sf_likely(_sf_enter_flags(tld) == 0)) return sf_alloc_entered(tld, heap, size, zero);
     return sf_alloc_recheck(tld, heap, size, zero);
   }
   return _sf_alloc_slow(heap, size, 0, zero);
@@ -170,7 +170,7 @@ void *segfit_realloc(segfit_heap_t *heap, void *p, size_t new_size) {
   void *q = NULL;
   err = _sf_block_check(heap, p, &slab, &idx);
   sf_theap_t *th = err == 0 ? _sf_thread_theap(&op, true) : NULL;
-  if (err == 0 && th == NULL) err = SEGFIT_E_OUT_OF_MEMORY;
+  if (err == 0 && th == NULL) err = _sf_theap_missing(heap);
   if (err != 0) goto done;
   if (slab != NULL) {
     if (heap->debug) _sf_debug_check_canary(heap, slab, p, true);

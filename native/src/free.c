@@ -165,10 +165,15 @@ static SF_NOINLINE int sf_free_local_slow_leave(sf_tld_t *tld, sf_theap_t *th, s
    (non-debug) heap, claim it and hand it over, still inside the operation, as _sf_free_block
    would. A failed check or claim changed nothing: the slow path then finds the exact error
    (ALREADY_FREE, or NOT_A_BLOCK for a block never handed out or of another heap). */
-static SF_NOINLINE int sf_free_remote(sf_tld_t *tld, sf_heap_t *heap, uintptr_t e,
-                                      sf_slab_t *slab, void *p, size_t size, bool sized) {
+static SF_NOINLINE int sf_free_remote(sf_tld_t *tld, sf_heap_t *heap, uintptr_t e, void *p,
+                                      size_t size, bool sized) {
+  /* Six arguments at most: a tail call from the fast path, which then needs no frame. */
   sf_segment_t *seg = (sf_segment_t *)(e & ~SF_MAP_SHIFT_BITS);
-  if (atomic_load_explicit(&seg->heap_key, memory_order_relaxed) == heap) {
+  sf_slab_t *slab = _sf_entry_slab(e, p);
+  /* No thread heap key proves the heap open here: its closed flag does (the handshake's load,
+     before the block's memory is touched). */
+  if (atomic_load_explicit(&heap->closed, SF_ENTER_ORDER) == 0 &&
+      atomic_load_explicit(&seg->heap_key, memory_order_relaxed) == heap) {
     unsigned cls = _sf_slab_class(slab);   /* another thread's slab: geometry from the class */
     bool exact;
     uint32_t idx = _sf_class_index(cls, p, &exact);
@@ -195,8 +200,8 @@ SF_INLINE int sf_free_entered(sf_tld_t *tld, sf_heap_t *heap, void *p, size_t si
     __asm__("" : "+r"(slab));   /* one base register for all its fields (fewer registers) */
     unsigned cls = _sf_slab_class(slab);
     if (sf_unlikely(atomic_load_explicit(&slab->owner, memory_order_relaxed) != th))
-      return sf_free_remote(tld, heap, e, slab, p, size, sized);
-    if (sf_likely(th->key == heap && (!sized || sf_size_is_class(size, cls)))) {
+      return sf_free_remote(tld, heap, e, p, size, sized);
+    if (sf_likely(_sf_theap_key(th) == heap && (!sized || sf_size_is_class(size, cls)))) {
       bool exact;
       uint32_t idx = _sf_owner_index(slab, p, &exact);
       if (sf_likely(exact && atomic_load_explicit(&slab->state[idx], memory_order_relaxed) ==
@@ -235,7 +240,7 @@ SF_INLINE int sf_free_fast(sf_heap_t *heap, void *p, size_t size, bool sized) {
   sf_tld_t *tld = _sf_tls;
   if (sf_likely(tld > SF_TLD_DEAD && heap != NULL)) {
     _sf_enter(tld, heap);
-    if (sf_likely(_sf_enter_flags(tld, heap) == 0))
+    if (sf_likely(_sf_enter_flags(tld) == 0))
       return sf_free_entered(tld, heap, p, size, sized);
     return sf_free_recheck(tld, heap, p, size, sized);
   }

@@ -145,6 +145,8 @@ struct sf_slab_s {
   uint64_t recip;                   /* owner/lock: _sf_class_recip[cls], set with the class */
   _Atomic(sf_tld_t *) owner_tld;    /* thread record owning the slab, NULL if none */
   _Atomic(sf_theap_t *) owner;      /* its thread heap (remote frees read it for hints) */
+  uint64_t recip64;                 /* owner/lock: recip << (64 - SF_RECIP_SHIFT), set with it
+                                       (_sf_owner_index) */
   /* Line 2: what other threads write (remote frees). */
   _Atomic(uintptr_t) thread_free __attribute__((aligned(64)));   /* frees by other threads
                                        (lock-free stack) */
@@ -153,6 +155,7 @@ struct sf_slab_s {
   uint8_t unused_[64] __attribute__((aligned(64)));
 } __attribute__((aligned(64)));
 _Static_assert(sizeof(sf_slab_t) == 256, "slab records are indexed by shift");
+_Static_assert(__builtin_offsetof(sf_slab_t, recip64) < 128, "read by every owner's free");
 _Static_assert(__builtin_offsetof(sf_slab_t, cls) == 64 &&
                    __builtin_offsetof(sf_slab_t, segment) == 88 &&
                    __builtin_offsetof(sf_slab_t, thread_free) == 128,
@@ -184,7 +187,8 @@ _Static_assert(__builtin_offsetof(sf_segment_t, slabs) == 128, "see SF_TLD_IN_OP
    Thread heaps and thread records (heap.c, thread.c)
    ------------------------------------------------------------------------------------------ */
 struct sf_theap_s {
-  sf_heap_t *key;                   /* heap handle; | 1 for debug heaps so the fast path misses */
+  _Atomic(sf_heap_t *) key;         /* heap handle; | 1 for debug heaps so the fast path misses;
+                                       NULL once the heap is closed (see thread.c) */
   sf_heap_t *heap;
   sf_tld_t *tld;
   sf_theap_t *next;                 /* in the thread record's list */
@@ -372,26 +376,33 @@ SF_INLINE void _sf_enter(sf_tld_t *tld, sf_heap_t *heap) {
   atomic_signal_fence(memory_order_seq_cst);   /* fence mode: see _sf_enter_blocked */
 #endif
 }
-/* The flags an entered call tests, ORed: zero means go on. The record's word carries the
+#if SF_TSAN
+#define SF_ENTER_ORDER memory_order_seq_cst
+#else
+#define SF_ENTER_ORDER memory_order_relaxed
+#endif
+/* The flags a fast path tests once entered: zero means go on. The record's word carries the
    purger's request, its idle mark (the first call after a purger tick clears it, out of line:
    the busy record's bookkeeping costs the fast paths nothing) and fence mode (membarrier
-   unavailable), so the fast paths pay one load and one branch for all of them and the heap's
-   closed flag; _sf_enter_recheck then does what the bits ask and loads the flags again. */
-SF_INLINE int _sf_enter_flags(sf_tld_t *tld, sf_heap_t *heap) {
-#if SF_TSAN
-  return atomic_load_explicit(&tld->req, memory_order_seq_cst) |
-         atomic_load_explicit(&heap->closed, memory_order_seq_cst);
-#else
-  return atomic_load_explicit(&tld->req, memory_order_relaxed) |
-         atomic_load_explicit(&heap->closed, memory_order_relaxed);
-#endif
+   unavailable), so the fast paths pay one load and one branch for all of them;
+   _sf_enter_recheck then does what the bits ask and loads the flags again. The heap's closed
+   flag is not among them: a fast path goes on only with a thread heap whose key
+   (_sf_theap_key) names the heap, and heap destroy clears the keys before its barrier. */
+SF_INLINE int _sf_enter_flags(sf_tld_t *tld) {
+  return atomic_load_explicit(&tld->req, SF_ENTER_ORDER);
+}
+/* A thread heap's key as a fast path reads it once entered (the handshake's second load). */
+SF_INLINE sf_heap_t *_sf_theap_key(sf_theap_t *th) {
+  return atomic_load_explicit(&th->key, SF_ENTER_ORDER);
 }
 /* After non-zero flags (thread.c): the fence if the record needs it, then the purger's
    request and the heap's closed flag again. Non-zero: take the slow entry. */
 int _sf_enter_recheck(sf_tld_t *tld, sf_heap_t *heap);
-/* Non-zero when the call must take the slow entry (purger request or heap closed). */
+/* Non-zero when the call must take the slow entry (purger request or heap closed): the slow
+   entries, which have no thread heap in hand, test the heap's closed flag itself. */
 SF_INLINE int _sf_enter_blocked(sf_tld_t *tld, sf_heap_t *heap) {
-  return sf_likely(_sf_enter_flags(tld, heap) == 0) ? 0 : _sf_enter_recheck(tld, heap);
+  int flags = _sf_enter_flags(tld) | atomic_load_explicit(&heap->closed, SF_ENTER_ORDER);
+  return sf_likely(flags == 0) ? 0 : _sf_enter_recheck(tld, heap);
 }
 SF_INLINE void _sf_leave(sf_tld_t *tld) {
   atomic_store_explicit(&tld->in_op, NULL, memory_order_release);
@@ -419,7 +430,9 @@ typedef struct sf_op_s {
 sf_tld_t *_sf_thread_tld(void);                     /* NULL after teardown or on OOM */
 int _sf_thread_begin(sf_op_t *op, sf_heap_t *heap);  /* 0 or CLOSED/OUT_OF_MEMORY */
 void _sf_thread_end(sf_op_t *op);
-sf_theap_t *_sf_thread_theap(sf_op_t *op, bool create);  /* pre: begun */
+sf_theap_t *_sf_thread_theap(sf_op_t *op, bool create);  /* pre: begun; none made for a
+                                                            closed heap */
+int _sf_theap_missing(sf_heap_t *heap);   /* the error when _sf_thread_theap made none */
 bool _sf_thread_asym_barrier(void);                  /* the rare side's full barrier; false:
                                                        refused, the handshake must not go on */
 void _sf_thread_release(sf_tld_t *tld);             /* the purger is done with a record */
@@ -466,9 +479,9 @@ void _sf_segment_map_init(void);
    from the entry alone, one dependent load fewer than through the segment header. */
 #define SF_MAP_SHIFT_BITS ((uintptr_t)63)
 SF_INLINE uintptr_t _sf_segment_entry(const void *p) {
-  uintptr_t a = (uintptr_t)p;
-  if (sf_unlikely(a >> SF_VA_BITS)) return 0;
-  return atomic_load_explicit(&_sf_segment_map[a >> SF_SEGMENT_SHIFT], memory_order_relaxed);
+  uintptr_t i = (uintptr_t)p >> SF_SEGMENT_SHIFT;   /* one shift for the bound and the index */
+  if (sf_unlikely(i >= SF_MAP_ENTRIES)) return 0;
+  return atomic_load_explicit(&_sf_segment_map[i], memory_order_relaxed);
 }
 SF_INLINE uintptr_t _sf_segment_make_entry(const sf_segment_t *seg) {
   sf_assert(((uintptr_t)seg & SF_MAP_SHIFT_BITS) == 0 && seg->slab_shift <= SF_MAP_SHIFT_BITS);
@@ -535,13 +548,15 @@ SF_INLINE uint32_t _sf_slab_index(const sf_slab_t *slab, const void *p, bool *ex
    the record, no block size and no capacity check. With recip = ceil(2^42 / size) and
    off = q size + r, off * recip = q 2^42 + q e + r recip where e = recip size - 2^42 < size;
    q e < slab size <= 2^22 <= recip, so the low 42 bits are below recip exactly when r == 0
-   (checked for every class and offset). An exact offset past the last whole block indexes
-   the spare state byte each slab has after its largest capacity (segment.c), never LIVE. */
+   (test owner_index_is_exact_division). Those low 42 bits shifted to the top are off times
+   recip64 (recip << 22) modulo 2^64: a second multiplication, independent of the first,
+   replaces the mask (a 64-bit constant in a register) and its AND. An exact offset past the
+   last whole block indexes the spare state byte each slab has after its largest capacity
+   (segment.c), never LIVE. */
 SF_INLINE uint32_t _sf_owner_index(const sf_slab_t *slab, const void *p, bool *exact) {
   uint64_t off = (uint64_t)((const uint8_t *)p - slab->start);
-  uint64_t prod = off * slab->recip;
-  *exact = (prod & (((uint64_t)1 << SF_RECIP_SHIFT) - 1)) < slab->recip;
-  return (uint32_t)(prod >> SF_RECIP_SHIFT);
+  *exact = off * slab->recip64 < slab->recip64;
+  return (uint32_t)((off * slab->recip) >> SF_RECIP_SHIFT);
 }
 void _sf_list_push(sf_slab_list_t *l, sf_slab_t *s);        /* at head */
 void _sf_list_append(sf_slab_list_t *l, sf_slab_t *s);      /* at tail */

@@ -126,6 +126,7 @@ static sf_segment_t *sf_segment_new(sf_heap_t *heap, unsigned kind) {
       unsigned cls = sf_kind_first_class(kind);
       atomic_store_explicit(&s->cls, (uint8_t)cls, memory_order_relaxed);
       s->recip = _sf_class_recip[cls];
+      s->recip64 = s->recip << (64 - SF_RECIP_SHIFT);
       s->bsize = _sf_class_size[cls];
     }
     s->start = base + ((size_t)i << seg->slab_shift);

@@ -6,7 +6,11 @@
  * barrier between. The rare side (the purger taking a record over, heap destroy) stores its
  * flag, issues membarrier(PRIVATE_EXPEDITED) -- a full barrier on every running thread -- and
  * then loads in_op: either the owner sees the flag, or the rare side sees the owner inside a
- * call (asymmetric Dekker). Without membarrier the owner issues a seq_cst fence instead,
+ * call (asymmetric Dekker). The fast paths load no closed flag: their second load is the key of
+ * the thread heap they found for the heap, which heap destroy clears (under the global lock,
+ * where no thread heap of a closed heap is made) before its barrier; a key that names the heap
+ * is then as good as an open flag. Paths without a thread heap in hand (slow entries, a free of
+ * another thread's block) load the closed flag itself. Without membarrier the owner issues a seq_cst fence instead,
  * decided once at init: a fixed bit of the record's req word (SF_REQ_FENCE), so the fast paths
  * pay no extra test for it and the fence runs out of line (_sf_enter_recheck). TSan builds use
  * seq_cst atomics on both sides. A record taken over by the purger (SF_REQ_TAKE set, in_op
@@ -107,7 +111,7 @@ static void sf_init_once(void) {
   _sf_use_fence = !_sf_os_membarrier_register();
   atomic_store(&_sf_clock_ms, _sf_os_now_ms());
   _sf_theap_none.heap = NULL;
-  _sf_theap_none.key = NULL;
+  atomic_store_explicit(&_sf_theap_none.key, NULL, memory_order_relaxed);
   _sf_slab_empty.free = NULL;
   _sf_slab_empty.where = SF_SLAB_OWNED;
   sf_tld_init(&sf_fallback);
@@ -229,7 +233,9 @@ sf_theap_t *_sf_thread_theap(sf_op_t *op, bool create) {
     if (th->heap == heap) found = th;
     pp = &th->next;
   }
-  if (found == NULL && create) {
+  /* None for a closed heap: destroy cleared the keys of those that exist (under this lock),
+     and a new one would carry a key past its barrier. */
+  if (found == NULL && create && !atomic_load_explicit(&heap->closed, memory_order_relaxed)) {
     found = _sf_theap_new(heap, t);
     if (found != NULL) {
       found->next = t->theaps;
@@ -239,6 +245,11 @@ sf_theap_t *_sf_thread_theap(sf_op_t *op, bool create) {
   pthread_mutex_unlock(&_sf_global_lock);
   if (found != NULL) t->cache[heap->slot] = found;
   return found;
+}
+
+int _sf_theap_missing(sf_heap_t *heap) {
+  return atomic_load_explicit(&heap->closed, memory_order_acquire) ? SEGFIT_E_CLOSED
+                                                                   : SEGFIT_E_OUT_OF_MEMORY;
 }
 
 /* The thread's pthread-key destructor: abandon every thread heap, give the record back. */

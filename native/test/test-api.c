@@ -269,6 +269,29 @@ TEST(checked_free_rejects_bad_pointers) {
   CHECK_EQ(segfit_heap_destroy(h), 0);
 }
 
+/* The owner's free finds a block's index and exactness with one multiplication by the slab's
+   cached reciprocal: for every class and every offset in a slab of its kind, the same answer
+   as a division. */
+TEST(owner_index_is_exact_division) {
+  static sf_slab_t slab;
+  uint8_t *base = (uint8_t *)((uintptr_t)1 << 40);   /* never dereferenced */
+  for (unsigned c = 0; c < SF_CLASSES; c++) {
+    uint64_t size = _sf_class_size[c], span = _sf_kind_slab_size(_sf_class_kind(c));
+    slab.start = base;
+    slab.recip = _sf_class_recip[c];
+    slab.recip64 = slab.recip << (64 - SF_RECIP_SHIFT);
+    for (uint64_t off = 0; off < span; off++) {
+      bool exact;
+      uint32_t idx = _sf_owner_index(&slab, base + off, &exact);
+      if (exact != (off % size == 0) || (exact && idx != off / size)) {
+        fprintf(stderr, "class %u (size %llu), offset %llu: index %u exact %d\n", c,
+                (unsigned long long)size, (unsigned long long)off, idx, exact);
+        CHECK(false);
+      }
+    }
+  }
+}
+
 /* Heaps whose thread heaps share a slot of the thread's direct-mapped cache (SF_THEAP_CACHE
    heaps apart): the owner's free fast path proves ownership and the heap with the thread heap
    in that slot, so a block whose thread heap is not the cached one takes the other path, which
@@ -989,6 +1012,7 @@ int main(void) {
   RUN(zeroed_allocation);
   RUN(realloc_in_place_moved_remapped);
   RUN(checked_free_rejects_bad_pointers);
+  RUN(owner_index_is_exact_division);
   RUN(free_with_shared_cache_slot);
   RUN(remote_double_free_and_free_only_thread);
   RUN(remote_frees_come_back_to_the_owner);

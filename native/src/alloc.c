@@ -132,15 +132,26 @@ static SF_NOINLINE void *sf_alloc_recheck(sf_tld_t *tld, sf_heap_t *heap, size_t
   return _sf_alloc_slow(heap, size, 0, zero);
 }
 
-/* The shared fast path; `zero` is a constant at each call site. */
-SF_INLINE void *sf_alloc_fast(sf_heap_t *heap, size_t size, bool zero) {
-  sf_tld_t *tld = _sf_tls;
+/* The shared fast path from the TLS word on. */
+SF_INLINE void *sf_alloc_tld(sf_tld_t *tld, sf_heap_t *heap, size_t size, bool zero) {
   if (sf_likely(tld > SF_TLD_DEAD) && sf_likely(heap != NULL)) {
     _sf_enter(tld, heap);
     if (sf_likely(_sf_enter_flags(tld) == 0)) return sf_alloc_entered(tld, heap, size, zero);
     return sf_alloc_recheck(tld, heap, size, zero);
   }
   return _sf_alloc_slow(heap, size, 0, zero);
+}
+
+/* The TLS word's offset is unknown (_sf_tls_fast): through the TLS descriptor. */
+static SF_NOINLINE void *sf_alloc_desc(sf_heap_t *heap, size_t size, bool zero) {
+  return sf_alloc_tld(_sf_tls, heap, size, zero);
+}
+
+/* The shared fast path; `zero` is a constant at each call site. */
+SF_INLINE void *sf_alloc_fast(sf_heap_t *heap, size_t size, bool zero) {
+  sf_tld_t *tld;
+  if (sf_unlikely(!_sf_tls_fast(&tld))) return sf_alloc_desc(heap, size, zero);
+  return sf_alloc_tld(tld, heap, size, zero);
 }
 
 void *segfit_alloc(segfit_heap_t *heap, size_t size) { return sf_alloc_fast(heap, size, false); }

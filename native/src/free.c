@@ -235,9 +235,8 @@ static SF_NOINLINE int sf_free_recheck(sf_tld_t *tld, sf_heap_t *heap, void *p, 
   return _sf_free_slow(heap, p, size, sized);
 }
 
-/* The owner's fast path; `sized` is a constant at each call site. */
-SF_INLINE int sf_free_fast(sf_heap_t *heap, void *p, size_t size, bool sized) {
-  sf_tld_t *tld = _sf_tls;
+/* The owner's fast path from the TLS word on. */
+SF_INLINE int sf_free_tld(sf_tld_t *tld, sf_heap_t *heap, void *p, size_t size, bool sized) {
   if (sf_likely(tld > SF_TLD_DEAD && heap != NULL)) {
     _sf_enter(tld, heap);
     if (sf_likely(_sf_enter_flags(tld) == 0))
@@ -245,6 +244,18 @@ SF_INLINE int sf_free_fast(sf_heap_t *heap, void *p, size_t size, bool sized) {
     return sf_free_recheck(tld, heap, p, size, sized);
   }
   return _sf_free_slow(heap, p, size, sized);
+}
+
+/* The TLS word's offset is unknown (_sf_tls_fast): through the TLS descriptor. */
+static SF_NOINLINE int sf_free_desc(sf_heap_t *heap, void *p, size_t size, bool sized) {
+  return sf_free_tld(_sf_tls, heap, p, size, sized);
+}
+
+/* The owner's fast path; `sized` is a constant at each call site. */
+SF_INLINE int sf_free_fast(sf_heap_t *heap, void *p, size_t size, bool sized) {
+  sf_tld_t *tld;
+  if (sf_unlikely(!_sf_tls_fast(&tld))) return sf_free_desc(heap, p, size, sized);
+  return sf_free_tld(tld, heap, p, size, sized);
 }
 
 int segfit_free(segfit_heap_t *heap, void *p) { return sf_free_fast(heap, p, 0, false); }

@@ -352,6 +352,30 @@ unsigned _sf_class_for_aligned(size_t size, size_t alignment);
    Globals (thread.c)
    ------------------------------------------------------------------------------------------ */
 extern _Thread_local sf_tld_t *_sf_tls;   /* the one TLS word */
+/* x86-64: the TLS word's offset from the thread pointer when it is in static TLS (then the
+   same in every thread), found at init (thread.c); 0: unknown, the fast paths use the TLS
+   descriptor's call. Elsewhere always 0. */
+extern _Atomic(intptr_t) _sf_tls_off;
+/* The verdict of thread.c's probe from what the descriptor's call showed: the offset, or 0. */
+intptr_t _sf_tls_static_offset(uintptr_t desc, uintptr_t off, uintptr_t desc_arg);
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SF_TLS_OFF 1
+#else
+#define SF_TLS_OFF 0
+#endif
+/* The fast paths' read of the TLS word: one load from %fs when the offset is known, no call.
+   False: unknown, the caller takes a variant of itself that reads _sf_tls (a tail call, so
+   that the descriptor's call, which needs a frame, is not in the fast path's function). */
+SF_INLINE bool _sf_tls_fast(sf_tld_t **t) {
+#if SF_TLS_OFF
+  intptr_t off = atomic_load_explicit(&_sf_tls_off, memory_order_relaxed);
+  if (sf_unlikely(off == 0)) return false;
+  __asm__("mov %%fs:(%1), %0" : "=r"(*t) : "r"(off));
+#else
+  *t = _sf_tls;
+#endif
+  return true;
+}
 #define SF_TLD_DEAD ((sf_tld_t *)1)       /* after the thread's destructor ran */
 extern sf_slab_t _sf_slab_empty;          /* a slab with no free block: fast paths miss */
 extern sf_theap_t _sf_theap_none;         /* a theap no heap matches */

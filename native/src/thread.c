@@ -27,6 +27,7 @@
 #include "internal.h"
 
 _Thread_local sf_tld_t *_sf_tls;   /* global-dynamic TLS (the build passes the model) */
+_Atomic(intptr_t) _sf_tls_off;
 int _sf_use_fence;
 _Atomic(uint64_t) _sf_clock_ms;
 pthread_mutex_t _sf_global_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -105,7 +106,44 @@ static void sf_fork_child(void) {
   }
 }
 
+/* The TLS word's offset from the thread pointer, if it is in static TLS. The library is
+   dlopen()ed, so its TLS model is global-dynamic (initial-exec could make dlopen fail), and
+   every access is a call through its TLS descriptor; but glibc (and musl) give a late-loaded
+   library static TLS while their surplus lasts, and then the descriptor's function only returns
+   the descriptor's argument: an offset that every thread shares. The proof that it is so here:
+   the call returned its descriptor's own argument, and that is negative (static TLS lies below
+   the thread pointer on x86-64), which a dynamic descriptor's argument (a pointer to its
+   resolver's data) never is. In an executable the linker has rewritten the sequence into a
+   constant, the offset in static TLS by construction: the "descriptor address" is then the
+   result itself. desc_arg is read only when desc is a descriptor. */
+intptr_t _sf_tls_static_offset(uintptr_t desc, uintptr_t off, uintptr_t desc_arg) {
+  if ((intptr_t)off >= 0) return 0;
+  if (desc == off) return (intptr_t)off;
+  return desc_arg == off ? (intptr_t)off : 0;
+}
+
+/* Runs the descriptor's call as the compiler would (below the red zone), keeping the
+   descriptor's address, and sets _sf_tls_off when the TLS word is static. */
+static void sf_tls_probe(void) {
+#if SF_TLS_OFF
+  uintptr_t desc, off, tp;
+  __asm__ volatile("sub $128, %%rsp\n\t"
+                   "lea _sf_tls@TLSDESC(%%rip), %%rax\n\t"
+                   "mov %%rax, %0\n\t"
+                   "call *_sf_tls@TLSCALL(%%rax)\n\t"
+                   "add $128, %%rsp"
+                   : "=&r"(desc), "=a"(off)
+                   :
+                   : "memory", "cc");
+  __asm__("mov %%fs:0, %0" : "=r"(tp));
+  intptr_t s = _sf_tls_static_offset(desc, off, desc == off ? 0 : ((const uintptr_t *)desc)[1]);
+  if (s != 0 && tp + (uintptr_t)s == (uintptr_t)&_sf_tls)
+    atomic_store_explicit(&_sf_tls_off, s, memory_order_relaxed);
+#endif
+}
+
 static void sf_init_once(void) {
+  sf_tls_probe();
   _sf_os_init();
   _sf_segment_map_init();
   _sf_use_fence = !_sf_os_membarrier_register();
@@ -156,6 +194,11 @@ sf_tld_t *_sf_thread_tld(void) {
   pthread_mutex_unlock(&_sf_global_lock);
   if (t == NULL) return NULL;
   _sf_tls = t;   /* first: pthread_setspecific may malloc, and malloc may be us (the shim) */
+  /* Once per thread, a check that costs nothing: the fast paths' read must find the record
+     just stored; if it ever did not, they would keep to the descriptor from then on. */
+  sf_tld_t *seen;
+  if (_sf_tls_fast(&seen) && seen != t)
+    atomic_store_explicit(&_sf_tls_off, 0, memory_order_relaxed);
   pthread_setspecific(sf_key, t);
   return t;
 }

@@ -269,6 +269,46 @@ TEST(checked_free_rejects_bad_pointers) {
   CHECK_EQ(segfit_heap_destroy(h), 0);
 }
 
+/* The fast paths' read of the thread's record without the TLS descriptor's call: the probe's
+   verdict for each way the descriptor can be resolved, and in this process (an executable,
+   where the linker turned the TLS access into a constant) the read in several threads. */
+static void *tls_read_in_thread(void *arg) {
+  (void)arg;
+  void *p = segfit_alloc(NULL, 16);   /* makes the thread's record */
+  sf_tld_t *seen = NULL;
+  bool fast = _sf_tls_fast(&seen);
+  bool ok = p != NULL && _sf_tls > SF_TLD_DEAD && (!fast || seen == _sf_tls) &&
+            segfit_free(NULL, p) == 0;
+  return (void *)(uintptr_t)ok;
+}
+
+TEST(tls_word_read_without_descriptor_call) {
+  uintptr_t got = (uintptr_t)0x7f0000201000, off = (uintptr_t)-152;
+  CHECK_EQ(_sf_tls_static_offset(off, off, 0), -152);           /* relaxed by the linker */
+  CHECK_EQ(_sf_tls_static_offset(got, off, off), -152);         /* static: returns its argument */
+  CHECK_EQ(_sf_tls_static_offset(got, off, 0x555500001230u), 0);   /* dynamic: argument a pointer */
+  CHECK_EQ(_sf_tls_static_offset(got, 0x1000, 0x1000), 0);     /* not below the thread pointer */
+  CHECK_EQ(_sf_tls_static_offset(0x1000, 0x1000, 0), 0);
+  void *p = segfit_alloc(NULL, 16);
+  CHECK(p != NULL);
+#if SF_TLS_OFF
+  CHECK(atomic_load(&_sf_tls_off) != 0);   /* static in an executable, always */
+#endif
+  sf_tld_t *seen = NULL;
+  if (_sf_tls_fast(&seen)) CHECK(seen == _sf_tls);
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++) CHECK(pthread_create(&t[i], NULL, tls_read_in_thread, NULL) == 0);
+  for (int i = 0; i < 4; i++) {
+    void *ok = NULL;
+    CHECK(pthread_join(t[i], &ok) == 0);
+    CHECK(ok != NULL);
+  }
+#if SF_TLS_OFF
+  CHECK(atomic_load(&_sf_tls_off) != 0);   /* no thread found another record there */
+#endif
+  CHECK_EQ(segfit_free(NULL, p), 0);
+}
+
 /* The owner's free finds a block's index and exactness with one multiplication by the slab's
    cached reciprocal: for every class and every offset in a slab of its kind, the same answer
    as a division. */
@@ -1012,6 +1052,7 @@ int main(void) {
   RUN(zeroed_allocation);
   RUN(realloc_in_place_moved_remapped);
   RUN(checked_free_rejects_bad_pointers);
+  RUN(tls_word_read_without_descriptor_call);
   RUN(owner_index_is_exact_division);
   RUN(free_with_shared_cache_slot);
   RUN(remote_double_free_and_free_only_thread);

@@ -67,7 +67,7 @@ SF_NOINLINE void *_sf_alloc_slow(sf_heap_t *heap, size_t size, size_t alignment,
   if (err != 0) return _sf_fail_ptr(err);
   void *p = NULL;
   sf_theap_t *th = _sf_thread_theap(&op, true);
-  if (th == NULL) err = SEGFIT_E_OUT_OF_MEMORY;
+  if (th == NULL) err = _sf_theap_missing(heap);
   else p = _sf_alloc_in(th, size, alignment, zero, &err);
   _sf_thread_end(&op);
   if (p == NULL) return _sf_fail_ptr(err);
@@ -105,7 +105,10 @@ static SF_NOINLINE void *sf_alloc_refill(sf_tld_t *tld, sf_theap_t *th, unsigned
    restores no register. */
 SF_INLINE void *sf_alloc_entered(sf_tld_t *tld, sf_heap_t *heap, size_t size, bool zero) {
   sf_theap_t *th = tld->cache[heap->slot];
-  if (sf_likely(th->key == heap)) {
+  /* The size is tested here, not before entering: the common sizes then cost one compare
+     (the table's bound), large ones leave from here. */
+  if (sf_likely(_sf_theap_key(th) == heap) &&
+      (sf_likely(size <= SF_SMALL_TABLE_MAX) || sf_likely(size <= SF_SMALL_MAX))) {
     unsigned cls = _sf_size_class(size);
     sf_slab_t *slab = th->cur[cls];
     if (sf_unlikely(slab->free == NULL)) {
@@ -129,15 +132,26 @@ static SF_NOINLINE void *sf_alloc_recheck(sf_tld_t *tld, sf_heap_t *heap, size_t
   return _sf_alloc_slow(heap, size, 0, zero);
 }
 
-/* The shared fast path; `zero` is a constant at each call site. */
-SF_INLINE void *sf_alloc_fast(sf_heap_t *heap, size_t size, bool zero) {
-  sf_tld_t *tld = _sf_tls;
-  if (sf_likely(tld > SF_TLD_DEAD && heap != NULL && size <= SF_SMALL_MAX)) {
+/* The shared fast path from the TLS word on. */
+SF_INLINE void *sf_alloc_tld(sf_tld_t *tld, sf_heap_t *heap, size_t size, bool zero) {
+  if (sf_likely(tld > SF_TLD_DEAD) && sf_likely(heap != NULL)) {
     _sf_enter(tld, heap);
-    if (sf_likely(_sf_enter_flags(tld, heap) == 0)) return sf_alloc_entered(tld, heap, size, zero);
+    if (sf_likely(_sf_enter_flags(tld) == 0)) return sf_alloc_entered(tld, heap, size, zero);
     return sf_alloc_recheck(tld, heap, size, zero);
   }
   return _sf_alloc_slow(heap, size, 0, zero);
+}
+
+/* The TLS word's offset is unknown (_sf_tls_fast): through the TLS descriptor. */
+static SF_NOINLINE void *sf_alloc_desc(sf_heap_t *heap, size_t size, bool zero) {
+  return sf_alloc_tld(_sf_tls, heap, size, zero);
+}
+
+/* The shared fast path; `zero` is a constant at each call site. */
+SF_INLINE void *sf_alloc_fast(sf_heap_t *heap, size_t size, bool zero) {
+  sf_tld_t *tld;
+  if (sf_unlikely(!_sf_tls_fast(&tld))) return sf_alloc_desc(heap, size, zero);
+  return sf_alloc_tld(tld, heap, size, zero);
 }
 
 void *segfit_alloc(segfit_heap_t *heap, size_t size) { return sf_alloc_fast(heap, size, false); }
@@ -167,7 +181,7 @@ void *segfit_realloc(segfit_heap_t *heap, void *p, size_t new_size) {
   void *q = NULL;
   err = _sf_block_check(heap, p, &slab, &idx);
   sf_theap_t *th = err == 0 ? _sf_thread_theap(&op, true) : NULL;
-  if (err == 0 && th == NULL) err = SEGFIT_E_OUT_OF_MEMORY;
+  if (err == 0 && th == NULL) err = _sf_theap_missing(heap);
   if (err != 0) goto done;
   if (slab != NULL) {
     if (heap->debug) _sf_debug_check_canary(heap, slab, p, true);

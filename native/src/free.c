@@ -146,6 +146,12 @@ SF_NOINLINE int _sf_free_slow(sf_heap_t *heap, void *p, size_t size, bool sized)
   return rc;
 }
 
+/* Is `size` (a sized free's) in class cls? The common sizes with one compare and a table byte. */
+SF_INLINE bool sf_size_is_class(size_t size, unsigned cls) {
+  if (sf_likely(size <= SF_SMALL_TABLE_MAX)) return _sf_class_small[(size + 15) >> 4] == cls;
+  return size <= SF_SMALL_MAX && _sf_size_class(size) == cls;
+}
+
 /* The owner's free after the block went on local_free: the slab emptied or was parked full.
    Then leave. A tail call from the fast path, so that one saves and restores no register. */
 static SF_NOINLINE int sf_free_local_slow_leave(sf_tld_t *tld, sf_theap_t *th, sf_slab_t *slab) {
@@ -154,37 +160,48 @@ static SF_NOINLINE int sf_free_local_slow_leave(sf_tld_t *tld, sf_theap_t *th, s
   return 0;
 }
 
-/* A block of a slab this thread does not own (a slab of a non-debug heap, the call entered):
-   claim it and hand it over, still inside the operation, as _sf_free_block would. A failed
-   claim changed nothing: the slow path then finds the exact error (ALREADY_FREE, or
-   NOT_A_BLOCK for a block never handed out). */
-static SF_NOINLINE int sf_free_remote(sf_tld_t *tld, sf_heap_t *heap, sf_slab_t *slab, void *p,
+/* A block of a slab that the thread heap in the caller's cache slot does not own (another
+   thread's, or of another heap), the call entered: if the block's segment is of this
+   (non-debug) heap, claim it and hand it over, still inside the operation, as _sf_free_block
+   would. A failed check or claim changed nothing: the slow path then finds the exact error
+   (ALREADY_FREE, or NOT_A_BLOCK for a block never handed out or of another heap). */
+static SF_NOINLINE int sf_free_remote(sf_tld_t *tld, sf_heap_t *heap, uintptr_t e, void *p,
                                       size_t size, bool sized) {
-  unsigned cls = _sf_slab_class(slab);   /* another thread's slab: geometry from the class */
-  bool exact;
-  uint32_t idx = _sf_class_index(cls, p, &exact);
-  sf_op_t op = {tld, heap, 0};
-  if (exact && (!sized || (size <= SF_SMALL_MAX && _sf_size_class(size) == cls)) &&
-      _sf_free_claim(&op, slab, idx) == 0) {
-    _sf_free_release(&op, slab, p);
-    _sf_leave(tld);
-    return 0;
+  /* Six arguments at most: a tail call from the fast path, which then needs no frame. */
+  sf_segment_t *seg = (sf_segment_t *)(e & ~SF_MAP_SHIFT_BITS);
+  sf_slab_t *slab = _sf_entry_slab(e, p);
+  /* No thread heap key proves the heap open here: its closed flag does (the handshake's load,
+     before the block's memory is touched). */
+  if (atomic_load_explicit(&heap->closed, SF_ENTER_ORDER) == 0 &&
+      atomic_load_explicit(&seg->heap_key, memory_order_relaxed) == heap) {
+    unsigned cls = _sf_slab_class(slab);   /* another thread's slab: geometry from the class */
+    bool exact;
+    uint32_t idx = _sf_class_index(cls, p, &exact);
+    sf_op_t op = {tld, heap, 0};
+    if (exact && (!sized || sf_size_is_class(size, cls)) && _sf_free_claim(&op, slab, idx) == 0) {
+      _sf_free_release(&op, slab, p);
+      _sf_leave(tld);
+      return 0;
+    }
   }
   _sf_leave(tld);
   return _sf_free_slow(heap, p, size, sized);
 }
 
-/* The fast path once entered. */
+/* The fast path once entered. The slab record comes from the map entry; the slab's owner
+   being the thread heap cached for this heap proves, with that thread heap's key, both that
+   the caller owns the slab and that the block's heap is the one named (no load of the
+   segment header, and the owner's counters without a further load). */
 SF_INLINE int sf_free_entered(sf_tld_t *tld, sf_heap_t *heap, void *p, size_t size, bool sized) {
-  sf_segment_t *seg = _sf_segment_of(p);
-  if (sf_likely(seg != NULL &&
-                atomic_load_explicit(&seg->heap_key, memory_order_relaxed) == heap)) {
-    sf_slab_t *slab = _sf_segment_slab(seg, p);
+  sf_theap_t *th = tld->cache[heap->slot];
+  uintptr_t e = _sf_segment_entry(p);
+  if (sf_likely(e != 0)) {
+    sf_slab_t *slab = _sf_entry_slab(e, p);
     __asm__("" : "+r"(slab));   /* one base register for all its fields (fewer registers) */
     unsigned cls = _sf_slab_class(slab);
-    if (sf_unlikely(atomic_load_explicit(&slab->owner_tld, memory_order_relaxed) != tld))
-      return sf_free_remote(tld, heap, slab, p, size, sized);
-    if (sf_likely(!sized || (size <= SF_SMALL_MAX && _sf_size_class(size) == cls))) {
+    if (sf_unlikely(atomic_load_explicit(&slab->owner, memory_order_relaxed) != th))
+      return sf_free_remote(tld, heap, e, p, size, sized);
+    if (sf_likely(_sf_theap_key(th) == heap && (!sized || sf_size_is_class(size, cls)))) {
       bool exact;
       uint32_t idx = _sf_owner_index(slab, p, &exact);
       if (sf_likely(exact && atomic_load_explicit(&slab->state[idx], memory_order_relaxed) ==
@@ -193,7 +210,6 @@ SF_INLINE int sf_free_entered(sf_tld_t *tld, sf_heap_t *heap, void *p, size_t si
         sf_block_t *b = p;
         b->next = slab->local_free;
         slab->local_free = b;
-        sf_theap_t *th = atomic_load_explicit(&slab->owner, memory_order_relaxed);
         _sf_count_inc(&th->frees[cls]);
         uint32_t used = --slab->used;   /* tested in a register: no reload of a fresh store */
         if (sf_unlikely(used == 0 || slab->in_full)) {
@@ -219,16 +235,27 @@ static SF_NOINLINE int sf_free_recheck(sf_tld_t *tld, sf_heap_t *heap, void *p, 
   return _sf_free_slow(heap, p, size, sized);
 }
 
-/* The owner's fast path; `sized` is a constant at each call site. */
-SF_INLINE int sf_free_fast(sf_heap_t *heap, void *p, size_t size, bool sized) {
-  sf_tld_t *tld = _sf_tls;
+/* The owner's fast path from the TLS word on. */
+SF_INLINE int sf_free_tld(sf_tld_t *tld, sf_heap_t *heap, void *p, size_t size, bool sized) {
   if (sf_likely(tld > SF_TLD_DEAD && heap != NULL)) {
     _sf_enter(tld, heap);
-    if (sf_likely(_sf_enter_flags(tld, heap) == 0))
+    if (sf_likely(_sf_enter_flags(tld) == 0))
       return sf_free_entered(tld, heap, p, size, sized);
     return sf_free_recheck(tld, heap, p, size, sized);
   }
   return _sf_free_slow(heap, p, size, sized);
+}
+
+/* The TLS word's offset is unknown (_sf_tls_fast): through the TLS descriptor. */
+static SF_NOINLINE int sf_free_desc(sf_heap_t *heap, void *p, size_t size, bool sized) {
+  return sf_free_tld(_sf_tls, heap, p, size, sized);
+}
+
+/* The owner's fast path; `sized` is a constant at each call site. */
+SF_INLINE int sf_free_fast(sf_heap_t *heap, void *p, size_t size, bool sized) {
+  sf_tld_t *tld;
+  if (sf_unlikely(!_sf_tls_fast(&tld))) return sf_free_desc(heap, p, size, sized);
+  return sf_free_tld(tld, heap, p, size, sized);
 }
 
 int segfit_free(segfit_heap_t *heap, void *p) { return sf_free_fast(heap, p, 0, false); }

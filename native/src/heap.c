@@ -93,7 +93,8 @@ sf_theap_t *_sf_theap_new(sf_heap_t *heap, sf_tld_t *tld) {
     atomic_store_explicit(&th->hint[c], 0, memory_order_relaxed);
   atomic_store_explicit(&th->pending, 0, memory_order_relaxed);
   memset(&th->allocs, 0, sizeof *th - offsetof(sf_theap_t, allocs));
-  th->key = (sf_heap_t *)((uintptr_t)heap | (heap->debug ? 1u : 0u));
+  atomic_store_explicit(&th->key, (sf_heap_t *)((uintptr_t)heap | (heap->debug ? 1u : 0u)),
+                        memory_order_relaxed);
   th->heap = heap;
   th->tld = tld;
   for (unsigned c = 0; c < SF_CLASSES; c++) th->cur[c] = &_sf_slab_empty;
@@ -103,7 +104,7 @@ sf_theap_t *_sf_theap_new(sf_heap_t *heap, sf_tld_t *tld) {
 }
 
 void _sf_theap_free_record(sf_theap_t *th) {   /* pre: global lock */
-  th->key = NULL;
+  atomic_store_explicit(&th->key, NULL, memory_order_relaxed);
   th->heap = NULL;
   th->next = sf_theap_pool;
   sf_theap_pool = th;
@@ -469,6 +470,13 @@ int segfit_heap_destroy(segfit_heap_t *heap) {
     return SEGFIT_E_CLOSED;
   }
   atomic_store_explicit(&heap->closed, 1, memory_order_seq_cst);
+  /* The fast paths test no closed flag: they go on only with a thread heap whose key names
+     the heap. Cleared before the barrier of _sf_thread_wait_heap_idle, and none is made for a
+     closed heap (_sf_thread_theap, under this lock): a fast path either sees no key or is seen
+     inside its call. */
+  for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next)
+    for (sf_theap_t *th = t->theaps; th != NULL; th = th->next)
+      if (th->heap == heap) atomic_store_explicit(&th->key, NULL, memory_order_seq_cst);
   for (sf_heap_t **pp = &_sf_heaps; *pp != NULL; pp = &(*pp)->next) {
     if (*pp == heap) {
       *pp = heap->next;

@@ -148,6 +148,8 @@ struct sf_slab_s {
   uint64_t recip;                   /* owner/lock: _sf_class_recip[cls], set with the class */
   _Atomic(sf_tld_t *) owner_tld;    /* thread record owning the slab, NULL if none */
   _Atomic(sf_theap_t *) owner;      /* its thread heap (remote frees read it for hints) */
+  uint64_t recip64;                 /* owner/lock: recip << (64 - SF_RECIP_SHIFT), set with it
+                                       (_sf_owner_index) */
   /* Line 2: what other threads write (remote frees). */
   _Atomic(uintptr_t) thread_free __attribute__((aligned(64)));   /* frees by other threads
                                        (lock-free stack) */
@@ -156,6 +158,7 @@ struct sf_slab_s {
   uint8_t unused_[64] __attribute__((aligned(64)));
 } __attribute__((aligned(64)));
 _Static_assert(sizeof(sf_slab_t) == 256, "slab records are indexed by shift");
+_Static_assert(__builtin_offsetof(sf_slab_t, recip64) < 128, "read by every owner's free");
 _Static_assert(__builtin_offsetof(sf_slab_t, cls) == 64 &&
                    __builtin_offsetof(sf_slab_t, segment) == 88 &&
                    __builtin_offsetof(sf_slab_t, thread_free) == 128,
@@ -187,7 +190,8 @@ _Static_assert(__builtin_offsetof(sf_segment_t, slabs) == 128, "see SF_TLD_IN_OP
    Thread heaps and thread records (heap.c, thread.c)
    ------------------------------------------------------------------------------------------ */
 struct sf_theap_s {
-  sf_heap_t *key;                   /* heap handle; | 1 for debug heaps so the fast path misses */
+  _Atomic(sf_heap_t *) key;         /* heap handle; | 1 for debug heaps so the fast path misses;
+                                       NULL once the heap is closed (see thread.c) */
   sf_heap_t *heap;
   sf_tld_t *tld;
   sf_theap_t *next;                 /* in the thread record's list */
@@ -223,19 +227,25 @@ _Static_assert(__builtin_offsetof(sf_theap_t, pending) / 64 ==
    128 apart from a page boundary) never `closed` or `slot`, and in the first thread heap of a
    chunk (page-aligned) a cold list head. */
 #define SF_TLD_IN_OP_OFFSET 88
+/* Bits of a record's `req` word, the one word besides the heap's closed flag that an entered
+   call tests: any bit set sends it out of line (_sf_enter_recheck). */
+enum {
+  SF_REQ_TAKE = 1,    /* the purger wants the record: "I want your heaps; wait" */
+  SF_REQ_IDLE = 2,    /* the purger saw no call since its last look; the next call clears it */
+  SF_REQ_FENCE = 4,   /* fence mode (_sf_use_fence): every call fences, out of line; fixed */
+};
 struct sf_tld_s {
   /* the handshake words (see thread.c): written by the owner, read by the purger/destroyer */
-  _Atomic(int) req;                 /* purger: "I want your heaps; wait" */
-  int fence;                        /* copy of _sf_use_fence (tested with req) */
-  _Atomic(int) active;              /* owner sets it at each call; the purger clears it */
+  _Atomic(int) req;                 /* SF_REQ_*: set and cleared with atomic read-modify-writes
+                                       (the purger's, and the owner's out of line) */
   int last_error;
-  uint64_t idle_since_ms;           /* purger (global lock): when it last saw `active` set */
+  uint64_t idle_since_ms;           /* purger (global lock): when it last saw the record busy */
   sf_theap_t *theaps;               /* all thread heaps of this record */
   sf_tld_t *next, *prev;            /* registry (global lock) */
   sf_tld_t *pool_next;              /* free pool */
   _Atomic(int) live;
   bool purged_idle;                 /* purger: collected since the owner went idle */
-  uint8_t pad_[SF_TLD_IN_OP_OFFSET - 61];   /* 61: the end of purged_idle */
+  uint8_t pad_[SF_TLD_IN_OP_OFFSET - 53];   /* 53: the end of purged_idle */
   _Atomic(sf_heap_t *) in_op;       /* heap of the call in progress, NULL between calls */
   sf_theap_t *cache[SF_THEAP_CACHE];/* by heap->slot; &_sf_theap_none when empty */
 } __attribute__((aligned(128)));
@@ -345,12 +355,36 @@ unsigned _sf_class_for_aligned(size_t size, size_t alignment);
    Globals (thread.c)
    ------------------------------------------------------------------------------------------ */
 extern _Thread_local sf_tld_t *_sf_tls;   /* the one TLS word */
+/* x86-64: the TLS word's offset from the thread pointer when it is in static TLS (then the
+   same in every thread), found at init (thread.c); 0: unknown, the fast paths use the TLS
+   descriptor's call. Elsewhere always 0. */
+extern _Atomic(intptr_t) _sf_tls_off;
+/* The verdict of thread.c's probe from what the descriptor's call showed: the offset, or 0. */
+intptr_t _sf_tls_static_offset(uintptr_t desc, uintptr_t off, uintptr_t desc_arg);
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SF_TLS_OFF 1
+#else
+#define SF_TLS_OFF 0
+#endif
+/* The fast paths' read of the TLS word: one load from %fs when the offset is known, no call.
+   False: unknown, the caller takes a variant of itself that reads _sf_tls (a tail call, so
+   that the descriptor's call, which needs a frame, is not in the fast path's function). */
+SF_INLINE bool _sf_tls_fast(sf_tld_t **t) {
+#if SF_TLS_OFF
+  intptr_t off = atomic_load_explicit(&_sf_tls_off, memory_order_relaxed);
+  if (sf_unlikely(off == 0)) return false;
+  __asm__("mov %%fs:(%1), %0" : "=r"(*t) : "r"(off));
+#else
+  *t = _sf_tls;
+#endif
+  return true;
+}
 #define SF_TLD_DEAD ((sf_tld_t *)1)       /* after the thread's destructor ran */
 extern sf_slab_t _sf_slab_empty;          /* a slab with no free block: fast paths miss */
 extern sf_theap_t _sf_theap_none;         /* a theap no heap matches */
 extern int _sf_use_fence;                 /* membarrier unavailable: owner fences */
 extern _Atomic(uint64_t) _sf_clock_ms;    /* coarse clock, advanced by slow paths and the purger */
-extern _Atomic(sf_segment_t *) *_sf_segment_map;
+extern _Atomic(uintptr_t) *_sf_segment_map;   /* see _sf_segment_entry */
 extern pthread_mutex_t _sf_global_lock;   /* heaps list, thread registry */
 extern sf_heap_t *_sf_heaps;              /* live heaps (global lock) */
 extern sf_tld_t *_sf_tlds;                /* live thread records (global lock) */
@@ -362,10 +396,6 @@ extern sf_tld_t *_sf_tlds;                /* live thread records (global lock) *
    which holds the owner's fence when there is one.
    ------------------------------------------------------------------------------------------ */
 SF_INLINE void _sf_enter(sf_tld_t *tld, sf_heap_t *heap) {
-  /* Set `active` unless it is set: a load, not a store, on all but the first call after each
-     purger tick (it clears the flag; a call after the clear reads 0 and sets it again). */
-  if (sf_unlikely(!atomic_load_explicit(&tld->active, memory_order_relaxed)))
-    atomic_store_explicit(&tld->active, 1, memory_order_relaxed);   /* same line as in_op */
 #if SF_TSAN
   atomic_store_explicit(&tld->in_op, heap, memory_order_seq_cst);
 #else
@@ -373,24 +403,33 @@ SF_INLINE void _sf_enter(sf_tld_t *tld, sf_heap_t *heap) {
   atomic_signal_fence(memory_order_seq_cst);   /* fence mode: see _sf_enter_blocked */
 #endif
 }
-/* The flags an entered call tests, ORed: zero means go on. In fence mode (membarrier
-   unavailable) the record's `fence` word makes the sum non-zero too, so the fast paths pay one
-   branch for all three and _sf_enter_recheck then fences and loads the two flags again. */
-SF_INLINE int _sf_enter_flags(sf_tld_t *tld, sf_heap_t *heap) {
 #if SF_TSAN
-  return atomic_load_explicit(&tld->req, memory_order_seq_cst) |
-         atomic_load_explicit(&heap->closed, memory_order_seq_cst);
+#define SF_ENTER_ORDER memory_order_seq_cst
 #else
-  return atomic_load_explicit(&tld->req, memory_order_relaxed) | tld->fence |
-         atomic_load_explicit(&heap->closed, memory_order_relaxed);
+#define SF_ENTER_ORDER memory_order_relaxed
 #endif
+/* The flags a fast path tests once entered: zero means go on. The record's word carries the
+   purger's request, its idle mark (the first call after a purger tick clears it, out of line:
+   the busy record's bookkeeping costs the fast paths nothing) and fence mode (membarrier
+   unavailable), so the fast paths pay one load and one branch for all of them;
+   _sf_enter_recheck then does what the bits ask and loads the flags again. The heap's closed
+   flag is not among them: a fast path goes on only with a thread heap whose key
+   (_sf_theap_key) names the heap, and heap destroy clears the keys before its barrier. */
+SF_INLINE int _sf_enter_flags(sf_tld_t *tld) {
+  return atomic_load_explicit(&tld->req, SF_ENTER_ORDER);
+}
+/* A thread heap's key as a fast path reads it once entered (the handshake's second load). */
+SF_INLINE sf_heap_t *_sf_theap_key(sf_theap_t *th) {
+  return atomic_load_explicit(&th->key, SF_ENTER_ORDER);
 }
 /* After non-zero flags (thread.c): the fence if the record needs it, then the purger's
    request and the heap's closed flag again. Non-zero: take the slow entry. */
 int _sf_enter_recheck(sf_tld_t *tld, sf_heap_t *heap);
-/* Non-zero when the call must take the slow entry (purger request or heap closed). */
+/* Non-zero when the call must take the slow entry (purger request or heap closed): the slow
+   entries, which have no thread heap in hand, test the heap's closed flag itself. */
 SF_INLINE int _sf_enter_blocked(sf_tld_t *tld, sf_heap_t *heap) {
-  return sf_likely(_sf_enter_flags(tld, heap) == 0) ? 0 : _sf_enter_recheck(tld, heap);
+  int flags = _sf_enter_flags(tld) | atomic_load_explicit(&heap->closed, SF_ENTER_ORDER);
+  return sf_likely(flags == 0) ? 0 : _sf_enter_recheck(tld, heap);
 }
 SF_INLINE void _sf_leave(sf_tld_t *tld) {
   atomic_store_explicit(&tld->in_op, NULL, memory_order_release);
@@ -418,7 +457,9 @@ typedef struct sf_op_s {
 sf_tld_t *_sf_thread_tld(void);                     /* NULL after teardown or on OOM */
 int _sf_thread_begin(sf_op_t *op, sf_heap_t *heap);  /* 0 or CLOSED/OUT_OF_MEMORY */
 void _sf_thread_end(sf_op_t *op);
-sf_theap_t *_sf_thread_theap(sf_op_t *op, bool create);  /* pre: begun */
+sf_theap_t *_sf_thread_theap(sf_op_t *op, bool create);  /* pre: begun; none made for a
+                                                            closed heap */
+int _sf_theap_missing(sf_heap_t *heap);   /* the error when _sf_thread_theap made none */
 bool _sf_thread_asym_barrier(void);                  /* the rare side's full barrier; false:
                                                        refused, the handshake must not go on */
 void _sf_thread_release(sf_tld_t *tld);             /* the purger is done with a record */
@@ -460,10 +501,26 @@ void *_sf_fail_ptr(int code);                        /* sets error + errno, retu
 
 /* segment.c */
 void _sf_segment_map_init(void);
+/* A map entry is the segment's metadata address (page-aligned) | the log2 of its slab size
+   (fixed for the metadata's life), or 0: the owner's checked free finds a block's slab record
+   from the entry alone, one dependent load fewer than through the segment header. */
+#define SF_MAP_SHIFT_BITS ((uintptr_t)63)
+SF_INLINE uintptr_t _sf_segment_entry(const void *p) {
+  uintptr_t i = (uintptr_t)p >> SF_SEGMENT_SHIFT;   /* one shift for the bound and the index */
+  if (sf_unlikely(i >= SF_MAP_ENTRIES)) return 0;
+  return atomic_load_explicit(&_sf_segment_map[i], memory_order_relaxed);
+}
+SF_INLINE uintptr_t _sf_segment_make_entry(const sf_segment_t *seg) {
+  sf_assert(((uintptr_t)seg & SF_MAP_SHIFT_BITS) == 0 && seg->slab_shift <= SF_MAP_SHIFT_BITS);
+  return (uintptr_t)seg | seg->slab_shift;
+}
 SF_INLINE sf_segment_t *_sf_segment_of(const void *p) {
-  uintptr_t a = (uintptr_t)p;
-  if (sf_unlikely(a >> SF_VA_BITS)) return NULL;
-  return atomic_load_explicit(&_sf_segment_map[a >> SF_SEGMENT_SHIFT], memory_order_relaxed);
+  return (sf_segment_t *)(_sf_segment_entry(p) & ~SF_MAP_SHIFT_BITS);
+}
+/* The slab record of p, from p's non-zero map entry. */
+SF_INLINE sf_slab_t *_sf_entry_slab(uintptr_t e, const void *p) {
+  sf_segment_t *seg = (sf_segment_t *)(e & ~SF_MAP_SHIFT_BITS);
+  return &seg->slabs[((uintptr_t)p & (SF_SEGMENT_SIZE - 1)) >> (e & SF_MAP_SHIFT_BITS)];
 }
 SF_INLINE sf_slab_t *_sf_segment_slab(sf_segment_t *seg, const void *p) {
   return &seg->slabs[((uintptr_t)p & (SF_SEGMENT_SIZE - 1)) >> seg->slab_shift];
@@ -518,13 +575,15 @@ SF_INLINE uint32_t _sf_slab_index(const sf_slab_t *slab, const void *p, bool *ex
    the record, no block size and no capacity check. With recip = ceil(2^42 / size) and
    off = q size + r, off * recip = q 2^42 + q e + r recip where e = recip size - 2^42 < size;
    q e < slab size <= 2^22 <= recip, so the low 42 bits are below recip exactly when r == 0
-   (checked for every class and offset). An exact offset past the last whole block indexes
-   the spare state byte each slab has after its largest capacity (segment.c), never LIVE. */
+   (test owner_index_is_exact_division). Those low 42 bits shifted to the top are off times
+   recip64 (recip << 22) modulo 2^64: a second multiplication, independent of the first,
+   replaces the mask (a 64-bit constant in a register) and its AND. An exact offset past the
+   last whole block indexes the spare state byte each slab has after its largest capacity
+   (segment.c), never LIVE. */
 SF_INLINE uint32_t _sf_owner_index(const sf_slab_t *slab, const void *p, bool *exact) {
   uint64_t off = (uint64_t)((const uint8_t *)p - slab->start);
-  uint64_t prod = off * slab->recip;
-  *exact = (prod & (((uint64_t)1 << SF_RECIP_SHIFT) - 1)) < slab->recip;
-  return (uint32_t)(prod >> SF_RECIP_SHIFT);
+  *exact = off * slab->recip64 < slab->recip64;
+  return (uint32_t)((off * slab->recip) >> SF_RECIP_SHIFT);
 }
 void _sf_list_push(sf_slab_list_t *l, sf_slab_t *s);        /* at head */
 void _sf_list_append(sf_slab_list_t *l, sf_slab_t *s);      /* at tail */

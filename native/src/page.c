@@ -45,6 +45,7 @@ void _sf_slab_init(sf_slab_t *slab, unsigned cls) {
   _sf_slab_reset_states(slab);
   atomic_store_explicit(&slab->cls, (uint8_t)cls, memory_order_relaxed);
   slab->recip = _sf_class_recip[cls];
+  slab->recip64 = slab->recip << (64 - SF_RECIP_SHIFT);
   slab->bsize = _sf_class_size[cls];
 }
 

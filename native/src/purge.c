@@ -60,8 +60,8 @@ static uint64_t sf_pass(uint64_t now, sf_pass_t mode, sf_heap_t *only, sf_tld_t 
     return 0;
   }
   uint64_t tick = sf_tick_ms();
-  /* Activity: the owner stores `active` at every call; we clear it each tick. A record whose
-     flag stayed clear since our last look has made no call since then. An idle record is
+  /* Activity: we set SF_REQ_IDLE in a record each tick; its owner's next call clears it. A
+     record whose bit stayed set since our last look has made no call since then. An idle record is
      taken over once after it went idle, and again only when remote frees came back to it:
      no barrier (membarrier interrupts every running thread) when there is nothing to do.
      Ask every candidate at once, then one barrier for all of them. The tick leaves records
@@ -70,22 +70,24 @@ static uint64_t sf_pass(uint64_t now, sf_pass_t mode, sf_heap_t *only, sf_tld_t 
   bool any = false;
   for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next) {
     if (t == self) continue;
-    if (mode != SF_PASS_RECLAIM && atomic_load_explicit(&t->active, memory_order_relaxed)) {
-      atomic_store_explicit(&t->active, 0, memory_order_relaxed);
+    if (mode != SF_PASS_RECLAIM &&
+        !(atomic_load_explicit(&t->req, memory_order_relaxed) & SF_REQ_IDLE)) {
+      atomic_fetch_or_explicit(&t->req, SF_REQ_IDLE, memory_order_relaxed);
       t->idle_since_ms = now;
       t->purged_idle = false;
       if (!force) continue;
     }
     if (!sf_tld_wanted(t, only)) continue;
     if (!force && t->purged_idle && !sf_tld_pending(t)) continue;
-    atomic_store_explicit(&t->req, 1, memory_order_seq_cst);
+    atomic_fetch_or_explicit(&t->req, SF_REQ_TAKE, memory_order_seq_cst);
     any = true;
   }
   if (any) {
     /* Refused (ENOMEM): in_op proves nothing, so every record is handed back untouched. */
     bool fenced = _sf_thread_asym_barrier();
     for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next) {
-      if (t == self || !atomic_load_explicit(&t->req, memory_order_relaxed)) continue;
+      if (t == self || !(atomic_load_explicit(&t->req, memory_order_relaxed) & SF_REQ_TAKE))
+        continue;
       if (fenced && atomic_load_explicit(&t->in_op, memory_order_seq_cst) == NULL) {
         uint64_t idle = now - t->idle_since_ms;   /* no call for at least this long */
         /* Its current slabs go back below. */

@@ -18,7 +18,7 @@
 
 #include "internal.h"
 
-_Atomic(sf_segment_t *) *_sf_segment_map;
+_Atomic(uintptr_t) *_sf_segment_map;
 
 static pthread_mutex_t sf_meta_lock = PTHREAD_MUTEX_INITIALIZER;
 static sf_segment_t *sf_meta_pool[SF_KINDS];
@@ -129,6 +129,7 @@ static sf_segment_t *sf_segment_new(sf_heap_t *heap, unsigned kind) {
       unsigned cls = sf_kind_first_class(kind);
       atomic_store_explicit(&s->cls, (uint8_t)cls, memory_order_relaxed);
       s->recip = _sf_class_recip[cls];
+      s->recip64 = s->recip << (64 - SF_RECIP_SHIFT);
       s->bsize = _sf_class_size[cls];
     }
     s->start = base + ((size_t)i << seg->slab_shift);
@@ -150,8 +151,8 @@ static sf_segment_t *sf_segment_new(sf_heap_t *heap, unsigned kind) {
   b->segments = seg;
   b->segment_count++;
   if (!in_reservation) b->reserved += SF_SEGMENT_SIZE;
-  atomic_store_explicit(&_sf_segment_map[(uintptr_t)base >> SF_SEGMENT_SHIFT], seg,
-                        memory_order_release);
+  atomic_store_explicit(&_sf_segment_map[(uintptr_t)base >> SF_SEGMENT_SHIFT],
+                        _sf_segment_make_entry(seg), memory_order_release);
   return seg;
 }
 
@@ -240,7 +241,7 @@ static void sf_segment_detach(sf_heap_body_t *b, sf_segment_t *seg) {
   if (seg->next != NULL) seg->next->prev = seg->prev;
   b->segment_count--;
   b->reserved -= SF_SEGMENT_SIZE;
-  atomic_store_explicit(&_sf_segment_map[(uintptr_t)seg->base >> SF_SEGMENT_SHIFT], NULL,
+  atomic_store_explicit(&_sf_segment_map[(uintptr_t)seg->base >> SF_SEGMENT_SHIFT], 0,
                         memory_order_release);
 }
 
@@ -357,7 +358,7 @@ void _sf_segment_destroy_all(sf_heap_t *heap) {
   b->segments = NULL;
   while (seg != NULL) {
     sf_segment_t *next = seg->next;
-    atomic_store_explicit(&_sf_segment_map[(uintptr_t)seg->base >> SF_SEGMENT_SHIFT], NULL,
+    atomic_store_explicit(&_sf_segment_map[(uintptr_t)seg->base >> SF_SEGMENT_SHIFT], 0,
                           memory_order_release);
     if (!seg->in_reservation) _sf_os_unmap(seg->base, SF_SEGMENT_SIZE);
     /* Live blocks die with the heap: their state bytes must not survive into reused metadata. */

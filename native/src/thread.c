@@ -6,15 +6,19 @@
  * barrier between. The rare side (the purger taking a record over, heap destroy) stores its
  * flag, issues membarrier(PRIVATE_EXPEDITED) -- a full barrier on every running thread -- and
  * then loads in_op: either the owner sees the flag, or the rare side sees the owner inside a
- * call (asymmetric Dekker). Without membarrier the owner issues a seq_cst fence instead,
- * decided once at init: the record's `fence` word is ORed into the flags the owner tests, so
- * the fast paths pay one branch for all three and the fence runs out of line
- * (_sf_enter_recheck). TSan builds use seq_cst atomics on both sides. A record taken over by
- * the purger (req set, in_op seen NULL) belongs to the purger until it clears req; its owner
- * waits at the entry of its next call (spinning briefly, then yielding). The owner also sets
- * an `active` flag at each call (a store only when it finds the flag clear), which the purger
- * clears each tick: only records idle for a whole tick are taken over, so a busy thread never
- * waits. Threads whose destructor already ran share a fallback record under a mutex. Records
+ * call (asymmetric Dekker). The fast paths load no closed flag: their second load is the key of
+ * the thread heap they found for the heap, which heap destroy clears (under the global lock,
+ * where no thread heap of a closed heap is made) before its barrier; a key that names the heap
+ * is then as good as an open flag. Paths without a thread heap in hand (slow entries, a free of
+ * another thread's block) load the closed flag itself. Without membarrier the owner issues a seq_cst fence instead,
+ * decided once at init: a fixed bit of the record's req word (SF_REQ_FENCE), so the fast paths
+ * pay no extra test for it and the fence runs out of line (_sf_enter_recheck). TSan builds use
+ * seq_cst atomics on both sides. A record taken over by the purger (SF_REQ_TAKE set, in_op
+ * seen NULL) belongs to the purger until it clears the bit; its owner waits at the entry of its
+ * next call (spinning briefly, then yielding). Activity: each tick the purger sets SF_REQ_IDLE
+ * in records it saw busy, and the next call of the owner clears it (out of line, once per tick
+ * at most); a record whose bit is still set at the next tick made no call for a whole tick.
+ * Only such records are taken over, so a busy thread never waits. Threads whose destructor already ran share a fallback record under a mutex. Records
  * and thread heaps are pooled and never unmapped, so a stale pointer to one is always safe to
  * read.
  */
@@ -23,6 +27,7 @@
 #include "internal.h"
 
 _Thread_local sf_tld_t *_sf_tls;   /* global-dynamic TLS (the build passes the model) */
+_Atomic(intptr_t) _sf_tls_off;
 int _sf_use_fence;
 _Atomic(uint64_t) _sf_clock_ms;
 pthread_mutex_t _sf_global_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -48,10 +53,8 @@ static void sf_thread_done(void *arg);
 
 static void sf_tld_init(sf_tld_t *t) {
   atomic_store_explicit(&t->in_op, NULL, memory_order_relaxed);
-  atomic_store_explicit(&t->req, 0, memory_order_relaxed);
+  atomic_store_explicit(&t->req, _sf_use_fence ? SF_REQ_FENCE : 0, memory_order_relaxed);
   t->last_error = 0;
-  t->fence = _sf_use_fence;
-  atomic_store_explicit(&t->active, 0, memory_order_relaxed);
   t->idle_since_ms = 0;
   t->purged_idle = false;
   for (int i = 0; i < SF_THEAP_CACHE; i++) t->cache[i] = &_sf_theap_none;
@@ -103,13 +106,50 @@ static void sf_fork_child(void) {
   }
 }
 
+/* The TLS word's offset from the thread pointer, if it is in static TLS. The library is
+   dlopen()ed, so its TLS model is global-dynamic (initial-exec could make dlopen fail), and
+   every access is a call through its TLS descriptor; but glibc (and musl) give a late-loaded
+   library static TLS while their surplus lasts, and then the descriptor's function only returns
+   the descriptor's argument: an offset that every thread shares. The proof that it is so here:
+   the call returned its descriptor's own argument, and that is negative (static TLS lies below
+   the thread pointer on x86-64), which a dynamic descriptor's argument (a pointer to its
+   resolver's data) never is. In an executable the linker has rewritten the sequence into a
+   constant, the offset in static TLS by construction: the "descriptor address" is then the
+   result itself. desc_arg is read only when desc is a descriptor. */
+intptr_t _sf_tls_static_offset(uintptr_t desc, uintptr_t off, uintptr_t desc_arg) {
+  if ((intptr_t)off >= 0) return 0;
+  if (desc == off) return (intptr_t)off;
+  return desc_arg == off ? (intptr_t)off : 0;
+}
+
+/* Runs the descriptor's call as the compiler would (below the red zone), keeping the
+   descriptor's address, and sets _sf_tls_off when the TLS word is static. */
+static void sf_tls_probe(void) {
+#if SF_TLS_OFF
+  uintptr_t desc, off, tp;
+  __asm__ volatile("sub $128, %%rsp\n\t"
+                   "lea _sf_tls@TLSDESC(%%rip), %%rax\n\t"
+                   "mov %%rax, %0\n\t"
+                   "call *_sf_tls@TLSCALL(%%rax)\n\t"
+                   "add $128, %%rsp"
+                   : "=&r"(desc), "=a"(off)
+                   :
+                   : "memory", "cc");
+  __asm__("mov %%fs:0, %0" : "=r"(tp));
+  intptr_t s = _sf_tls_static_offset(desc, off, desc == off ? 0 : ((const uintptr_t *)desc)[1]);
+  if (s != 0 && tp + (uintptr_t)s == (uintptr_t)&_sf_tls)
+    atomic_store_explicit(&_sf_tls_off, s, memory_order_relaxed);
+#endif
+}
+
 static void sf_init_once(void) {
+  sf_tls_probe();
   _sf_os_init();
   _sf_segment_map_init();
   _sf_use_fence = !_sf_os_membarrier_register();
   atomic_store(&_sf_clock_ms, _sf_os_now_ms());
   _sf_theap_none.heap = NULL;
-  _sf_theap_none.key = NULL;
+  atomic_store_explicit(&_sf_theap_none.key, NULL, memory_order_relaxed);
   _sf_slab_empty.free = NULL;
   _sf_slab_empty.where = SF_SLAB_OWNED;
   sf_tld_init(&sf_fallback);
@@ -154,13 +194,22 @@ sf_tld_t *_sf_thread_tld(void) {
   pthread_mutex_unlock(&_sf_global_lock);
   if (t == NULL) return NULL;
   _sf_tls = t;   /* first: pthread_setspecific may malloc, and malloc may be us (the shim) */
+  /* Once per thread, a check that costs nothing: the fast paths' read must find the record
+     just stored; if it ever did not, they would keep to the descriptor from then on. */
+  sf_tld_t *seen;
+  if (_sf_tls_fast(&seen) && seen != t)
+    atomic_store_explicit(&_sf_tls_off, 0, memory_order_relaxed);
   pthread_setspecific(sf_key, t);
   return t;
 }
 
 SF_NOINLINE int _sf_enter_recheck(sf_tld_t *t, sf_heap_t *heap) {
-  if (t->fence) atomic_thread_fence(memory_order_seq_cst);   /* orders in_op before the loads */
-  return atomic_load_explicit(&t->req, memory_order_seq_cst) |
+  int req = atomic_load_explicit(&t->req, memory_order_relaxed);
+  /* A call after a purger tick: busy again. Only bookkeeping, so no ordering; an RMW, since
+     the purger sets bits of the same word. */
+  if (req & SF_REQ_IDLE) atomic_fetch_and_explicit(&t->req, ~SF_REQ_IDLE, memory_order_relaxed);
+  if (req & SF_REQ_FENCE) atomic_thread_fence(memory_order_seq_cst);   /* in_op before loads */
+  return (atomic_load_explicit(&t->req, memory_order_seq_cst) & SF_REQ_TAKE) |
          atomic_load_explicit(&heap->closed, memory_order_seq_cst);
 }
 
@@ -175,7 +224,8 @@ static int sf_op_enter(sf_tld_t *t, sf_heap_t *heap) {
       return SEGFIT_E_CLOSED;
     }
     /* The purger holds the record for microseconds: spin a little before yielding. */
-    for (int spins = 0; atomic_load_explicit(&t->req, memory_order_acquire); spins++) {
+    for (int spins = 0; atomic_load_explicit(&t->req, memory_order_acquire) & SF_REQ_TAKE;
+         spins++) {
       if (spins < 2000) _sf_cpu_relax();
       else _sf_os_yield();
     }
@@ -226,7 +276,9 @@ sf_theap_t *_sf_thread_theap(sf_op_t *op, bool create) {
     if (th->heap == heap) found = th;
     pp = &th->next;
   }
-  if (found == NULL && create) {
+  /* None for a closed heap: destroy cleared the keys of those that exist (under this lock),
+     and a new one would carry a key past its barrier. */
+  if (found == NULL && create && !atomic_load_explicit(&heap->closed, memory_order_relaxed)) {
     found = _sf_theap_new(heap, t);
     if (found != NULL) {
       found->next = t->theaps;
@@ -236,6 +288,11 @@ sf_theap_t *_sf_thread_theap(sf_op_t *op, bool create) {
   pthread_mutex_unlock(&_sf_global_lock);
   if (found != NULL) t->cache[heap->slot] = found;
   return found;
+}
+
+int _sf_theap_missing(sf_heap_t *heap) {
+  return atomic_load_explicit(&heap->closed, memory_order_acquire) ? SEGFIT_E_CLOSED
+                                                                   : SEGFIT_E_OUT_OF_MEMORY;
 }
 
 /* The thread's pthread-key destructor: abandon every thread heap, give the record back. */
@@ -267,7 +324,7 @@ bool _sf_thread_asym_barrier(void) {
 }
 
 void _sf_thread_release(sf_tld_t *t) {
-  atomic_store_explicit(&t->req, 0, memory_order_release);
+  atomic_fetch_and_explicit(&t->req, ~SF_REQ_TAKE, memory_order_release);
 }
 
 static void sf_wait_not_in(sf_tld_t *t, sf_heap_t *heap) {

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # System tests (issue 3): memory returns, thread churn, free-only threads, the differential fuzz
-# driver, and the LD_PRELOAD malloc shim (sys-shim, sys-preload-programs, sys-preload-jvm).
+# driver, and the LD_PRELOAD malloc shim (sys-shim, sys-preload-programs, sys-preload-jvm), also
+# dlopen()ed (sys-tls-static, sys-tls-dynamic).
 # Test names start with "sys-". SEGFIT_TEST_SCALE shrinks the workloads under qemu and the
 # sanitizers.
 set(SEGFIT_SYS_ENV "")
@@ -70,6 +71,17 @@ if(TARGET segfit-malloc AND SEGFIT_SANITIZE STREQUAL "")
   add_test(NAME sys-shim-fork COMMAND shim-check fork ${SEGFIT_SHIM_FORKS})
   set_tests_properties(sys-shim sys-shim-fork PROPERTIES TIMEOUT 300
     ENVIRONMENT "LD_PRELOAD=$<TARGET_FILE:segfit-malloc>;SEGFIT_SHIM_STRICT=1")
+  # The core dlopen()ed (as the JVM loads it): the TLS word read at a fixed offset from the
+  # thread pointer (static TLS, as loaded) and through its descriptor (dynamic TLS, forced).
+  add_executable(tls-check tls-check.c)
+  target_link_libraries(tls-check PRIVATE Threads::Threads ${CMAKE_DL_LIBS})
+  target_compile_options(tls-check PRIVATE ${SEGFIT_WARNINGS})
+  add_dependencies(tls-check segfit-malloc)
+  add_test(NAME sys-tls-static COMMAND tls-check $<TARGET_FILE:segfit-malloc>)
+  add_test(NAME sys-tls-dynamic COMMAND tls-check $<TARGET_FILE:segfit-malloc>)
+  set_tests_properties(sys-tls-static sys-tls-dynamic PROPERTIES TIMEOUT 300)
+  set_tests_properties(sys-tls-dynamic PROPERTIES
+    ENVIRONMENT "GLIBC_TUNABLES=glibc.rtld.optional_static_tls=0")
   if(NOT CMAKE_CROSSCOMPILING)
     add_test(NAME sys-preload-programs
       COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/preload-programs.sh $<TARGET_FILE:segfit-malloc>

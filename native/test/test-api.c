@@ -269,6 +269,107 @@ TEST(checked_free_rejects_bad_pointers) {
   CHECK_EQ(segfit_heap_destroy(h), 0);
 }
 
+/* The fast paths' read of the thread's record without the TLS descriptor's call: the probe's
+   verdict for each way the descriptor can be resolved, and in this process (an executable,
+   where the linker turned the TLS access into a constant) the read in several threads. */
+static void *tls_read_in_thread(void *arg) {
+  (void)arg;
+  void *p = segfit_alloc(NULL, 16);   /* makes the thread's record */
+  sf_tld_t *seen = NULL;
+  bool fast = _sf_tls_fast(&seen);
+  bool ok = p != NULL && _sf_tls > SF_TLD_DEAD && (!fast || seen == _sf_tls) &&
+            segfit_free(NULL, p) == 0;
+  return (void *)(uintptr_t)ok;
+}
+
+TEST(tls_word_read_without_descriptor_call) {
+  uintptr_t got = (uintptr_t)0x7f0000201000, off = (uintptr_t)-152;
+  CHECK_EQ(_sf_tls_static_offset(off, off, 0), -152);           /* relaxed by the linker */
+  CHECK_EQ(_sf_tls_static_offset(got, off, off), -152);         /* static: returns its argument */
+  CHECK_EQ(_sf_tls_static_offset(got, off, 0x555500001230u), 0);   /* dynamic: argument a pointer */
+  CHECK_EQ(_sf_tls_static_offset(got, 0x1000, 0x1000), 0);     /* not below the thread pointer */
+  CHECK_EQ(_sf_tls_static_offset(0x1000, 0x1000, 0), 0);
+  void *p = segfit_alloc(NULL, 16);
+  CHECK(p != NULL);
+#if SF_TLS_OFF
+  CHECK(atomic_load(&_sf_tls_off) != 0);   /* static in an executable, always */
+#endif
+  sf_tld_t *seen = NULL;
+  if (_sf_tls_fast(&seen)) CHECK(seen == _sf_tls);
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++) CHECK(pthread_create(&t[i], NULL, tls_read_in_thread, NULL) == 0);
+  for (int i = 0; i < 4; i++) {
+    void *ok = NULL;
+    CHECK(pthread_join(t[i], &ok) == 0);
+    CHECK(ok != NULL);
+  }
+#if SF_TLS_OFF
+  CHECK(atomic_load(&_sf_tls_off) != 0);   /* no thread found another record there */
+#endif
+  CHECK_EQ(segfit_free(NULL, p), 0);
+}
+
+/* The owner's free finds a block's index and exactness with one multiplication by the slab's
+   cached reciprocal: for every class and every offset in a slab of its kind, the same answer
+   as a division. */
+TEST(owner_index_is_exact_division) {
+  static sf_slab_t slab;
+  uint8_t *base = (uint8_t *)((uintptr_t)1 << 40);   /* never dereferenced */
+  for (unsigned c = 0; c < SF_CLASSES; c++) {
+    uint64_t size = _sf_class_size[c], span = _sf_kind_slab_size(_sf_class_kind(c));
+    slab.start = base;
+    slab.recip = _sf_class_recip[c];
+    slab.recip64 = slab.recip << (64 - SF_RECIP_SHIFT);
+    for (uint64_t off = 0; off < span; off++) {
+      bool exact;
+      uint32_t idx = _sf_owner_index(&slab, base + off, &exact);
+      if (exact != (off % size == 0) || (exact && idx != off / size)) {
+        fprintf(stderr, "class %u (size %llu), offset %llu: index %u exact %d\n", c,
+                (unsigned long long)size, (unsigned long long)off, idx, exact);
+        CHECK(false);
+      }
+    }
+  }
+}
+
+/* Heaps whose thread heaps share a slot of the thread's direct-mapped cache (SF_THEAP_CACHE
+   heaps apart): the owner's free fast path proves ownership and the heap with the thread heap
+   in that slot, so a block whose thread heap is not the cached one takes the other path, which
+   checks the segment's heap. Both answers must be the ones of any other path. */
+TEST(free_with_shared_cache_slot) {
+  enum { N = SF_THEAP_CACHE + 1 };
+  segfit_heap_t *hs[N];
+  for (int i = 0; i < N; i++) hs[i] = th_heap("slot", -1);
+  segfit_heap_t *a = hs[0], *b = hs[N - 1];   /* created SF_THEAP_CACHE apart: one slot */
+  CHECK_EQ(a->slot, b->slot);
+  uint8_t *pa = segfit_alloc(a, 64), *pb = segfit_alloc(b, 64);   /* the slot now holds b's */
+  CHECK(pa != NULL && pb != NULL);
+  CHECK_EQ(segfit_free(b, pa), SEGFIT_E_NOT_A_BLOCK);   /* a's block, named with b */
+  CHECK_EQ(segfit_free_sized(b, pa, 64), SEGFIT_E_NOT_A_BLOCK);
+  CHECK_EQ(segfit_free_sized(a, pa, 4096), SEGFIT_E_SIZE_MISMATCH);
+  CHECK_EQ(segfit_free_sized(a, pa + 64, 64), SEGFIT_E_NOT_A_BLOCK);   /* never handed out */
+  CHECK_EQ(segfit_free_sized(a, pa, 64), 0);   /* its own heap, b's thread heap cached */
+  CHECK_EQ(segfit_free(a, pa), SEGFIT_E_ALREADY_FREE);
+  /* A local free (the caller owns the slab), not a remote one. */
+  segfit_stats_t st;
+  CHECK_EQ(segfit_stats(a, &st), 0);
+  CHECK_EQ(st.remote_frees, 0);
+  CHECK_EQ(st.frees, 1);
+  CHECK_EQ(st.live_blocks, 0);
+  uint8_t *qb = segfit_alloc(b, 64);   /* b's thread heap cached again */
+  CHECK(qb != NULL);
+  CHECK_EQ(segfit_free(a, qb), SEGFIT_E_NOT_A_BLOCK);   /* b's block, named with a */
+  CHECK_EQ(segfit_free(b, pb), 0);
+  CHECK_EQ(segfit_free_sized(b, qb, 64), 0);
+  CHECK_EQ(segfit_stats(b, &st), 0);
+  CHECK_EQ(st.remote_frees, 0);
+  CHECK_EQ(st.frees, 2);
+  for (int i = 0; i < N; i++) {
+    th_check_valid(hs[i]);
+    CHECK_EQ(segfit_heap_destroy(hs[i]), 0);
+  }
+}
+
 static void *free_remote(void *arg) {
   void **args = arg;
   segfit_heap_t *h = args[0];
@@ -1021,6 +1122,9 @@ int main(void) {
   RUN(zeroed_allocation);
   RUN(realloc_in_place_moved_remapped);
   RUN(checked_free_rejects_bad_pointers);
+  RUN(tls_word_read_without_descriptor_call);
+  RUN(owner_index_is_exact_division);
+  RUN(free_with_shared_cache_slot);
   RUN(remote_double_free_and_free_only_thread);
   RUN(remote_frees_come_back_to_the_owner);
   RUN(limit_is_enforced);

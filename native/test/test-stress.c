@@ -309,6 +309,7 @@ static void test_remap_race(void) {
 /* --- 3. destroy race ------------------------------------------------------------------------- */
 static segfit_heap_t *_Atomic doomed;
 static _Atomic(int) doomed_closed_seen;
+static void *_Atomic doomed_swap;   /* a block passed between workers: remote frees race too */
 
 static void *doomed_worker(void *arg) {
   th_rng_t r = {(uint64_t)(uintptr_t)arg};
@@ -327,6 +328,8 @@ static void *doomed_worker(void *arg) {
       /* Not touched here: the heap may be destroyed (and the block unmapped) at any moment
          after the call returns; zeroed allocations write inside the call. */
       mine[i] = p;
+      /* Now and then trade it for another worker's: its free is then another thread's. */
+      if (th_below(&r, 4) == 0) mine[i] = atomic_exchange(&doomed_swap, p);
     } else {
       int rc = segfit_free(h, mine[i]);
       if (rc == SEGFIT_E_CLOSED) break;
@@ -348,6 +351,7 @@ static void test_destroy_race(void) {
   for (int round = 0; round < rounds; round++) {
     atomic_store(&doomed, th_heap("stress-doomed", round % 2 ? 0 : -1));
     atomic_store(&doomed_closed_seen, 0);
+    atomic_store(&doomed_swap, NULL);
     pthread_t t[3];
     for (int i = 0; i < 3; i++)
       CHECK(pthread_create(&t[i], NULL, doomed_worker, (void *)(uintptr_t)(round * 3 + i + 1)) == 0);

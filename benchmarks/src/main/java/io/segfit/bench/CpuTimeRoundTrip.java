@@ -4,19 +4,24 @@
  * that other work keeps busy (JMH's wall-clock scores then measure the scheduler). Every case
  * pays the same interface call per operation, so compare the cases of one run, not the figures
  * with JMH's. Cases: segfit's address and buffer round trips (run once more with
- * -Dsegfit.threadCache=false for the core path) and LWJGL's rpmalloc, jemalloc and memAlloc.
- * Usage:
+ * -Dsegfit.threadCache=false for the core path), LWJGL's rpmalloc, jemalloc and memAlloc, and on
+ * JDK 22+ libc malloc/free as critical FFM downcalls (ffm/Libc). Usage:
  *   java --enable-native-access=ALL-UNNAMED -cp benchmarks/target/benchmarks.jar \
  *        io.segfit.bench.CpuTimeRoundTrip [size=64] [rounds=3]
  */
 package io.segfit.bench;
 
 import io.segfit.Heap;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import org.lwjgl.system.MemoryUtil;
 import org.lwjgl.system.jemalloc.JEmalloc;
 import org.lwjgl.system.rpmalloc.RPmalloc;
@@ -26,6 +31,11 @@ public final class CpuTimeRoundTrip {
   private static final int OPS = 2_000_000;
   private static final int RUNS = 5;
   private static long sink;
+  /* libc malloc and free through ffm/Libc's critical downcalls, JDK 22+ only (that class is
+     compiled with release 22); static final, so the JIT inlines them as it inlines a direct
+     call. Null on older JDKs. */
+  private static final MethodHandle LIBC_MALLOC = libc("malloc", long.class, long.class);
+  private static final MethodHandle LIBC_FREE = libc("free", void.class, long.class);
 
   private interface Op {
     long run();
@@ -34,6 +44,18 @@ public final class CpuTimeRoundTrip {
   private record Case(String name, Op op) {}
 
   private CpuTimeRoundTrip() {}
+
+  private static MethodHandle libc(String name, Class<?> ret, Class<?> arg) {
+    if (Runtime.version().feature() < 22) {
+      return null;
+    }
+    try {
+      return MethodHandles.publicLookup().findStatic(Class.forName("io.segfit.bench.ffm.Libc"),
+          name, MethodType.methodType(ret, arg));
+    } catch (ReflectiveOperationException e) {
+      throw new IllegalStateException("ffm/Libc missing from a JDK 22+ build", e);
+    }
+  }
 
   /** Best CPU time per operation over RUNS runs of OPS operations. */
   private static double measure(Op op) {
@@ -55,7 +77,7 @@ public final class CpuTimeRoundTrip {
     Heap heap = Heap.defaultHeap();
     RPmalloc.rpmalloc_initialize();
     RPmalloc.rpmalloc_thread_initialize();
-    Case[] cases = {
+    List<Case> list = new ArrayList<>(List.of(
       new Case("segfit address", () -> {
         long a = heap.allocateAddress(size);
         MemoryUtil.memPutByte(a, (byte) 1);
@@ -91,8 +113,20 @@ public final class CpuTimeRoundTrip {
         MemoryUtil.memPutByte(a, (byte) 1);
         MemoryUtil.nmemFree(a);
         return a;
-      }),
-    };
+      })));
+    if (LIBC_MALLOC != null) {
+      list.add(new Case("malloc critical", () -> {
+        try {
+          long a = (long) LIBC_MALLOC.invokeExact((long) size);
+          MemoryUtil.memPutByte(a, (byte) 1);
+          LIBC_FREE.invokeExact(a);
+          return a;
+        } catch (Throwable t) {
+          throw new IllegalStateException(t);
+        }
+      }));
+    }
+    Case[] cases = list.toArray(new Case[0]);
     double[] best = new double[cases.length];
     java.util.Arrays.fill(best, Double.MAX_VALUE);
     for (int r = 0; r < rounds; r++) {

@@ -90,13 +90,14 @@ public final class LeakDetector {
     return (int) (((address >>> 4) * 0x9E3779B97F4A7C15L) >>> (64 - FILTER_BITS));
   }
 
+  /** Counts the leak last, so that a reader who sees the count also finds the report. */
   private void report(Tracker tracker) {
-    reported.increment();
     LeakTrace trace = tracker.trace;
     LOG.log(System.Logger.Level.WARNING, trace.report(), trace);
     StringWriter stack = new StringWriter();
     trace.printStackTrace(new PrintWriter(stack));
     Jfr.leak(heap, tracker.address, tracker.size, stack.toString());
+    reported.increment();
   }
 
   /** The cleaning action of one tracked buffer; holds no reference to the buffer. */

@@ -3,6 +3,7 @@ package io.segfit.ffm;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.util.function.LongPredicate;
 
 /**
  * The addresses of the blocks one {@link HeapArena} handed out, for its close() to free.
@@ -51,12 +52,18 @@ final class BlockRecord {
    * published with the arena's final field and never changes.
    */
   private long[][] chunks;
+  /** Confined: the chunk being filled (EMPTY before the first), and its next free slot. */
+  private long[] tail = EMPTY;
+  private int tailUsed;
+  private int tailChunk = -1;
+
+  private static final long[] EMPTY = new long[0];
 
   BlockRecord(boolean shared) {
     if (shared) chunks = new long[CHUNKS][];
   }
 
-  /** The chunk of slot i (i >= 1), as 63 - numberOfLeadingZeros of its 1-based position. */
+  /** The chunk of slot i (i >= 1): the floor of log2 of its 1-based position in chunk units. */
   private static int chunkOf(long i) {
     return 63 - Long.numberOfLeadingZeros((i - 1) / FIRST_CHUNK + 1);
   }
@@ -67,17 +74,20 @@ final class BlockRecord {
 
   /** Confined: records address. */
   void add(long address) {
-    long i = count;
-    if (i == 0) {
+    if (count == 0) {
       first = address;
     } else {
-      if (chunks == null) chunks = new long[CHUNKS][];
-      int k = chunkOf(i);
-      long[] chunk = chunks[k];
-      if (chunk == null) chunks[k] = chunk = new long[FIRST_CHUNK << k];
-      chunk[offsetIn(i, k)] = address;
+      if (tailUsed == tail.length) nextChunk();
+      tail[tailUsed++] = address;
     }
-    count = i + 1;
+    count++;
+  }
+
+  private void nextChunk() {
+    if (chunks == null) chunks = new long[CHUNKS][];
+    tailChunk++;
+    chunks[tailChunk] = tail = new long[FIRST_CHUNK << tailChunk];
+    tailUsed = 0;
   }
 
   /**
@@ -119,27 +129,44 @@ final class BlockRecord {
   }
 
   /**
-   * The address in slot i, once the record is closed (shared) or from the owner (confined). A
-   * shared writer may have claimed slot i and not stored it yet: a few instructions, which
-   * cannot fail, so this waits for them.
+   * Hands the first n addresses to action, in order, until it returns false; then, confined,
+   * drops the chunks (a closed arena kept reachable holds no memory for them; a shared record
+   * keeps them, as a writer that read the count before close() may still look at them).
    */
-  long get(long i) {
-    if (i == 0) {
-      long a = (long) FIRST.getAcquire(this);
-      for (int spins = 0; a == 0; spins++) {
-        pause(spins);
-        a = (long) FIRST.getAcquire(this);
+  void drain(long n, LongPredicate action) {
+    try {
+      if (n == 0 || !action.test(firstSlot())) return;
+      long start = 1;
+      for (int k = 0; start < n; k++) {
+        long[] chunk = (long[]) CHUNK.getAcquire(chunks, k);
+        int end = (int) Math.min(chunk.length, n - start);
+        for (int j = 0; j < end; j++) {
+          if (!action.test(slot(chunk, j))) return;
+        }
+        start += chunk.length;
       }
-      return a;
+    } finally {
+      if (tailChunk >= 0) {
+        chunks = null;
+        tail = EMPTY;
+      }
     }
-    int k = chunkOf(i);
-    long[] chunk = (long[]) CHUNK.getAcquire(chunks, k);
-    int offset = offsetIn(i, k);
-    long a = (long) SLOT.getAcquire(chunk, offset);
-    for (int spins = 0; a == 0; spins++) {
-      pause(spins);
-      a = (long) SLOT.getAcquire(chunk, offset);
-    }
+  }
+
+  /*
+   * A shared writer may have claimed a slot and not stored it yet: a few instructions that
+   * cannot fail, so the two readers below wait for them.
+   */
+
+  private long firstSlot() {
+    long a;
+    for (int spins = 0; (a = (long) FIRST.getAcquire(this)) == 0; spins++) pause(spins);
+    return a;
+  }
+
+  private static long slot(long[] chunk, int j) {
+    long a;
+    for (int spins = 0; (a = (long) SLOT.getAcquire(chunk, j)) == 0; spins++) pause(spins);
     return a;
   }
 
@@ -147,13 +174,5 @@ final class BlockRecord {
   private static void pause(int spins) {
     if (spins < 100) Thread.onSpinWait();
     else Thread.yield();
-  }
-
-  /**
-   * Confined: drops the chunks, so that a closed arena kept reachable holds no memory for them.
-   * (A shared record keeps them: a writer that read the count before close() may still look.)
-   */
-  void clear() {
-    chunks = null;
   }
 }

@@ -6,6 +6,7 @@ import io.segfit.HeapOutOfMemoryError;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
+import java.util.function.LongPredicate;
 
 /**
  * An {@link Arena} whose memory comes from a segfit {@link Heap}: {@code allocate} takes a block
@@ -184,25 +185,32 @@ public final class HeapArena implements Arena {
   @Override
   public void close() {
     scope.close(); // the JDK's checks and, when shared, its handshake with accessing threads
-    long n;
-    if (owner == null) {
-      n = record.close();
-    } else {
-      n = record.size();
+    Frees frees = new Frees(heap);
+    record.drain(owner == null ? record.close() : record.size(), frees);
+    if (frees.failure != null) throw frees.failure;
+  }
+
+  /** close()'s frees: each block once, stopping when the heap's own close released them all. */
+  private static final class Frees implements LongPredicate {
+    private final Heap heap;
+    private RuntimeException failure;
+
+    Frees(Heap heap) {
+      this.heap = heap;
     }
-    RuntimeException failure = null;
-    for (long i = 0; i < n; i++) {
-      if (heap.isClosed()) break; // its close released every block already
+
+    @Override
+    public boolean test(long address) {
+      if (heap.isClosed()) return false;
       try {
-        heap.freeAddress(record.get(i));
+        heap.freeAddress(address);
       } catch (RuntimeException e) {
-        if (heap.isClosed()) break;
+        if (heap.isClosed()) return false;
         if (failure == null) failure = e;
         else failure.addSuppressed(e);
       }
+      return true;
     }
-    if (owner != null) record.clear();
-    if (failure != null) throw failure;
   }
 
   /** The heap the blocks come from. */

@@ -23,10 +23,12 @@ import org.lwjgl.system.rpmalloc.RPmalloc;
 public final class CpuTimeRoundTrip {
   private static final ThreadMXBean MX = ManagementFactory.getThreadMXBean();
   private static final int OPS = 2_000_000;
-  private static final int RUNS = 5;
+  /** Runs per measure(); public for the other CPU-time drivers (ffm.CpuTimeArenas). */
+  public static final int RUNS = 5;
   private static long sink;
 
-  private interface Op {
+  /** One timed operation; its result keeps the JIT from dropping the work. */
+  public interface Op {
     long run();
   }
 
@@ -34,16 +36,23 @@ public final class CpuTimeRoundTrip {
 
   private CpuTimeRoundTrip() {}
 
-  /** Best CPU time per operation over RUNS runs of OPS operations. */
   private static double measure(Op op) {
+    return measure(op, OPS, 1);
+  }
+
+  /**
+   * Best CPU time per unit over RUNS runs of {@code ops} calls of op, each call doing
+   * {@code unitsPerOp} units (segments of a batch, say).
+   */
+  public static double measure(Op op, int ops, int unitsPerOp) {
     double best = Double.MAX_VALUE;
     for (int r = 0; r < RUNS; r++) {
       long t0 = MX.getCurrentThreadCpuTime();
       long s = 0;
-      for (int i = 0; i < OPS; i++) s += op.run();
+      for (int i = 0; i < ops; i++) s += op.run();
       long t1 = MX.getCurrentThreadCpuTime();
       sink += s;
-      best = Math.min(best, (t1 - t0) / (double) OPS);
+      best = Math.min(best, (t1 - t0) / ((double) ops * unitsPerOp));
     }
     return best;
   }

@@ -123,9 +123,7 @@ public class ArenaFloor {
   @OperationsPerInvocation(ArenaBatch.COUNT)
   public long jdkArenaBatch() {
     try (Arena arena = Arena.ofConfined()) {
-      long sum = 0;
-      for (int i = 0; i < ArenaBatch.COUNT; i++) sum += ArenaPeers.touch(arena.allocate(size, 8));
-      return sum;
+      return fill(arena);
     }
   }
 
@@ -133,9 +131,31 @@ public class ArenaFloor {
   @OperationsPerInvocation(ArenaBatch.COUNT)
   public long heapArenaBatch() {
     try (Arena arena = HeapArena.ofConfined(heap)) {
-      long sum = 0;
-      for (int i = 0; i < ArenaBatch.COUNT; i++) sum += ArenaPeers.touch(arena.allocate(size, 8));
-      return sum;
+      return fill(arena);
     }
+  }
+
+  /** A shared arena's close is a handshake with every thread: here spread over the batch. */
+  @Benchmark
+  @OperationsPerInvocation(ArenaBatch.COUNT)
+  public long jdkSharedArenaBatch() {
+    try (Arena arena = Arena.ofShared()) {
+      return fill(arena);
+    }
+  }
+
+  @Benchmark
+  @OperationsPerInvocation(ArenaBatch.COUNT)
+  public long heapSharedArenaBatch() {
+    try (Arena arena = HeapArena.ofShared(heap)) {
+      return fill(arena);
+    }
+  }
+
+  /** ArenaBatch's workload; inlined into each caller, so each sees one arena class. */
+  private long fill(Arena arena) {
+    long sum = 0;
+    for (int i = 0; i < ArenaBatch.COUNT; i++) sum += ArenaPeers.touch(arena.allocate(size, 8));
+    return sum;
   }
 }

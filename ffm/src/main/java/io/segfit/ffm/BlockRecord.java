@@ -9,28 +9,27 @@ import java.util.function.LongPredicate;
  * The addresses of the blocks one {@link HeapArena} handed out, for its close() to free.
  *
  * <p>Slot 0 is a field, so that an arena of one allocation makes no array (and the JIT can
- * scalar-replace the whole arena). Slots from 1 on live in chunks that never move or grow:
- * chunk k holds {@code FIRST_CHUNK << k} slots, so recording n blocks allocates about n longs
+ * scalar-replace the whole arena). Slots from 1 on live in chunks that never move or grow, each
+ * twice the size of the one before and linked to it: recording n blocks allocates about n longs
  * and copies none, and a writer holding a slot never races a resize.
  *
  * <p>Confined arenas use {@link #add} (one thread, plain accesses). Shared arenas use
  * {@link #claim} and {@link #close}, lock-free, at one compare-and-set per block: {@code count}
  * both numbers the slots and, once its sign bit is set, says the record is closed. A writer
- * makes sure its slot's chunk exists before it claims the slot, so once claimed nothing can
- * fail before the address is stored; close() sets the sign bit, which fixes how many slots
- * were claimed, and waits for each of them to be filled: every recorded block is freed by
- * close() and every block refused by a closed record by its writer, each exactly once.
+ * claims slot i only in the chunk it read as current and that holds i (a full chunk is first
+ * replaced by the next), so once claimed nothing can fail before the address is stored;
+ * close() sets the sign bit, which fixes how many slots were claimed, and waits for each of
+ * them to be filled: every recorded block is freed by close() and every block refused by a
+ * closed record by its writer, each exactly once.
  */
 final class BlockRecord {
-  /** Slots of chunk 0; chunk k holds FIRST_CHUNK << k. */
+  /** Slots of the first chunk; each next one doubles. */
   private static final int FIRST_CHUNK = 16;
-  /** Enough chunks for 2^31 slots. */
-  private static final int CHUNKS = 28;
   private static final long CLOSED = Long.MIN_VALUE;
 
   private static final VarHandle COUNT;
   private static final VarHandle FIRST;
-  private static final VarHandle CHUNK = MethodHandles.arrayElementVarHandle(long[][].class);
+  private static final VarHandle CURRENT;
   private static final VarHandle SLOT = MethodHandles.arrayElementVarHandle(long[].class);
 
   static {
@@ -38,8 +37,26 @@ final class BlockRecord {
       MethodHandles.Lookup lookup = MethodHandles.lookup();
       COUNT = lookup.findVarHandle(BlockRecord.class, "count", long.class);
       FIRST = lookup.findVarHandle(BlockRecord.class, "first", long.class);
+      CURRENT = lookup.findVarHandle(BlockRecord.class, "current", Chunk.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
+    }
+  }
+
+  /** Slots base to base + slots.length - 1. */
+  private static final class Chunk {
+    final long base;
+    final long[] slots;
+    final Chunk previous;
+
+    Chunk(Chunk previous) {
+      this.previous = previous;
+      this.base = previous == null ? 1 : previous.end();
+      this.slots = new long[previous == null ? FIRST_CHUNK : previous.slots.length * 2];
+    }
+
+    long end() {
+      return base + slots.length;
     }
   }
 
@@ -47,47 +64,20 @@ final class BlockRecord {
   private long count;
   /** Slot 0. */
   private long first;
-  /**
-   * Slots 1 and on. Confined: made at the second block. Shared: made here, so that it is
-   * published with the arena's final field and never changes.
-   */
-  private long[][] chunks;
-  /** Confined: the chunk being filled (EMPTY before the first), and its next free slot. */
-  private long[] tail = EMPTY;
-  private int tailUsed;
-  private int tailChunk = -1;
-
-  private static final long[] EMPTY = new long[0];
-
-  BlockRecord(boolean shared) {
-    if (shared) chunks = new long[CHUNKS][];
-  }
-
-  /** The chunk of slot i (i >= 1): the floor of log2 of its 1-based position in chunk units. */
-  private static int chunkOf(long i) {
-    return 63 - Long.numberOfLeadingZeros((i - 1) / FIRST_CHUNK + 1);
-  }
-
-  private static int offsetIn(long i, int chunk) {
-    return (int) (i - 1 - (long) FIRST_CHUNK * ((1L << chunk) - 1));
-  }
+  /** The chunk of the newest slots; null before slot 1. */
+  private Chunk current;
 
   /** Confined: records address. */
   void add(long address) {
-    if (count == 0) {
+    long i = count;
+    if (i == 0) {
       first = address;
     } else {
-      if (tailUsed == tail.length) nextChunk();
-      tail[tailUsed++] = address;
+      Chunk c = current;
+      if (c == null || i == c.end()) current = c = new Chunk(c);
+      c.slots[(int) (i - c.base)] = address;
     }
-    count++;
-  }
-
-  private void nextChunk() {
-    if (chunks == null) chunks = new long[CHUNKS][];
-    tailChunk++;
-    chunks[tailChunk] = tail = new long[FIRST_CHUNK << tailChunk];
-    tailUsed = 0;
+    count = i + 1;
   }
 
   /**
@@ -97,24 +87,25 @@ final class BlockRecord {
    * @throws OutOfMemoryError if a new chunk could not be made (nothing recorded)
    */
   boolean claim(long address) {
-    long i;
-    do {
-      i = (long) COUNT.getVolatile(this);
+    for (;;) {
+      long i = (long) COUNT.getVolatile(this);
       if (i < 0) return false;
-      if (i > 0) ensureChunk(chunkOf(i));
-    } while (!COUNT.compareAndSet(this, i, i + 1));
-    if (i == 0) {
-      FIRST.setRelease(this, address);
-    } else {
-      int k = chunkOf(i);
-      SLOT.setRelease((long[]) CHUNK.getAcquire(chunks, k), offsetIn(i, k), address);
-    }
-    return true;
-  }
-
-  private void ensureChunk(int k) {
-    if (CHUNK.getAcquire(chunks, k) == null) {
-      CHUNK.compareAndSet(chunks, k, null, new long[FIRST_CHUNK << k]);
+      if (i == 0) {
+        if (COUNT.compareAndSet(this, 0L, 1L)) {
+          FIRST.setRelease(this, address);
+          return true;
+        }
+        continue;
+      }
+      // Read after i, c holds at least slot i - 1 (its writer read c as current first).
+      Chunk c = (Chunk) CURRENT.getAcquire(this);
+      if (c == null || i == c.end()) {
+        CURRENT.compareAndSet(this, c, new Chunk(c)); // lost: another writer made it
+      } else if (i >= c.base && COUNT.compareAndSet(this, i, i + 1)) {
+        SLOT.setRelease(c.slots, (int) (i - c.base), address);
+        return true;
+      }
+      // else: i was taken, or c is newer than i (then so is the count): read both again
     }
   }
 
@@ -129,26 +120,22 @@ final class BlockRecord {
   }
 
   /**
-   * Hands the first n addresses to action, in order, until it returns false; then, confined,
-   * drops the chunks (a closed arena kept reachable holds no memory for them; a shared record
-   * keeps them, as a writer that read the count before close() may still look at them).
+   * Hands the first n addresses to action (slot 0, then the chunks newest first) until it
+   * returns false; then drops the chunks, so that a closed arena kept reachable holds no memory
+   * for them (a shared writer that read the count before close() finds it closed when it tries
+   * to claim, and never stores).
    */
   void drain(long n, LongPredicate action) {
-    try {
-      if (n == 0 || !action.test(firstSlot())) return;
-      long start = 1;
-      for (int k = 0; start < n; k++) {
-        long[] chunk = (long[]) CHUNK.getAcquire(chunks, k);
-        int end = (int) Math.min(chunk.length, n - start);
-        for (int j = 0; j < end; j++) {
-          if (!action.test(slot(chunk, j))) return;
-        }
-        start += chunk.length;
-      }
-    } finally {
-      if (tailChunk >= 0) {
-        chunks = null;
-        tail = EMPTY;
+    if (n == 0 || !action.test(firstSlot())) {
+      CURRENT.setRelease(this, (Chunk) null);
+      return;
+    }
+    Chunk c = (Chunk) CURRENT.getAcquire(this);
+    CURRENT.setRelease(this, (Chunk) null);
+    for (; c != null; c = c.previous) {
+      int end = (int) Math.min(c.slots.length, n - c.base);
+      for (int j = 0; j < end; j++) {
+        if (!action.test(slot(c.slots, j))) return;
       }
     }
   }
@@ -164,9 +151,9 @@ final class BlockRecord {
     return a;
   }
 
-  private static long slot(long[] chunk, int j) {
+  private static long slot(long[] slots, int j) {
     long a;
-    for (int spins = 0; (a = (long) SLOT.getAcquire(chunk, j)) == 0; spins++) pause(spins);
+    for (int spins = 0; (a = (long) SLOT.getAcquire(slots, j)) == 0; spins++) pause(spins);
     return a;
   }
 

@@ -76,7 +76,7 @@ public final class HeapArena implements Arena {
     if (heap.isClosed()) throw new IllegalStateException("heap '" + heap.name() + "' is closed");
     this.scope = shared ? Arena.ofShared() : Arena.ofConfined();
     this.owner = shared ? null : Thread.currentThread();
-    this.record = new BlockRecord(shared);
+    this.record = new BlockRecord();
   }
 
   /**

@@ -6,7 +6,7 @@
  * whose timing loop this uses). Every case pays the same interface call per invocation; compare
  * the cases of one run, as ratios. Batch rows are per segment. Usage:
  *   java --enable-native-access=ALL-UNNAMED -cp benchmarks/target/benchmarks.jar \
- *        io.segfit.bench.ffm.CpuTimeArenas [size=64] [rounds=3]
+ *        io.segfit.bench.ffm.CpuTimeArenas [size=64] [rounds=3] [only: cases whose name has it]
  */
 package io.segfit.bench.ffm;
 
@@ -27,6 +27,7 @@ public final class CpuTimeArenas {
   public static void main(String[] args) throws Exception {
     int size = args.length > 0 ? Integer.parseInt(args[0]) : 64;
     int rounds = args.length > 1 ? Integer.parseInt(args[1]) : 3;
+    String only = args.length > 2 ? args[2] : "";
     ArenaFloor f = new ArenaFloor();
     f.size = size;
     f.setup();
@@ -43,10 +44,12 @@ public final class CpuTimeArenas {
       new Case("batch floor: heap zeroed blocks", n, f::heapZeroedBatch),
     };
     double[] best = new double[cases.length];
-    java.util.Arrays.fill(best, Double.MAX_VALUE);
+    java.util.Arrays.fill(best, Double.NaN);
     for (int r = 0; r < rounds; r++) {
       for (int i = 0; i < cases.length; i++) {
         Case c = cases[i];
+        if (!c.name().contains(only)) continue;
+        if (r == 0) best[i] = Double.MAX_VALUE;
         best[i] = Math.min(best[i],
             CpuTimeRoundTrip.measure(c.op(), SEGMENTS / c.perInvocation(), c.perInvocation()));
       }
@@ -55,7 +58,7 @@ public final class CpuTimeArenas {
     System.out.printf("size %d, Java %s, CPU ns per segment, best of %d x %d runs%n", size,
         Runtime.version(), rounds, CpuTimeRoundTrip.RUNS);
     for (int i = 0; i < cases.length; i++) {
-      System.out.printf("%-38s %7.2f%n", cases[i].name(), best[i]);
+      if (!Double.isNaN(best[i])) System.out.printf("%-38s %7.2f%n", cases[i].name(), best[i]);
     }
     System.out.printf("HeapArena.ofConfined / Arena.ofConfined: round trip %.2fx, batch %.2fx; "
         + "HeapArena.ofShared batch / Arena.ofConfined %.2fx, / Arena.ofShared %.2fx%n",

@@ -51,7 +51,7 @@ class BlockRecordTest {
     int threads = 4;
     ExecutorService pool = Executors.newFixedThreadPool(threads);
     try {
-      for (int round = 0; round < 300; round++) {
+      for (int round = 0; round < 100; round++) {
         BlockRecord record = new BlockRecord();
         AtomicLong claimed = new AtomicLong();
         CountDownLatch started = new CountDownLatch(threads);

@@ -29,7 +29,8 @@ import org.lwjgl.system.rpmalloc.RPmalloc;
 public final class CpuTimeRoundTrip {
   private static final ThreadMXBean MX = ManagementFactory.getThreadMXBean();
   private static final int OPS = 2_000_000;
-  private static final int RUNS = 5;
+  /** Runs per measure(); public for the other CPU-time drivers (ffm.CpuTimeArenas). */
+  public static final int RUNS = 5;
   private static long sink;
   /* libc malloc and free through ffm/Libc's critical downcalls, JDK 22+ only (that class is
      compiled with release 22); static final, so the JIT inlines them as it inlines a direct
@@ -37,7 +38,8 @@ public final class CpuTimeRoundTrip {
   private static final MethodHandle LIBC_MALLOC = libc("malloc", long.class, long.class);
   private static final MethodHandle LIBC_FREE = libc("free", void.class, long.class);
 
-  private interface Op {
+  /** One timed operation; its result keeps the JIT from dropping the work. */
+  public interface Op {
     long run();
   }
 
@@ -59,14 +61,22 @@ public final class CpuTimeRoundTrip {
 
   /** Best CPU time per operation over RUNS runs of OPS operations. */
   private static double measure(Op op) {
+    return measure(op, OPS, 1);
+  }
+
+  /**
+   * Best CPU time per unit over RUNS runs of {@code ops} calls of op, each call doing
+   * {@code unitsPerOp} units (segments of a batch, say).
+   */
+  public static double measure(Op op, int ops, int unitsPerOp) {
     double best = Double.MAX_VALUE;
     for (int r = 0; r < RUNS; r++) {
       long t0 = MX.getCurrentThreadCpuTime();
       long s = 0;
-      for (int i = 0; i < OPS; i++) s += op.run();
+      for (int i = 0; i < ops; i++) s += op.run();
       long t1 = MX.getCurrentThreadCpuTime();
       sink += s;
-      best = Math.min(best, (t1 - t0) / (double) OPS);
+      best = Math.min(best, (t1 - t0) / ((double) ops * unitsPerOp));
     }
     return best;
   }

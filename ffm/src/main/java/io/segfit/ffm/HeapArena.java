@@ -5,8 +5,8 @@ import io.segfit.Heap;
 import io.segfit.HeapOutOfMemoryError;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.Arrays;
 import java.util.Objects;
+import java.util.function.LongPredicate;
 
 /**
  * An {@link Arena} whose memory comes from a segfit {@link Heap}: {@code allocate} takes a block
@@ -54,29 +54,29 @@ import java.util.Objects;
  * }</pre>
  */
 public final class HeapArena implements Arena {
-  /** segfit_alloc's alignment (segfit.h, {@link Heap#allocateAlignedAddress}): at least this. */
-  private static final long BLOCK_ALIGNMENT = 16;
+  /**
+   * Alignments up to this first try a plain zeroed block, which the core leaves unwritten when
+   * its pages are fresh, and which is often aligned well beyond the 16 bytes segfit.h promises
+   * (a block of a class that is a multiple of the alignment always is); a block that is not
+   * aligned enough is given back. Above it, a miss would waste a mapping: the block is taken
+   * aligned at once, and zeroed here.
+   */
+  private static final long ZEROED_FIRST_MAX = 4096;
 
   private final Heap heap;
   /** The JDK arena whose scope the segments share: confinement and the close handshake. */
   private final Arena scope;
   /** Null for a shared arena. */
   private final Thread owner;
-  /**
-   * Blocks handed out: the first in a field (an arena per allocation then makes no array), the
-   * others in blocks. Touched by a confined arena's thread only, or under a shared one's lock.
-   */
-  private long first;
-  private long[] blocks;
-  private int count;
-  /** Shared arenas: set (under the lock) once the blocks went back to the heap. */
-  private boolean released;
+  /** Final: a shared arena's record is published with the arena, however the arena is. */
+  private final BlockRecord record;
 
   private HeapArena(Heap heap, boolean shared) {
     this.heap = Objects.requireNonNull(heap, "heap");
     if (heap.isClosed()) throw new IllegalStateException("heap '" + heap.name() + "' is closed");
     this.scope = shared ? Arena.ofShared() : Arena.ofConfined();
     this.owner = shared ? null : Thread.currentThread();
+    this.record = new BlockRecord();
   }
 
   /**
@@ -130,46 +130,42 @@ public final class HeapArena implements Arena {
     }
     if (!scope.scope().isAlive()) throw new IllegalStateException("Already closed");
     long address = block(byteSize, byteAlignment);
-    add(address);
+    record.add(address);
     return MemorySegment.ofAddress(address).reinterpret(byteSize, scope, null);
   }
 
   /**
-   * A shared arena's allocation. The block is recorded under the lock unless the arena has
-   * already given its blocks back; recorded, it is freed by close() even if that close won the
-   * race with the reinterpret below (which then throws, or yields a segment of a closed scope).
+   * A shared arena's allocation: the block is taken first, then recorded unless close() has
+   * already counted the blocks to free, in which case it goes back here. Recorded, it is freed
+   * by close() even if that close won the race with the reinterpret below (which then throws).
    */
   private MemorySegment allocateShared(long byteSize, long byteAlignment) {
     if (!scope.scope().isAlive()) throw new IllegalStateException("Already closed");
     long address = block(byteSize, byteAlignment);
-    synchronized (this) {
-      if (released) {
-        heap.freeAddress(address);
-        throw new IllegalStateException("Already closed");
-      }
-      add(address);
+    boolean recorded = false;
+    try {
+      recorded = record.claim(address);
+    } finally {
+      if (!recorded) giveBack(address);
     }
+    if (!recorded) throw new IllegalStateException("Already closed");
     return MemorySegment.ofAddress(address).reinterpret(byteSize, scope, null);
   }
 
+  /** Frees a block no segment was made for; a closed heap has released it already. */
+  private void giveBack(long address) {
+    if (!heap.isClosed()) heap.freeAddress(address);
+  }
+
   private long block(long byteSize, long byteAlignment) {
-    if (byteAlignment <= BLOCK_ALIGNMENT) return heap.allocateZeroedAddress(byteSize);
+    if (byteAlignment <= ZEROED_FIRST_MAX) {
+      long address = heap.allocateZeroedAddress(byteSize);
+      if ((address & (byteAlignment - 1)) == 0) return address;
+      heap.freeAddress(address);
+    }
     long address = heap.allocateAlignedAddress(byteSize, byteAlignment);
     MemorySegment.ofAddress(address).reinterpret(byteSize).fill((byte) 0);
     return address;
-  }
-
-  private void add(long address) {
-    if (count == 0) {
-      first = address;
-    } else if (blocks == null) {
-      blocks = new long[8];
-      blocks[0] = address;
-    } else {
-      if (count - 1 == blocks.length) blocks = Arrays.copyOf(blocks, blocks.length * 2);
-      blocks[count - 1] = address;
-    }
-    count++;
   }
 
   @Override
@@ -189,31 +185,32 @@ public final class HeapArena implements Arena {
   @Override
   public void close() {
     scope.close(); // the JDK's checks and, when shared, its handshake with accessing threads
-    long[] more;
-    int n;
-    if (owner == null) {
-      synchronized (this) {
-        released = true;
-        more = blocks;
-        n = count;
-      }
-    } else {
-      more = blocks;
-      n = count;
+    Frees frees = new Frees(heap);
+    record.drain(owner == null ? record.close() : record.size(), frees);
+    if (frees.failure != null) throw frees.failure;
+  }
+
+  /** close()'s frees: each block once, stopping when the heap's own close released them all. */
+  private static final class Frees implements LongPredicate {
+    private final Heap heap;
+    private RuntimeException failure;
+
+    Frees(Heap heap) {
+      this.heap = heap;
     }
-    blocks = null;
-    RuntimeException failure = null;
-    for (int i = 0; i < n; i++) {
-      if (heap.isClosed()) return; // its close released every block already
+
+    @Override
+    public boolean test(long address) {
+      if (heap.isClosed()) return false;
       try {
-        heap.freeAddress(i == 0 ? first : more[i - 1]);
+        heap.freeAddress(address);
       } catch (RuntimeException e) {
-        if (heap.isClosed()) return;
+        if (heap.isClosed()) return false;
         if (failure == null) failure = e;
         else failure.addSuppressed(e);
       }
+      return true;
     }
-    if (failure != null) throw failure;
   }
 
   /** The heap the blocks come from. */

@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.segfit.Heap;
 import io.segfit.HeapOutOfMemoryError;
+import io.segfit.HeapStats;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
@@ -193,6 +194,130 @@ class HeapArenaTest {
       pool.shutdown();
       assertEquals(threads, refusals.get(), "each thread saw the close as an exception");
       assertEquals(liveBefore, heap.stats().liveBlocks(), "every block went back");
+    }
+  }
+
+  @ParameterizedTest
+  @ValueSource(ints = {1, 2, 16, 17, 18, 48, 49, 50, 1000, 5000})
+  void everyBlockOfEveryChunkIsFreedOnce(int count) {
+    for (String kind : new String[] {"confined", "shared"}) {
+      HeapStats before = heap.stats();
+      Arena arena = kind(kind).apply(heap);
+      List<MemorySegment> segments = new ArrayList<>();
+      for (int i = 0; i < count; i++) {
+        MemorySegment s = arena.allocate(8 + i % 300, 8);
+        s.set(JAVA_LONG, 0, i);
+        segments.add(s);
+      }
+      for (int i = 0; i < count; i++) assertEquals(i, segments.get(i).get(JAVA_LONG, 0), kind);
+      assertEquals(before.liveBlocks() + count, heap.stats().liveBlocks(), kind);
+      arena.close();
+      HeapStats after = heap.stats();
+      assertEquals(before.liveBlocks(), after.liveBlocks(), kind + ": none lost");
+      assertEquals(before.liveBytes(), after.liveBytes(), kind);
+      assertEquals(after.allocations() - before.allocations(), after.frees() - before.frees(),
+          kind + ": each freed once");
+      assertThrows(IllegalStateException.class, () -> segments.get(count - 1).get(JAVA_BYTE, 0));
+    }
+  }
+
+  /**
+   * Several threads allocate from one shared arena while another closes it, at a different
+   * moment each round: no fault, every allocation either returns a segment that the close then
+   * kills or throws IllegalStateException, and afterwards every block went back exactly once.
+   */
+  @Test
+  void aSharedArenaClosedWhileThreadsAllocate() throws Exception {
+    int threads = 3;
+    ExecutorService pool = Executors.newFixedThreadPool(threads);
+    try {
+      for (int round = 0; round < 40; round++) {
+        HeapStats before = heap.stats();
+        Arena arena = HeapArena.ofShared(heap);
+        AtomicLong allocated = new AtomicLong();
+        CountDownLatch started = new CountDownLatch(threads);
+        List<Future<List<MemorySegment>>> work = new ArrayList<>();
+        for (int t = 0; t < threads; t++) {
+          int seed = round * threads + t;
+          work.add(pool.submit(() -> {
+            List<MemorySegment> mine = new ArrayList<>();
+            started.countDown();
+            for (int i = 0;; i++) {
+              // small blocks, a large one now and then, and alignments that miss the
+              // zeroed-first try: every path of allocate() races the close
+              long size = i % 97 == 0 ? 300_000 : 1 + (seed * 31L + i * 7L) % 3000;
+              long alignment = 1L << ((seed + i) % 9);
+              MemorySegment s;
+              try {
+                s = arena.allocate(size, alignment);
+              } catch (IllegalStateException closed) {
+                return mine;
+              }
+              try {
+                s.set(JAVA_BYTE, size - 1, (byte) 1); // may race the close: throws, never faults
+              } catch (IllegalStateException closed) {
+                mine.add(s);
+                return mine;
+              }
+              mine.add(s);
+              allocated.incrementAndGet();
+            }
+          }));
+        }
+        started.await();
+        long target = (round % 4) * (round % 4) * 500L; // 0, 500, 2000, 4500
+        while (allocated.get() < target) Thread.onSpinWait();
+        arena.close();
+        long segments = 0;
+        for (Future<List<MemorySegment>> f : work) {
+          for (MemorySegment s : f.get()) {
+            segments++;
+            assertFalse(s.scope().isAlive());
+            assertThrows(IllegalStateException.class, () -> s.get(JAVA_BYTE, 0));
+          }
+        }
+        assertTrue(segments >= target, segments + " < " + target);
+        HeapStats after = heap.stats();
+        assertEquals(before.liveBlocks(), after.liveBlocks(), "round " + round + ": none lost");
+        assertEquals(before.liveBytes(), after.liveBytes(), "round " + round);
+        assertEquals(after.allocations() - before.allocations(), after.frees() - before.frees(),
+            "round " + round + ": each block freed once");
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  /** Two threads closing one shared arena: one close wins, the other throws, blocks go once. */
+  @Test
+  void aSharedArenaClosedTwiceAtOnce() throws Exception {
+    ExecutorService pool = Executors.newFixedThreadPool(2);
+    try {
+      for (int round = 0; round < 50; round++) {
+        long liveBefore = heap.stats().liveBlocks();
+        Arena arena = HeapArena.ofShared(heap);
+        for (int i = 0; i < 100; i++) arena.allocate(64, 8);
+        CountDownLatch go = new CountDownLatch(1);
+        List<Future<Boolean>> closes = new ArrayList<>();
+        for (int t = 0; t < 2; t++) {
+          closes.add(pool.submit(() -> {
+            go.await();
+            try {
+              arena.close();
+              return true;
+            } catch (IllegalStateException already) {
+              return false;
+            }
+          }));
+        }
+        go.countDown();
+        int won = 0;
+        for (Future<Boolean> f : closes) won += f.get() ? 1 : 0;
+        assertEquals(1, won, "round " + round);
+        assertEquals(liveBefore, heap.stats().liveBlocks(), "round " + round);
+      }
+    } finally {
+      pool.shutdownNow();
     }
   }
 

@@ -61,10 +61,12 @@ final class LentSlab {
   static final int KEPT = 1;
   static final int STOLEN = 2;
   private static final VarHandle KEEP;
+  private static final VarHandle QUEUED;
 
   static {
     try {
       KEEP = MethodHandles.lookup().findVarHandle(LentSlab.class, "keep", int.class);
+      QUEUED = MethodHandles.lookup().findVarHandle(LentSlab.class, "queued", int.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }
@@ -72,6 +74,9 @@ final class LentSlab {
 
   @SuppressWarnings("unused")
   private volatile int keep;
+  /** 1 while the slab has an entry in its heap's queue of kept slabs: never two entries. */
+  @SuppressWarnings("unused")
+  private volatile int queued;
   /** When it was last kept (System.nanoTime), written before keep becomes KEPT. */
   long keptAt;
   /**
@@ -144,6 +149,16 @@ final class LentSlab {
 
   boolean isStolen() {
     return keep == STOLEN;
+  }
+
+  /** Claims the slab's one entry in the queue of kept slabs: false if it has one already. */
+  boolean enqueue() {
+    return QUEUED.compareAndSet(this, 0, 1);
+  }
+
+  /** Before its entry leaves the queue: a later keep queues it again. */
+  void dequeued() {
+    queued = 0;
   }
 
   /** The error code of a block that is not LIVE (or was never a block). */

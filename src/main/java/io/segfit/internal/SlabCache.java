@@ -340,7 +340,7 @@ public final class SlabCache {
 
   /** An owner keeps s empty (LentSlab.markKept): a sweep may return it later. */
   void kept(LentSlab s) {
-    keptSlabs.add(s);
+    if (s.enqueue()) keptSlabs.add(s);
   }
 
   /**
@@ -352,7 +352,8 @@ public final class SlabCache {
     for (Iterator<LentSlab> it = keptSlabs.iterator(); it.hasNext(); ) {
       LentSlab s = it.next();
       if (!s.isKept()) {
-        it.remove();   // its owner took it back (and queues it again when it keeps it again)
+        s.dequeued();   // its owner took it back, and queues it again when it keeps it again
+        it.remove();
       } else if ((all || now - s.keptAt >= purgeDelayNanos) && s.take(LentSlab.STOLEN)) {
         it.remove();
         giveBack(s);

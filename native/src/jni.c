@@ -86,6 +86,11 @@ JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_defaultPurgeDelayMs(J
   return SEGFIT_DEFAULT_PURGE_DELAY_MS;
 }
 
+/* Class: io.segfit.internal.NativeHeap  Method: lendSlabSize  Signature: ()J */
+JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_lendSlabSize(JNIEnv *env, jclass cls) {
+  return SEGFIT_LEND_SLAB_SIZE;
+}
+
 /* Class: io.segfit.internal.NativeHeap  Method: lendMax  Signature: ()J */
 JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_lendMax(JNIEnv *env, jclass cls) {
   return SEGFIT_LEND_MAX_BLOCK;
@@ -316,7 +321,7 @@ JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_lendSlab(JNIEnv *env,
                                                                    jlong heap, jlong block_size) {
   uint32_t reserved = 0;
   void *start = segfit_slab_lend(heap_of(heap), (size_t)block_size, &reserved);
-  /* The slab is 64 KiB aligned and reserved < 2^13: one value carries both. */
+  /* The slab is SEGFIT_LEND_SLAB_SIZE aligned and reserved below that: one value carries both. */
   return start != NULL ? (jlong)((uintptr_t)start | reserved) : failure();
 }
 

@@ -15,7 +15,8 @@
 
 #include "internal.h"
 
-_Static_assert(SEGFIT_LEND_MAX_BLOCK == SF_KIND0_MAX, "lent slabs are 64 KiB slabs");
+_Static_assert(SEGFIT_LEND_MAX_BLOCK == SF_KIND0_MAX, "lent slabs are the smallest kind's");
+_Static_assert(SEGFIT_LEND_SLAB_SIZE == (size_t)64 << 10, "_sf_kind_slab_size(0)");
 
 static sf_heap_t *sf_lend_heap(segfit_heap_t *heap) {
   return heap != NULL ? heap : _sf_heap_default();

@@ -19,14 +19,15 @@ import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 
 final class LentSlab {
-  /** Block states, as the core's (SF_BLOCK_*): never handed out, live, freed. */
+  /** Block states, this class's own (the core never reads them): never handed out, live, freed. */
   static final byte NEVER = 0;
   static final byte LIVE = 1;
   static final byte FREE = 2;
 
-  /** Slab size (the core's kind-0 slab) and the reciprocal's shift, as in internal.h. */
-  static final int SHIFT = 16;
-  static final int SIZE = 1 << SHIFT;
+  /** A lent slab's size, which is also its alignment (SEGFIT_LEND_SLAB_SIZE). */
+  static final int SIZE = (int) NativeHeap.lendSlabSize();
+  static final int SHIFT = Integer.numberOfTrailingZeros(SIZE);
+  /** Exact division by multiplication: offset * recip stays below 2^63 for offset < SIZE. */
   private static final int RECIP_SHIFT = 42;
   private static final long RECIP_MASK = (1L << RECIP_SHIFT) - 1;
 

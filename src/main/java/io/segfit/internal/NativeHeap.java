@@ -77,6 +77,8 @@ public final class NativeHeap {
   public static native long smallMax();
   /** SEGFIT_DEFAULT_PURGE_DELAY_MS. */
   public static native long defaultPurgeDelayMs();
+  /** SEGFIT_LEND_SLAB_SIZE: a lent slab's size and alignment. */
+  public static native long lendSlabSize();
   /** SEGFIT_LEND_MAX_BLOCK: the largest block size of a lent slab. */
   public static native long lendMax();
   /** segfit_page_size(). */
@@ -127,8 +129,8 @@ public final class NativeHeap {
 
   // --- slabs lent to SlabCache ---------------------------------------------------------------
   /**
-   * segfit_slab_lend: the slab's start (64 KiB aligned) ORed with the count of blocks handed
-   * out before (reserved, below 2^13), or a negative code.
+   * segfit_slab_lend: the slab's start (aligned to lendSlabSize()) ORed with the count of blocks
+   * handed out before (reserved, below that size), or a negative code.
    */
   public static native long lendSlab(long heap, long blockSize);
   /** segfit_slab_return: 0 or a negative code. */

@@ -49,7 +49,7 @@ public final class SlabCache {
   private static final int LOW_BITS = NativeHeap.regionShift();
   private static final int LOW_UNIT = 1 << LOW_BITS;
   private static final int SLABS_PER_REGION = 1 << (LOW_BITS - LentSlab.SHIFT);
-  /** Slab slots of the address table: bits 16-31 of a slab's address, 4 GiB direct-mapped. */
+  /** Slots of the address table, by the slab-size units of an address: 2^16 slabs direct-mapped. */
   private static final int SLOTS = 1 << 16;
   private static final int THREAD_SLOTS = 256;
   private static final MethodHandle IS_VIRTUAL = isVirtualHandle();

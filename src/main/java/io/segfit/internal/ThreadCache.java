@@ -10,6 +10,7 @@
 package io.segfit.internal;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 
 final class ThreadCache {
   /** Emptied slabs a cache keeps besides its current ones (8 MiB, as the core's thread heaps),
@@ -39,7 +40,7 @@ final class ThreadCache {
     this.thread = thread;
     this.heap = heap;
     this.cur = new LentSlab[classes];
-    java.util.Arrays.fill(cur, LentSlab.EMPTY);
+    Arrays.fill(cur, LentSlab.EMPTY);
     this.slabs = new ArrayList[classes];
     this.avail = new ArrayList[classes];
     for (int c = 0; c < classes; c++) {

@@ -469,14 +469,16 @@ int segfit_heap_destroy(segfit_heap_t *heap) {
     pthread_mutex_unlock(&_sf_global_lock);
     return SEGFIT_E_CLOSED;
   }
-  atomic_store_explicit(&heap->closed, 1, memory_order_seq_cst);
   /* The fast paths test no closed flag: they go on only with a thread heap whose key names
      the heap. Cleared before the barrier of _sf_thread_wait_heap_idle, and none is made for a
      closed heap (_sf_thread_theap, under this lock): a fast path either sees no key or is seen
-     inside its call. */
+     inside its call. Cleared before `closed` is set, too: a thread that saw the heap closed
+     (a slow entry or another thread's block: an acquire load) then finds no key either, so
+     once a call of a thread failed with CLOSED, every later one does. */
   for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next)
     for (sf_theap_t *th = t->theaps; th != NULL; th = th->next)
       if (th->heap == heap) atomic_store_explicit(&th->key, NULL, memory_order_seq_cst);
+  atomic_store_explicit(&heap->closed, 1, memory_order_seq_cst);
   for (sf_heap_t **pp = &_sf_heaps; *pp != NULL; pp = &(*pp)->next) {
     if (*pp == heap) {
       *pp = heap->next;

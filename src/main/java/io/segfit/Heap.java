@@ -295,8 +295,10 @@ public final class Heap implements AutoCloseable {
     checkDirect(buffer, "free");
     if (closed) throw Errors.closed(name);
     if (cache != null) {
-      int rc = cache.free(buffer);
-      if (rc == SlabCache.NOT_MINE && (memo == null || memo.address(buffer) == 0)) {
+      int rc = cache.free(buffer);   // a buffer the cache made, by its identity
+      // Not one: a view of a lent block is known by its address only (and memo exists whenever
+      // the cache does; its buffers are the core's).
+      if (rc == SlabCache.NOT_MINE && memo.address(buffer) == 0) {
         rc = cache.free(Blocks.address(buffer), buffer.capacity());
       }
       if (rc != SlabCache.NOT_MINE) {

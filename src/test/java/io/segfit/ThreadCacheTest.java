@@ -229,6 +229,43 @@ class ThreadCacheTest {
   }
 
   @Test
+  void aSlabTakenBackFromItsOwnerIsNeverUsedByItAgain() throws Exception {
+    try (Heap heap = Heap.builder().name("stolen").purgeDelay(Duration.ofMillis(20)).build()) {
+      java.util.concurrent.CyclicBarrier step = new java.util.concurrent.CyclicBarrier(2);
+      java.util.Set<Long> theirs = java.util.concurrent.ConcurrentHashMap.newKeySet();
+      AtomicReference<Throwable> error = new AtomicReference<>();
+      Thread owner = new Thread(() -> {
+        try {
+          List<Long> blocks = new ArrayList<>();
+          for (int i = 0; i < 4 * SLAB / 512; i++) blocks.add(heap.allocateAddress(512));
+          for (long a : blocks) heap.freeAddress(a);   // three emptied slabs kept
+          step.await();   // the main thread's sweep takes them back to the core
+          step.await();
+          for (int i = 0; i < 4 * SLAB / 512; i++) theirs.add(heap.allocateAddress(512));
+        } catch (Throwable e) {
+          error.set(e);
+        }
+      });
+      owner.start();
+      step.await();
+      Thread.sleep(100);
+      heap.trim();   // takes every kept slab, as a later sweep would
+      List<Long> mine = new ArrayList<>();
+      for (int i = 0; i < 4 * SLAB / 512; i++) mine.add(heap.allocateAddress(512));
+      step.await();
+      owner.join();
+      if (error.get() != null) throw new AssertionError(error.get());
+      for (long a : mine) {
+        assertTrue(!theirs.contains(a), "block 0x" + Long.toHexString(a) + " handed out twice");
+      }
+      assertEquals(mine.size() + theirs.size(), heap.stats().liveBlocks());
+      for (long a : mine) heap.freeAddress(a);
+      for (long a : theirs) heap.freeAddress(a);
+      assertEquals(0, heap.stats().liveBlocks());
+    }
+  }
+
+  @Test
   void trimReturnsTheCallersEmptySlabs() {
     try (Heap heap = Heap.builder().name("trim").purgeDelay(Duration.ofHours(1)).build()) {
       long committed = heap.stats().committedBytes();

@@ -4,13 +4,13 @@
  * blocks and the buffer objects made for them, all in Java arrays, so that allocating and
  * freeing its blocks reads no native memory and makes no native call.
  *
- * Owner-only fields (free, top, used, handedOut, inAvail) are touched by the owning thread
+ * Owner-only fields (free, top, inAvail) are touched by the owning thread
  * alone, or by a sweep once the owner has died (Thread.isAlive() false: everything it did
  * happens-before the sweep). Other threads touch only what a free needs: a state byte, flipped
  * from LIVE to FREE with a compare-and-set, and the remote stack. The remote stack is a stack
  * of block indices linked through remoteNext: anyone pushes, only the owner (or the sweep)
- * takes the whole stack at once, so there is no ABA. Invariant (owner's view):
- * used == LIVE blocks + blocks on the remote stack, and top + used == capacity.
+ * takes the whole stack at once, so there is no ABA. Invariant (owner's view): the blocks not
+ * on the free stack, capacity - top, are the LIVE ones and those on the remote stack.
  */
 package io.segfit.internal;
 
@@ -49,8 +49,6 @@ final class LentSlab {
   /** Owner: free block indices; the next allocation takes free[top - 1]. */
   final int[] free;
   int top;
-  /** Owner: blocks handed out and not collected back. */
-  int used;
   /** Owner: on the cache's stack of slabs with free blocks. */
   boolean inAvail;
   /**
@@ -133,6 +131,15 @@ final class LentSlab {
     return start + (long) i * blockSize;
   }
 
+  /** Owner: blocks handed out and not collected back. */
+  int used() {
+    return capacity - top;
+  }
+
+  boolean isOwned() {
+    return keep == OWNED;
+  }
+
   boolean isKept() {
     return keep == KEPT;
   }
@@ -146,10 +153,6 @@ final class LentSlab {
   /** Takes a kept slab back: to OWNED (the owner) or STOLEN (a sweep). False: taken already. */
   boolean take(int to) {
     return KEEP.compareAndSet(this, KEPT, to);
-  }
-
-  boolean isStolen() {
-    return keep == STOLEN;
   }
 
   /** Claims the slab's one entry in the queue of kept slabs: false if it has one already. */
@@ -193,7 +196,6 @@ final class LentSlab {
       free[top++] = i;
       n++;
     }
-    used -= n;
     return n;
   }
 }

@@ -155,7 +155,6 @@ public final class SlabCache {
     int i = s.free[top];
     s.top = top;
     s.state[i] = LentSlab.LIVE;
-    s.used++;
     t.allocs[cls]++;
     return s;
   }
@@ -208,7 +207,6 @@ public final class SlabCache {
       if (s.state[i] != LentSlab.LIVE) return s.notLive(i);
       s.state[i] = LentSlab.FREE;
       s.free[s.top++] = i;
-      s.used--;
       o.frees[s.cls]++;
       if (o.cur[s.cls] != s) o.freedInto(s);
       return 0;
@@ -234,7 +232,6 @@ public final class SlabCache {
     }
     ThreadCache o = s.owner;
     s.free[s.top++] = i;
-    s.used--;
     o.frees[s.cls]++;
     if (o.cur[s.cls] != s) o.freedInto(s);
   }
@@ -432,7 +429,7 @@ public final class SlabCache {
     for (int k = orphans.size() - 1; k >= 0; k--) {
       LentSlab s = orphans.get(k);
       s.collect();
-      if (s.used == 0) {
+      if (s.used() == 0) {
         orphans.remove(k);
         s.owner.giveBack(s);
       }

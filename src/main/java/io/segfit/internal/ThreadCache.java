@@ -73,7 +73,7 @@ final class ThreadCache {
     while (!av.isEmpty()) {
       LentSlab a = av.remove(av.size() - 1);
       a.inAvail = false;
-      if (a.isKept() && !unkeep(a)) continue;   // a sweep took it back to the core
+      if (!own(a)) continue;   // a sweep took it back to the core
       if (a.top > 0 || a.collect() > 0) return current(a);
     }
     LentSlab lent = heap.lend(this, cls);
@@ -87,11 +87,20 @@ final class ThreadCache {
     return s;
   }
 
-  /** Takes a kept slab back from the budget; false (and forgets it) when a sweep took it. */
-  private boolean unkeep(LentSlab s) {
+  /**
+   * Owner (or sweep of a dead owner): whether s, met in the lists, is still the cache's. A kept
+   * slab is taken back out of the budget; one a sweep took back to the core is forgotten. Only
+   * the owner moves a slab out of OWNED, so an OWNED slab stays the cache's.
+   */
+  private boolean own(LentSlab s) {
+    if (s.isOwned()) return true;
     keptEmpty--;
     if (s.take(LentSlab.OWNED)) return true;
     slabs[s.cls].remove(s);
+    if (s.inAvail) {
+      avail[s.cls].remove(s);
+      s.inAvail = false;
+    }
     return false;
   }
 
@@ -100,7 +109,7 @@ final class ThreadCache {
    * budget, else goes back to the core.
    */
   void freedInto(LentSlab s) {
-    if (s.used == 0 && !s.isKept()) {
+    if (s.used() == 0) {   // s was in use, so OWNED: only an empty slab is ever kept
       if (keptEmpty >= KEEP_EMPTY) {
         giveBack(s);
         return;
@@ -117,14 +126,14 @@ final class ThreadCache {
 
   /** Owner or sweep of a dead owner: returns an empty slab to the core, unless stolen. */
   void giveBack(LentSlab s) {
-    boolean stolen = s.isKept() && !unkeep(s) || s.isStolen();
+    if (!own(s)) return;
     slabs[s.cls].remove(s);
     if (s.inAvail) {
       avail[s.cls].remove(s);
       s.inAvail = false;
     }
     if (cur[s.cls] == s) cur[s.cls] = LentSlab.EMPTY;
-    if (!stolen) heap.giveBack(s);
+    heap.giveBack(s);
   }
 
   /**
@@ -135,12 +144,9 @@ final class ThreadCache {
     ArrayList<LentSlab> kept = new ArrayList<>();
     for (int c = 0; c < slabs.length; c++) {
       for (LentSlab s : new ArrayList<>(slabs[c])) {
-        if (s.isStolen()) {
-          giveBack(s);   // only forgets it
-          continue;
-        }
+        if (!own(s)) continue;
         s.collect();
-        if (s.used == 0) giveBack(s);
+        if (s.used() == 0) giveBack(s);
         else kept.add(s);
       }
     }

@@ -3,6 +3,7 @@ package io.segfit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -75,6 +76,26 @@ class ThreadCacheTest {
       assertEquals(100, again.limit());
       assertEquals(java.nio.ByteOrder.nativeOrder(), again.order());
       heap.free(again);
+
+      // The same block for another size of its class: a buffer of that capacity, and that
+      // one is what the next allocation of the size gets back.
+      ByteBuffer other = heap.allocate(110);
+      assertEquals(110, other.capacity());
+      assertEquals(other.alignmentOffset(0, 1 << 20), b.alignmentOffset(0, 1 << 20),
+          "the same block");
+      heap.free(other);
+      assertSame(other, heap.allocate(110));
+      // In place: the reallocated buffer replaces the block's, for its free and its reuse.
+      ByteBuffer grown = heap.reallocate(other, 105);
+      assertEquals(105, grown.capacity());
+      heap.free(grown);
+      assertSame(grown, heap.allocate(105));
+      heap.free(grown);
+      ByteBuffer hundred = heap.allocate(100);
+      assertEquals(100, hundred.capacity());
+      assertNotSame(b, hundred, "only the block's latest buffer is reused");
+      heap.free(hundred);
+      assertEquals(0, heap.stats().liveBlocks());
     }
   }
 

@@ -6,8 +6,8 @@
  *
  * Owner-only fields (free, top, inAvail) are touched by the owning thread
  * alone, or by a sweep once the owner has died (Thread.isAlive() false: everything it did
- * happens-before the sweep). Other threads touch only what a free needs: a state byte, flipped
- * from LIVE to FREE with a compare-and-set, and the remote stack. The remote stack is a stack
+ * happens-before the sweep). Other threads touch only what a free needs: a block's state,
+ * flipped from LIVE to FREE with a compare-and-set, and the remote stack. The remote stack is a stack
  * of block indices linked through remoteNext: anyone pushes, only the owner (or the sweep)
  * takes the whole stack at once, so there is no ABA. Invariant (owner's view): the blocks not
  * on the free stack, capacity - top, are the LIVE ones and those on the remote stack.
@@ -20,9 +20,23 @@ import java.nio.ByteBuffer;
 
 final class LentSlab {
   /** Block states, this class's own (the core never reads them): never handed out, live, freed. */
-  static final byte NEVER = 0;
-  static final byte LIVE = 1;
-  static final byte FREE = 2;
+  static final int NEVER = 0;
+  static final int LIVE = 1;
+  static final int FREE = 2;
+  /**
+   * A state word (16 bits, as short[] keeps the array small in cache): the state in its low
+   * bits, above them 1 + the capacity of the block's buffer (0: none yet), so that allocation
+   * knows whether the buffer fits without reading the buffer object, which is cold in a batch.
+   */
+  private static final int STATE_BITS = 2;
+  private static final int STATE_MASK = (1 << STATE_BITS) - 1;
+  private static final int WORD_MASK = 0xFFFF;
+
+  static {
+    if ((NativeHeap.lendMax() + 1) << STATE_BITS > WORD_MASK) {
+      throw new ExceptionInInitializerError("SEGFIT_LEND_MAX_BLOCK does not fit a state word");
+    }
+  }
 
   /** A lent slab's size, which is also its alignment (SEGFIT_LEND_SLAB_SIZE). */
   static final int SIZE = (int) NativeHeap.lendSlabSize();
@@ -31,7 +45,7 @@ final class LentSlab {
   private static final int RECIP_SHIFT = 42;
   private static final long RECIP_MASK = (1L << RECIP_SHIFT) - 1;
 
-  private static final VarHandle STATE = MethodHandles.arrayElementVarHandle(byte[].class);
+  private static final VarHandle STATE = MethodHandles.arrayElementVarHandle(short[].class);
   private static final VarHandle LINK = MethodHandles.arrayElementVarHandle(int[].class);
   /** Ints around the remote stack's head with no other use: a cache line each side. */
   private static final int PAD = 16;
@@ -44,7 +58,9 @@ final class LentSlab {
   final ThreadCache owner;
   /** owner.thread, one load nearer for the free path's "is it mine" test. */
   final Thread ownerThread;
-  final byte[] state;
+  /** State words (see STATE_BITS); written by the owner while a block is not LIVE, flipped
+      from LIVE to FREE by whichever thread frees it. */
+  private final short[] state;
   final ByteBuffer[] buffers;
   /** Owner: free block indices; the next allocation takes free[top - 1]. */
   final int[] free;
@@ -98,7 +114,7 @@ final class LentSlab {
     this.blockSize = blockSize;
     this.capacity = owner == null ? 0 : SIZE / blockSize;
     this.recip = ((1L << RECIP_SHIFT) + blockSize - 1) / blockSize;
-    this.state = new byte[capacity];
+    this.state = new short[capacity];
     this.buffers = new ByteBuffer[capacity];
     this.free = new int[capacity];
     this.head = capacity + PAD;
@@ -123,7 +139,7 @@ final class LentSlab {
   /** Blocks below it may have been written: what segfit_slab_return needs. Owner or sweep. */
   int handedOut() {
     int n = capacity;
-    while (n > 0 && state[n - 1] == NEVER) n--;
+    while (n > 0 && state(n - 1) == NEVER) n--;
     return n;
   }
 
@@ -165,14 +181,77 @@ final class LentSlab {
     queued = 0;
   }
 
+  int state(int i) {
+    return state[i] & STATE_MASK;
+  }
+
+  boolean isLive(int i) {
+    return (state[i] & STATE_MASK) == LIVE;
+  }
+
+  /** Owner: block i, just taken from the free stack, is LIVE from now on. */
+  void handOut(int i) {
+    state[i] = (short) (state[i] & ~STATE_MASK | LIVE);
+  }
+
+  /**
+   * Owner: block i, just taken from the free stack, is LIVE from now on with its buffer if
+   * the word says it has the capacity size (returned: the caller checks the capacity, which
+   * a racing reallocation may have made stale), else with none (null): the caller makes one
+   * and {@link #setBuffer}s it.
+   */
+  ByteBuffer handOut(int i, int size) {
+    int w = state[i] & WORD_MASK;
+    if (w >>> STATE_BITS == size + 1) {
+      state[i] = (short) (w & ~STATE_MASK | LIVE);
+      return buffers[i];
+    }
+    state[i] = LIVE;
+    return null;
+  }
+
+  /** Owner: b, of the capacity size, is the buffer of block i, LIVE and not yet given out. */
+  ByteBuffer setBuffer(int i, int size, ByteBuffer b) {
+    buffers[i] = b;
+    state[i] = word(size, LIVE);
+    return b;
+  }
+
+  /**
+   * Whoever holds LIVE block i (a reallocation in place, maybe by another thread than the
+   * owner): b, of the capacity size, is its buffer from now on. A free racing with it keeps
+   * the block FREE; the word's capacity may then be stale, which allocation's check of the
+   * buffer it reuses catches.
+   */
+  ByteBuffer rebuffer(int i, int size, ByteBuffer b) {
+    buffers[i] = b;
+    short w = (short) STATE.getVolatile(state, i);
+    if ((w & STATE_MASK) == LIVE) STATE.compareAndSet(state, i, w, word(size, LIVE));
+    return b;
+  }
+
+  private static short word(int capacity, int state) {
+    return (short) ((capacity + 1) << STATE_BITS | state);
+  }
+
+  /** Owner: frees LIVE block i (checked by the caller). */
+  void release(int i) {
+    state[i] ^= LIVE ^ FREE;
+  }
+
   /** The error code of a block that is not LIVE (or was never a block). */
   int notLive(int i) {
-    return i >= 0 && state[i] == FREE ? Errors.ALREADY_FREE : Errors.NOT_A_BLOCK;
+    return i >= 0 && state(i) == FREE ? Errors.ALREADY_FREE : Errors.NOT_A_BLOCK;
   }
 
   /** Flips a block from LIVE to FREE from any thread: exactly one of racing calls wins. */
   boolean claim(int i) {
-    return STATE.compareAndSet(state, i, LIVE, FREE);
+    short w;
+    do {
+      w = (short) STATE.getVolatile(state, i);
+      if ((w & STATE_MASK) != LIVE) return false;
+    } while (!STATE.compareAndSet(state, i, w, (short) (w ^ (LIVE ^ FREE))));
+    return true;
   }
 
   /** Another thread's free of a claimed block. Returns true if the stack was empty before. */

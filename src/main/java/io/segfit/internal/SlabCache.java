@@ -124,12 +124,12 @@ public final class SlabCache {
     LentSlab s = take(t, classBy16[(size + 15) >>> 4]);
     if (s == null) return null;
     int i = s.free[s.top];
-    ByteBuffer b = s.buffers[i];
-    if (b != null && b.capacity() == size) {
+    ByteBuffer b = s.handOut(i, size);
+    if (b != null && b.capacity() == size) {   // the buffer's line is written next anyway
       b.clear();
       return b.order(Regions.ORDER);
     }
-    return s.buffers[i] = Regions.view(s.address(i), size);
+    return s.setBuffer(i, size, Regions.view(s.address(i), size));
   }
 
   /** A block of size bytes, or 0: take the native path. */
@@ -138,12 +138,15 @@ public final class SlabCache {
     ThreadCache t = local();
     if (t == null) return 0;
     LentSlab s = take(t, classBy16[((int) size + 15) >>> 4]);
-    return s == null ? 0 : s.address(s.free[s.top]);
+    if (s == null) return 0;
+    int i = s.free[s.top];
+    s.handOut(i);
+    return s.address(i);
   }
 
   /**
-   * Takes a block of cls for t and marks it LIVE. Returns its slab, whose free[top] is the
-   * block's index, or null when the core lends no slab.
+   * Takes a block of cls for t. Returns its slab, whose free[top] is the block's index, which
+   * the caller marks LIVE (LentSlab.handOut), or null when the core lends no slab.
    */
   private static LentSlab take(ThreadCache t, int cls) {
     LentSlab s = t.cur[cls];
@@ -152,9 +155,7 @@ public final class SlabCache {
       if ((s = t.refill(cls)) == null) return null;
       top = s.top - 1;
     }
-    int i = s.free[top];
     s.top = top;
-    s.state[i] = LentSlab.LIVE;
     t.allocs[cls]++;
     return s;
   }
@@ -166,8 +167,7 @@ public final class SlabCache {
   public ByteBuffer view(long address, int size) {
     LentSlab s = slabAt(address);
     if (s == null) return null;
-    int i = s.index(address - s.start);
-    return s.buffers[i] = Regions.view(address, size);
+    return s.rebuffer(s.index(address - s.start), size, Regions.view(address, size));
   }
 
   // --- free ----------------------------------------------------------------------------------
@@ -196,7 +196,7 @@ public final class SlabCache {
     int i = s.index(address - s.start);
     if (i < 0) return Errors.NOT_A_BLOCK;
     if (size >= 0 && classOf(size) != s.cls) {
-      return s.state[i] == LentSlab.LIVE ? Errors.SIZE_MISMATCH : s.notLive(i);
+      return s.isLive(i) ? Errors.SIZE_MISMATCH : s.notLive(i);
     }
     return release(s, i);
   }
@@ -204,8 +204,8 @@ public final class SlabCache {
   private int release(LentSlab s, int i) {
     if (s.ownerThread == Thread.currentThread()) {
       ThreadCache o = s.owner;
-      if (s.state[i] != LentSlab.LIVE) return s.notLive(i);
-      s.state[i] = LentSlab.FREE;
+      if (!s.isLive(i)) return s.notLive(i);
+      s.release(i);
       s.free[s.top++] = i;
       o.frees[s.cls]++;
       if (o.cur[s.cls] != s) o.freedInto(s);
@@ -248,7 +248,7 @@ public final class SlabCache {
     LentSlab s = slabAt(address);
     if (s == null) return NOT_MINE;
     int i = s.index(address - s.start);
-    if (i < 0 || s.state[i] != LentSlab.LIVE) return s.notLive(i);
+    if (i < 0 || !s.isLive(i)) return s.notLive(i);
     if (capacity > s.blockSize) return Errors.SIZE_MISMATCH;
     if (newSize < 0 || newSize > MAX_SIZE) return Errors.INVALID_SIZE;
     ThreadCache me = local();
@@ -279,7 +279,7 @@ public final class SlabCache {
     LentSlab s = slabAt(address);
     if (s == null) return NOT_MINE;
     int i = s.index(address - s.start);
-    return i >= 0 && s.state[i] == LentSlab.LIVE ? s.blockSize : s.notLive(i);
+    return i >= 0 && s.isLive(i) ? s.blockSize : s.notLive(i);
   }
 
   // --- threads, slabs and the tables -----------------------------------------------------------

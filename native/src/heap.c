@@ -190,7 +190,7 @@ static sf_slab_t *sf_make_current(sf_theap_t *th, sf_slab_t *slab) {
   }
   th->cur[_sf_slab_class(slab)] = slab;
   sf_unkeep(th, slab);
-  sf_assert_expensive(_sf_page_is_valid(slab));
+  sf_assert_expensive(_sf_slab_is_valid(slab));
   return slab;
 }
 
@@ -333,7 +333,7 @@ void _sf_theap_abandon(sf_theap_t *th) {
         sf_slab_t *s = l->head;
         _sf_list_remove(l, s);
         _sf_slab_collect(s);
-        sf_assert_expensive(_sf_page_is_valid(s));
+        sf_assert_expensive(_sf_slab_is_valid(s));
         if (s->used == 0) {
           _sf_segment_release_slab_locked(b, s, now);
           continue;

@@ -115,7 +115,7 @@ typedef struct segfit_heap_s sf_heap_t;
 typedef struct sf_slab_list_s { sf_slab_t *head, *tail; } sf_slab_list_t;
 
 /* ------------------------------------------------------------------------------------------
-   Slabs (page.c). Fields marked "owner" are touched only by the owning thread (or by whoever
+   Slabs (slab.c). Fields marked "owner" are touched only by the owning thread (or by whoever
    took the owner's thread record over, see thread.c); "lock" fields under the heap's lock.
    ------------------------------------------------------------------------------------------ */
 struct sf_slab_s {
@@ -544,14 +544,14 @@ bool _sf_segment_is_valid(const sf_segment_t *seg);
 void _sf_segment_fork_lock(void);
 void _sf_segment_fork_unlock(void);
 
-/* page.c */
+/* slab.c */
 void _sf_slab_init(sf_slab_t *slab, unsigned cls);
 void _sf_slab_reset_states(sf_slab_t *slab);
 /* Puts up to one OS page of never-used blocks on the free list. False (err = LIMIT) when
    committing the pages would pass the heap's max_bytes. */
 bool _sf_slab_extend(sf_slab_t *slab, sf_heap_body_t *b, int *err);
 uint32_t _sf_slab_collect(sf_slab_t *slab);          /* returns remote blocks collected */
-bool _sf_page_is_valid(const sf_slab_t *slab);        /* "page" = slab, mimalloc's word */
+bool _sf_slab_is_valid(const sf_slab_t *slab);
 SF_INLINE unsigned _sf_slab_class(const sf_slab_t *slab) {
   return atomic_load_explicit(&((sf_slab_t *)slab)->cls, memory_order_relaxed);
 }

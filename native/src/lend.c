@@ -93,7 +93,7 @@ int segfit_slab_return(segfit_heap_t *heap, void *start, uint32_t handed_out) {
     slab->reserved = handed_out;
     slab->used = 0;
     slab->where = SF_SLAB_OWNED;
-    sf_assert_expensive(_sf_page_is_valid(slab));
+    sf_assert_expensive(_sf_slab_is_valid(slab));
     uint64_t now = atomic_load_explicit(&_sf_clock_ms, memory_order_relaxed);
     pthread_mutex_lock(&heap->body->lock);
     _sf_segment_release_slab_locked(heap->body, slab, now);

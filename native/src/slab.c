@@ -146,7 +146,7 @@ static bool sf_list_is_valid(const sf_slab_t *slab, const sf_block_t *b, uint32_
 }
 
 /* Checks the owner's view of a slab. pre: called by the owner (or with the slab quiescent). */
-bool _sf_page_is_valid(const sf_slab_t *slab) {
+bool _sf_slab_is_valid(const sf_slab_t *slab) {
   if (slab == &_sf_slab_empty) return true;
   unsigned cls = _sf_slab_class(slab);
   uint32_t cap = _sf_slab_capacity(slab);

@@ -6,7 +6,8 @@
  * slow path: refilling a class (collect, extend, park full slabs, follow remote-free hints,
  * adopt abandoned slabs, take a fresh slab), retiring empty slabs (keeping the current ones
  * and a budget of others for the thread's next round), abandoning all slabs at thread exit,
- * and the reclaim of every unused byte of a heap when a request would cross its limit.
+ * the heap's byte limit (its committed bytes, which slab.c, lend.c and large.c count through
+ * it) and the reclaim of every unused byte of a heap when a request would cross that limit.
  * A thread heap's lists are touched only by its owner or by whoever took the owner's record
  * over (thread.c); the heap's pools and abandoned lists only under its lock.
  * Lock order: global lock, then a heap's lock, then its large-block lock.
@@ -497,6 +498,30 @@ int segfit_heap_destroy(segfit_heap_t *heap) {
   heap->body = NULL;
   _sf_os_meta_free(b, sizeof *b);
   return 0;
+}
+
+/* --- the byte limit -------------------------------------------------------------------------
+   committed counts the bytes of the heap backed by memory: the touched prefixes of its slabs
+   (slab.c, lend.c; a pre-touched reservation counts whole from the start, segment.c) and its
+   large mappings, kept ones included (large.c). Each adds before it touches memory and
+   subtracts once the memory went back to the OS; a request that would take it past max_bytes
+   is refused here, and then its caller reclaims (below) before it gives up. */
+bool _sf_heap_commit(sf_heap_body_t *b, uint64_t add) {
+  uint64_t max = b->opt.max_bytes;
+  if (max == 0) {
+    atomic_fetch_add_explicit(&b->committed, add, memory_order_relaxed);
+    return true;
+  }
+  uint64_t cur = atomic_load_explicit(&b->committed, memory_order_relaxed);
+  do {
+    if (cur + add > max) return false;
+  } while (!atomic_compare_exchange_weak_explicit(&b->committed, &cur, cur + add,
+                                                  memory_order_relaxed, memory_order_relaxed));
+  return true;
+}
+
+void _sf_heap_uncommit(sf_heap_body_t *b, uint64_t sub) {
+  atomic_fetch_sub_explicit(&b->committed, sub, memory_order_relaxed);
 }
 
 /* --- the limit's reclaim ------------------------------------------------------------------

@@ -532,9 +532,6 @@ SF_INLINE sf_slab_t *_sf_segment_slab(sf_segment_t *seg, const void *p) {
 sf_slab_t *_sf_segment_acquire_slab(sf_heap_t *heap, unsigned cls, int *err);
 /* Gives an empty slab back to its segment (dirty pool). pre: heap lock held. */
 void _sf_segment_release_slab_locked(sf_heap_body_t *b, sf_slab_t *slab, uint64_t now);
-/* Adds `add` bytes to the heap's committed bytes unless that passes max_bytes. */
-bool _sf_commit(sf_heap_body_t *b, uint64_t add);
-void _sf_uncommit(sf_heap_body_t *b, uint64_t sub);
 /* Purges dirty slabs older than the purge delay (force: all), unmaps empty segments and cached
    large mappings as old. Returns the bytes uncommitted. */
 uint64_t _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force);
@@ -600,6 +597,10 @@ void _sf_theap_unfull(sf_theap_t *th, sf_slab_t *slab);
 /* A slab of cls with a free block, made current; at the limit after one reclaim, NULL and
    *err (LIMIT, counted as a limit hit, or OUT_OF_MEMORY). */
 sf_slab_t *_sf_theap_refill(sf_theap_t *th, unsigned cls, int *err);
+/* The byte limit: adds `add` bytes to the heap's committed bytes unless that passes
+   max_bytes; subtracts bytes that went back to the OS. */
+bool _sf_heap_commit(sf_heap_body_t *b, uint64_t add);
+void _sf_heap_uncommit(sf_heap_body_t *b, uint64_t sub);
 /* At the heap's limit, inside a call: gives back every unused committed byte the heap holds
    (see heap.c). Returns the bytes uncommitted. pre: inside a call on th->heap, no lock held. */
 uint64_t _sf_heap_reclaim_for_limit(sf_theap_t *th);

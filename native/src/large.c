@@ -166,7 +166,7 @@ static uint64_t sf_cache_unmap(sf_heap_body_t *b, const sf_large_cached_t *gone,
     _sf_os_unmap(gone[i].map, gone[i].size);
     bytes += gone[i].size;
   }
-  if (bytes != 0) _sf_uncommit(b, bytes);
+  if (bytes != 0) _sf_heap_uncommit(b, bytes);
   return bytes;
 }
 
@@ -212,13 +212,13 @@ static void *sf_large_from_cache(sf_heap_t *heap, size_t usable) {
   if (p == NULL && whole.map != NULL) {
     /* Grow the largest kept mapping: mremap keeps its faulted pages. Without the budget for
        the difference, or if the kernel refuses, the mapping goes back to the OS. */
-    if (_sf_commit(b, usable - whole.size)) {
+    if (_sf_heap_commit(b, usable - whole.size)) {
       p = _sf_os_remap(whole.map, whole.size, usable);
-      if (p == NULL) _sf_uncommit(b, usable - whole.size);
+      if (p == NULL) _sf_heap_uncommit(b, usable - whole.size);
     }
     if (p == NULL) {
       _sf_os_unmap(whole.map, whole.size);
-      _sf_uncommit(b, whole.size);
+      _sf_heap_uncommit(b, whole.size);
       return NULL;
     }
   }
@@ -226,7 +226,7 @@ static void *sf_large_from_cache(sf_heap_t *heap, size_t usable) {
   if (p != NULL && !sf_large_record(b, &e)) {
     /* No room in the table: the bytes were committed while kept. */
     _sf_os_unmap(p, usable);
-    _sf_uncommit(b, usable);
+    _sf_heap_uncommit(b, usable);
     p = NULL;
   }
   return p;
@@ -249,10 +249,10 @@ void *_sf_large_alloc(sf_theap_t *th, size_t size, size_t alignment, bool zero, 
     *err = SEGFIT_E_INVALID_SIZE;
     return NULL;
   }
-  if (!_sf_commit(b, usable)) {
+  if (!_sf_heap_commit(b, usable)) {
     /* Kept mappings, empty slabs may hold the budget: reclaim them, then once more. */
     _sf_heap_reclaim_for_limit(th);
-    if (!_sf_commit(b, usable)) {
+    if (!_sf_heap_commit(b, usable)) {
       atomic_fetch_add_explicit(&b->limit_hits, 1, memory_order_relaxed);
       *err = SEGFIT_E_LIMIT;
       return NULL;
@@ -260,7 +260,7 @@ void *_sf_large_alloc(sf_theap_t *th, size_t size, size_t alignment, bool zero, 
   }
   uint8_t *map = _sf_os_reserve(map_size, align, false, b->opt.huge_pages != 0);
   if (map == NULL) {
-    _sf_uncommit(b, usable);
+    _sf_heap_uncommit(b, usable);
     *err = SEGFIT_E_OUT_OF_MEMORY;
     return NULL;
   }
@@ -272,7 +272,7 @@ void *_sf_large_alloc(sf_theap_t *th, size_t size, size_t alignment, bool zero, 
   sf_large_entry_t e = {(uintptr_t)p, usable, map, map_size};
   if (!sf_large_record(b, &e)) {
     _sf_os_unmap(map, map_size);
-    _sf_uncommit(b, usable);
+    _sf_heap_uncommit(b, usable);
     *err = SEGFIT_E_OUT_OF_MEMORY;
     return NULL;
   }
@@ -321,7 +321,7 @@ void _sf_large_release(sf_heap_t *heap, const sf_large_entry_t *e) {
   if (heap->debug) _sf_debug_guard_remove((const uint8_t *)e->addr);
   if (!kept) {
     _sf_os_unmap(e->map, e->map_size);
-    _sf_uncommit(b, e->usable);
+    _sf_heap_uncommit(b, e->usable);
   }
   sf_cache_unmap(b, evicted, nev);
 }
@@ -362,7 +362,7 @@ static void *sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err,
     if (th != NULL) _sf_count_inc(&th->reallocs_in_place);
     return p;
   }
-  if (usable > old.usable && !_sf_commit(b, usable - old.usable)) {
+  if (usable > old.usable && !_sf_heap_commit(b, usable - old.usable)) {
     pthread_mutex_unlock(&b->large_lock);
     if (may_reclaim && th != NULL) {   /* never under the large lock: the reclaim takes it */
       _sf_heap_reclaim_for_limit(th);
@@ -376,11 +376,11 @@ static void *sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err,
   uint8_t *q = _sf_os_remap(old.map, old.map_size, usable);
   if (q == NULL) {
     pthread_mutex_unlock(&b->large_lock);
-    if (usable > old.usable) _sf_uncommit(b, usable - old.usable);
+    if (usable > old.usable) _sf_heap_uncommit(b, usable - old.usable);
     *err = SEGFIT_E_OUT_OF_MEMORY;
     return NULL;
   }
-  if (usable < old.usable) _sf_uncommit(b, old.usable - usable);
+  if (usable < old.usable) _sf_heap_uncommit(b, old.usable - usable);
   else if (b->opt.huge_pages) _sf_os_huge(q, usable);
   sf_remove(b, e);
   sf_large_entry_t ne = {(uintptr_t)q, usable, q, usable};

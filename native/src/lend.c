@@ -41,7 +41,7 @@ void *segfit_slab_lend(segfit_heap_t *heap, size_t block_size, uint32_t *reserve
     size_t size = _sf_kind_slab_size(slab->kind);
     /* The borrower may hand out any block without asking: count the whole slab now. */
     if (slab->touched < size && !slab->segment->precommitted &&
-        !_sf_commit(b, size - slab->touched)) {
+        !_sf_heap_commit(b, size - slab->touched)) {
       uint64_t now = atomic_load_explicit(&_sf_clock_ms, memory_order_relaxed);
       pthread_mutex_lock(&b->lock);
       _sf_segment_release_slab_locked(b, slab, now);

@@ -156,24 +156,6 @@ static sf_segment_t *sf_segment_new(sf_heap_t *heap, unsigned kind) {
   return seg;
 }
 
-bool _sf_commit(sf_heap_body_t *b, uint64_t add) {
-  uint64_t max = b->opt.max_bytes;
-  if (max == 0) {
-    atomic_fetch_add_explicit(&b->committed, add, memory_order_relaxed);
-    return true;
-  }
-  uint64_t cur = atomic_load_explicit(&b->committed, memory_order_relaxed);
-  do {
-    if (cur + add > max) return false;
-  } while (!atomic_compare_exchange_weak_explicit(&b->committed, &cur, cur + add,
-                                                  memory_order_relaxed, memory_order_relaxed));
-  return true;
-}
-
-void _sf_uncommit(sf_heap_body_t *b, uint64_t sub) {
-  atomic_fetch_sub_explicit(&b->committed, sub, memory_order_relaxed);
-}
-
 sf_slab_t *_sf_segment_acquire_slab(sf_heap_t *heap, unsigned cls, int *err) {
   sf_heap_body_t *b = heap->body;
   unsigned kind = _sf_class_kind(cls);
@@ -309,7 +291,7 @@ uint64_t _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force) {
     s->where = SF_SLAB_CLEAN;
     s->mem_fresh = 1;
     seg->clean_slabs++;
-    _sf_uncommit(b, s->touched);
+    _sf_heap_uncommit(b, s->touched);
     uncommitted += s->touched;
     s->touched = 0;
     _sf_list_append(&b->clean[s->kind], s);

@@ -59,7 +59,7 @@ bool _sf_slab_extend(sf_slab_t *slab, sf_heap_body_t *b, int *err) {
   /* Committed bytes grow with the touched prefix of the slab, not with the slab. */
   size_t end = ((size_t)(slab->reserved + n) * bs + _sf_page_size - 1) & ~(_sf_page_size - 1);
   if (end > slab->touched && !slab->segment->precommitted) {
-    if (!_sf_commit(b, end - slab->touched)) {   /* counted as a hit if the reclaim fails */
+    if (!_sf_heap_commit(b, end - slab->touched)) {   /* counted as a hit if the reclaim fails */
       *err = SEGFIT_E_LIMIT;
       return false;
     }

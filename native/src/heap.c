@@ -155,7 +155,7 @@ static uint64_t sf_release(sf_theap_t *th, sf_slab_t *slab, uint64_t now) {
   pthread_mutex_lock(&heap->body->lock);
   _sf_segment_release_slab_locked(heap->body, slab, now);
   pthread_mutex_unlock(&heap->body->lock);
-  return heap->purge_delay_ms == 0 ? _sf_segment_purge(heap, now, true) : 0;
+  return _sf_purge_released(heap, now);
 }
 
 void _sf_theap_slab_emptied(sf_theap_t *th, sf_slab_t *slab) {
@@ -294,7 +294,6 @@ sf_slab_t *_sf_theap_refill(sf_theap_t *th, unsigned cls, int *err) {
    delay 0: released slabs are purged at once). */
 uint64_t _sf_theap_collect(sf_theap_t *th, uint64_t now, uint64_t stamp, bool force,
                            bool all_full) {
-  uint64_t delay = th->heap->purge_delay_ms;
   uint64_t bytes = 0;
   for (unsigned cls = 0; cls < SF_CLASSES; cls++) {
     bool hinted = atomic_load_explicit(&th->hint[cls], memory_order_relaxed) &&
@@ -313,7 +312,8 @@ uint64_t _sf_theap_collect(sf_theap_t *th, uint64_t now, uint64_t stamp, bool fo
       if (s->used == 0) {
         bool head = s == th->avail[cls].head;
         if (got > 0 || s->stamp_ms == 0) s->stamp_ms = now;   /* empty since, at the latest */
-        if (!head || force || s->stamp_ms + delay <= now) bytes += sf_release(th, s, stamp);
+        if (!head || _sf_purge_due(th->heap, s->stamp_ms, now, force))
+          bytes += sf_release(th, s, stamp);
       } else {
         s->stamp_ms = 0;   /* in use: the fast paths empty and refill it without a stamp */
       }
@@ -352,7 +352,7 @@ void _sf_theap_abandon(sf_theap_t *th) {
   }
   th->kept_bytes = 0;   /* every kept slab was empty: released above, its flag cleared */
   pthread_mutex_unlock(&b->lock);
-  if (th->heap->purge_delay_ms == 0) _sf_segment_purge(th->heap, now, true);
+  _sf_purge_released(th->heap, now);
 }
 
 void _sf_heap_collect_abandoned(sf_heap_t *heap, uint64_t now) {

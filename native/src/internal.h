@@ -532,8 +532,8 @@ SF_INLINE sf_slab_t *_sf_segment_slab(sf_segment_t *seg, const void *p) {
 sf_slab_t *_sf_segment_acquire_slab(sf_heap_t *heap, unsigned cls, int *err);
 /* Gives an empty slab back to its segment (dirty pool). pre: heap lock held. */
 void _sf_segment_release_slab_locked(sf_heap_body_t *b, sf_slab_t *slab, uint64_t now);
-/* Purges dirty slabs older than the purge delay (force: all), unmaps empty segments and cached
-   large mappings as old. Returns the bytes uncommitted. */
+/* Purges dirty slabs due (_sf_purge_due) and unmaps segments left empty. Returns the bytes
+   uncommitted. Called by purge.c, which decides when. */
 uint64_t _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force);
 int _sf_segment_reserve(sf_heap_t *heap);   /* at heap creation: no map, or the reservation */
 void _sf_segment_destroy_all(sf_heap_t *heap);       /* unmaps everything of the heap */
@@ -671,7 +671,7 @@ void _sf_large_release(sf_heap_t *heap, const sf_large_entry_t *e);
 int64_t _sf_large_usable(sf_heap_t *heap, const void *p);
 void *_sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err);
 void _sf_large_destroy_all(sf_heap_t *heap);
-/* Unmaps cached freed mappings older than the purge delay (force: all); returns the bytes.
+/* Unmaps kept freed mappings due (_sf_purge_due); returns the bytes. Called by purge.c.
    pre: no heap lock. */
 uint64_t _sf_large_cache_purge(sf_heap_t *heap, uint64_t now, bool force);
 
@@ -697,6 +697,18 @@ void _sf_purge_tick(uint64_t now, bool force, sf_heap_t *only);
 /* The pass of a trim of heap, run from inside a call of `self` (which it skips): for the
    limit's reclaim. Returns the bytes uncommitted. pre: no lock held. */
 uint64_t _sf_purge_reclaim(sf_heap_t *heap, sf_tld_t *self, uint64_t now);
+/* Purges what of heap is due (force: everything free), slabs and kept large mappings; returns
+   the bytes uncommitted. pre: no heap lock. */
+uint64_t _sf_purge_heap(sf_heap_t *heap, uint64_t now, bool force);
+/* After a slab went back to the heap's pool: a heap with purge delay 0 purges at once. Returns
+   the bytes uncommitted. pre: no heap lock. */
+uint64_t _sf_purge_released(sf_heap_t *heap, uint64_t now);
+/* The purge delay's rule: memory free since `stamp` (ms) goes back at `now` once the delay has
+   passed, or at once when forced (trim, the limit's reclaim). Empty slabs leave their thread
+   heap by the same rule (heap.c). */
+SF_INLINE bool _sf_purge_due(const sf_heap_t *heap, uint64_t stamp, uint64_t now, bool force) {
+  return force || stamp + heap->purge_delay_ms <= now;
+}
 
 #pragma GCC visibility pop
 

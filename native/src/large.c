@@ -177,7 +177,7 @@ uint64_t _sf_large_cache_purge(sf_heap_t *heap, uint64_t now, bool force) {
   pthread_mutex_lock(&b->large_lock);
   for (unsigned i = 0; i < SF_LARGE_CACHE && b->large_cached_bytes != 0; i++) {
     sf_large_cached_t *c = &b->large_cache[i];
-    if (c->map == NULL || (!force && c->stamp_ms + heap->purge_delay_ms > now)) continue;
+    if (c->map == NULL || !_sf_purge_due(heap, c->stamp_ms, now, force)) continue;
     gone[n++] = *c;
     b->large_cached_bytes -= c->size;
     c->map = NULL;

@@ -98,7 +98,7 @@ int segfit_slab_return(segfit_heap_t *heap, void *start, uint32_t handed_out) {
     pthread_mutex_lock(&heap->body->lock);
     _sf_segment_release_slab_locked(heap->body, slab, now);
     pthread_mutex_unlock(&heap->body->lock);
-    if (heap->purge_delay_ms == 0) _sf_segment_purge(heap, now, true);
+    _sf_purge_released(heap, now);
   }
   _sf_thread_end(&op);
   if (err != 0) _sf_set_error(err);

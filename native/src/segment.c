@@ -9,10 +9,10 @@
  * (still backed by memory, head = most recently freed; taken back for the same class, a slab
  * keeps its free lists and state bytes, so a heap that cycles through the same sizes neither
  * re-initialises nor re-touches it) and `clean` per kind (purged or never touched).
- * Dirty slabs are purged with MADV_DONTNEED once older than the heap's purge delay (a run the
- * OS refuses to purge stays dirty and committed, for a later pass); a segment whose slabs are
- * all clean is unmapped unless it is part of the heap's reservation. Slabs
- * change pools only under the heap lock; madvise and munmap run outside it.
+ * A purge (when, purge.c decides) hands dirty slabs older than the heap's purge delay back
+ * with MADV_DONTNEED (a run the OS refuses to purge stays dirty and committed, for a later
+ * pass); a segment whose slabs are all clean is unmapped unless it is part of the heap's
+ * reservation. Slabs change pools only under the heap lock; madvise and munmap run outside it.
  */
 #include <string.h>
 
@@ -229,14 +229,12 @@ static void sf_segment_detach(sf_heap_body_t *b, sf_segment_t *seg) {
 
 uint64_t _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force) {
   sf_heap_body_t *b = heap->body;
-  uint64_t delay = heap->purge_delay_ms;
   sf_slab_t *batch = NULL;
-  /* Freed large mappings age the same way. */
-  uint64_t uncommitted = _sf_large_cache_purge(heap, now, force);
+  uint64_t uncommitted = 0;
   pthread_mutex_lock(&b->lock);
   for (unsigned c = 0; c < SF_CLASSES; c++) {
     sf_slab_t *s = b->dirty[c].tail;
-    while (s != NULL && (force || s->stamp_ms + delay <= now)) {
+    while (s != NULL && _sf_purge_due(heap, s->stamp_ms, now, force)) {
       sf_slab_t *prev = s->prev;
       _sf_list_remove(&b->dirty[c], s);
       if (s->segment->precommitted) {   /* pre-touched on request: keep it resident */

@@ -66,7 +66,7 @@ SF_NOINLINE void *_sf_alloc_slow(sf_heap_t *heap, size_t size, size_t alignment,
   int err = _sf_thread_begin(&op, heap);
   if (err != 0) return _sf_fail_ptr(err);
   void *p = NULL;
-  sf_theap_t *th = _sf_thread_theap(&op, true);
+  sf_theap_t *th = _sf_theap_get(&op, true);
   if (th == NULL) err = _sf_theap_missing(heap);
   else p = _sf_alloc_in(th, size, alignment, zero, &err);
   _sf_thread_end(&op);
@@ -180,7 +180,7 @@ void *segfit_realloc(segfit_heap_t *heap, void *p, size_t new_size) {
   uint32_t idx = 0;
   void *q = NULL;
   err = _sf_block_check(heap, p, &slab, &idx);
-  sf_theap_t *th = err == 0 ? _sf_thread_theap(&op, true) : NULL;
+  sf_theap_t *th = err == 0 ? _sf_theap_get(&op, true) : NULL;
   if (err == 0 && th == NULL) err = _sf_theap_missing(heap);
   if (err != 0) goto done;
   if (slab != NULL) {

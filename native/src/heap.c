@@ -75,6 +75,7 @@ size_t segfit_page_size(void) {
 /* --- thread heap records (pool under the global lock) ------------------------------------ */
 #define SF_THEAP_CHUNK 16
 static sf_theap_t *sf_theap_pool;
+sf_theap_t _sf_theap_none;   /* all zero: its key and heap match no heap */
 
 sf_theap_t *_sf_theap_new(sf_heap_t *heap, sf_tld_t *tld) {
   if (sf_theap_pool == NULL) {
@@ -109,6 +110,66 @@ void _sf_theap_free_record(sf_theap_t *th) {   /* pre: global lock */
   th->heap = NULL;
   th->next = sf_theap_pool;
   sf_theap_pool = th;
+}
+
+/* --- the thread heap of a record for a heap ------------------------------------------------ */
+sf_theap_t *_sf_theap_get(sf_op_t *op, bool create) {
+  sf_tld_t *t = op->tld;
+  sf_heap_t *heap = op->heap;
+  sf_theap_t *th = t->cache[heap->slot];
+  if (th->heap == heap) return th;
+  /* The list changes only under the global lock, so statistics readers can walk it. */
+  pthread_mutex_lock(&_sf_global_lock);
+  sf_theap_t **pp = &t->theaps, *found = NULL;
+  while (*pp != NULL) {
+    th = *pp;
+    if (atomic_load_explicit(&th->heap->closed, memory_order_acquire)) {
+      /* The heap was destroyed: its slabs are gone; drop the record without touching them. */
+      *pp = th->next;
+      if (t->cache[th->heap->slot] == th) t->cache[th->heap->slot] = &_sf_theap_none;
+      _sf_theap_free_record(th);
+      continue;
+    }
+    if (th->heap == heap) found = th;
+    pp = &th->next;
+  }
+  /* None for a closed heap: destroy cleared the keys of those that exist (under this lock),
+     and a new one would carry a key past its barrier. */
+  if (found == NULL && create && !atomic_load_explicit(&heap->closed, memory_order_relaxed)) {
+    found = _sf_theap_new(heap, t);
+    if (found != NULL) {
+      found->next = t->theaps;
+      t->theaps = found;
+    }
+  }
+  pthread_mutex_unlock(&_sf_global_lock);
+  if (found != NULL) t->cache[heap->slot] = found;
+  return found;
+}
+
+int _sf_theap_missing(sf_heap_t *heap) {
+  return atomic_load_explicit(&heap->closed, memory_order_acquire) ? SEGFIT_E_CLOSED
+                                                                   : SEGFIT_E_OUT_OF_MEMORY;
+}
+
+/* A thread exits (its record's destructor, init.c): each thread heap hands its slabs over inside
+   a call on its heap (none for a destroyed heap: nothing to hand over). */
+void _sf_theap_abandon_all(sf_tld_t *t) {
+  for (sf_theap_t *th = t->theaps; th != NULL; th = th->next) {
+    if (_sf_thread_enter(t, th->heap) != 0) continue;
+    _sf_theap_abandon(th);
+    _sf_leave(t);
+  }
+}
+
+void _sf_theap_free_all(sf_tld_t *t) {   /* pre: global lock */
+  while (t->theaps != NULL) {
+    sf_theap_t *th = t->theaps;
+    t->theaps = th->next;
+    /* Under the global lock, so a statistics reader sees the counters exactly once. */
+    if (!atomic_load_explicit(&th->heap->closed, memory_order_acquire)) _sf_stats_fold(th);
+    _sf_theap_free_record(th);
+  }
 }
 
 /* --- slab lists of a thread heap --------------------------------------------------------- */
@@ -373,6 +434,8 @@ void _sf_heap_collect_abandoned(sf_heap_t *heap, uint64_t now) {
 }
 
 /* --- heaps -------------------------------------------------------------------------------- */
+sf_heap_t *_sf_heaps;
+
 #define SF_HANDLE_CHUNK 64
 static sf_heap_t *sf_handles;                  /* global lock: current chunk */
 static size_t sf_handles_left;
@@ -472,7 +535,7 @@ int segfit_heap_destroy(segfit_heap_t *heap) {
   }
   /* The fast paths test no closed flag: they go on only with a thread heap whose key names
      the heap. Cleared before the barrier of _sf_thread_wait_heap_idle, and none is made for a
-     closed heap (_sf_thread_theap, under this lock): a fast path either sees no key or is seen
+     closed heap (_sf_theap_get, under this lock): a fast path either sees no key or is seen
      inside its call. Cleared before `closed` is set, too: a thread that saw the heap closed
      (a slow entry or another thread's block: an acquire load) then finds no key either, so
      once a call of a thread failed with CLOSED, every later one does. */
@@ -559,7 +622,7 @@ int _sf_heap_trim(sf_heap_t *heap) {
   if (heap->debug) rc = _sf_debug_result(heap, _sf_debug_flush(&op));
   uint64_t now = _sf_os_now_ms();
   atomic_store_explicit(&_sf_clock_ms, now, memory_order_relaxed);
-  sf_theap_t *th = _sf_thread_theap(&op, false);
+  sf_theap_t *th = _sf_theap_get(&op, false);
   if (th != NULL) _sf_theap_collect(th, now, 0, true, true);
   _sf_thread_end(&op);
   _sf_purge_tick(now, true, heap);

@@ -381,12 +381,10 @@ SF_INLINE bool _sf_tls_fast(sf_tld_t **t) {
 }
 #define SF_TLD_DEAD ((sf_tld_t *)1)       /* after the thread's destructor ran */
 extern sf_slab_t _sf_slab_empty;          /* a slab with no free block: fast paths miss */
-extern sf_theap_t _sf_theap_none;         /* a theap no heap matches */
 extern int _sf_use_fence;                 /* membarrier unavailable: owner fences */
 extern _Atomic(uint64_t) _sf_clock_ms;    /* coarse clock, advanced by slow paths and the purger */
 extern _Atomic(uintptr_t) *_sf_segment_map;   /* see _sf_segment_entry */
 extern pthread_mutex_t _sf_global_lock;   /* heaps list, thread registry */
-extern sf_heap_t *_sf_heaps;              /* live heaps (global lock) */
 extern sf_tld_t *_sf_tlds;                /* live thread records (global lock) */
 
 /* ------------------------------------------------------------------------------------------
@@ -453,19 +451,28 @@ typedef struct sf_op_s {
   int fallback;
 } sf_op_t;
 
+/* init.c */
+void _sf_init(void);                                 /* process init, idempotent */
+void _sf_init_thread(sf_tld_t *tld);                 /* tld's thread will tear it down at exit */
+
 /* thread.c */
+void _sf_thread_process_init(void);                  /* pre: os.c ready; once, from _sf_init */
 sf_tld_t *_sf_thread_tld(void);                     /* NULL after teardown or on OOM */
 int _sf_thread_begin(sf_op_t *op, sf_heap_t *heap);  /* 0 or CLOSED/OUT_OF_MEMORY */
 void _sf_thread_end(sf_op_t *op);
-sf_theap_t *_sf_thread_theap(sf_op_t *op, bool create);  /* pre: begun; none made for a
-                                                            closed heap */
-int _sf_theap_missing(sf_heap_t *heap);   /* the error when _sf_thread_theap made none */
+/* Enters a call on heap with the record tld: 0, or CLOSED (then not entered). Waits while the
+   purger holds the record. Leave with _sf_leave. */
+int _sf_thread_enter(sf_tld_t *tld, sf_heap_t *heap);
 bool _sf_thread_asym_barrier(void);                  /* the rare side's full barrier; false:
                                                        refused, the handshake must not go on */
 void _sf_thread_release(sf_tld_t *tld);             /* the purger is done with a record */
 void _sf_thread_wait_heap_idle(sf_heap_t *heap);     /* waits until no call is inside heap */
-void _sf_set_error(int code);                        /* sets last error (and nothing else) */
-void _sf_init(void);                                 /* process init, idempotent */
+/* The calling thread's record, its thread heaps gone, back to the pool; the thread's later
+   calls use the fallback record. pre: global lock. */
+void _sf_thread_exit_locked(sf_tld_t *tld);
+void _sf_thread_fork_lock(void);                     /* the first lock fork() takes */
+void _sf_thread_fork_unlock(void);
+void _sf_thread_fork_child(void);                    /* after the unlocks, in the child */
 
 /* os.c: the only file that makes system calls */
 extern size_t _sf_page_size;
@@ -496,6 +503,7 @@ void _sf_os_sleep_ms(uint64_t ms);
 
 /* options.c */
 int _sf_options_check(const segfit_options_t *o);
+void _sf_set_error(int code);                        /* sets last error (and nothing else) */
 int _sf_errno_of(int code);
 void *_sf_fail_ptr(int code);                        /* sets error + errno, returns NULL */
 
@@ -587,6 +595,13 @@ void _sf_list_append(sf_slab_list_t *l, sf_slab_t *s);      /* at tail */
 void _sf_list_remove(sf_slab_list_t *l, sf_slab_t *s);
 
 /* heap.c */
+extern sf_heap_t *_sf_heaps;              /* live heaps (global lock) */
+extern sf_theap_t _sf_theap_none;         /* a theap no heap matches */
+sf_theap_t *_sf_theap_get(sf_op_t *op, bool create);   /* the caller's thread heap for op's
+                                       heap; pre: begun; none made for a closed heap */
+int _sf_theap_missing(sf_heap_t *heap);   /* the error when _sf_theap_get made none */
+void _sf_theap_abandon_all(sf_tld_t *tld);           /* thread exit: slabs to the heaps */
+void _sf_theap_free_all(sf_tld_t *tld);              /* then the records; pre: global lock */
 sf_theap_t *_sf_theap_new(sf_heap_t *heap, sf_tld_t *tld);
 void _sf_theap_abandon(sf_theap_t *th);              /* pre: op begun on th->heap */
 void _sf_theap_free_record(sf_theap_t *th);

@@ -348,7 +348,7 @@ static void *sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err,
   sf_heap_t *heap = op->heap;
   sf_heap_body_t *b = heap->body;
   size_t usable = sf_round_page(new_size);
-  sf_theap_t *th = _sf_thread_theap(op, true);
+  sf_theap_t *th = _sf_theap_get(op, true);
   pthread_mutex_lock(&b->large_lock);
   sf_large_entry_t *e = sf_find(b->large, (uintptr_t)p);
   if (e == NULL) {

@@ -15,6 +15,10 @@
 
 #include "internal.h"
 
+/* A slab with no free block: a thread heap's current slab of a class it has none of, so that the
+   fast paths miss without a test of their own. */
+sf_slab_t _sf_slab_empty = {.where = SF_SLAB_OWNED};
+
 #define SF_INVALID(why) (fprintf(stderr, "segfit: invalid slab %p: %s\n", (void *)slab, why), false)
 
 /* Only the bytes of blocks handed out under the current class can be non-zero: reset them

@@ -117,7 +117,10 @@ sf_theap_t *_sf_theap_get(sf_op_t *op, bool create) {
   sf_tld_t *t = op->tld;
   sf_heap_t *heap = op->heap;
   sf_theap_t *th = t->cache[heap->slot];
-  if (th->heap == heap) return th;
+  if (th->heap == heap) {
+    sf_assert(th->tld == t);
+    return th;
+  }
   /* The list changes only under the global lock, so statistics readers can walk it. */
   pthread_mutex_lock(&_sf_global_lock);
   sf_theap_t **pp = &t->theaps, *found = NULL;
@@ -177,6 +180,7 @@ void _sf_theap_free_all(sf_tld_t *t) {   /* pre: global lock */
    stops counting against the budget once it is current again or released. */
 static void sf_unkeep(sf_theap_t *th, sf_slab_t *slab) {
   if (!slab->kept) return;
+  sf_assert(th->kept_bytes >= _sf_kind_slab_size(slab->kind));
   slab->kept = 0;
   th->kept_bytes -= _sf_kind_slab_size(slab->kind);
 }
@@ -188,6 +192,7 @@ static void sf_set_cur(sf_theap_t *th, unsigned cls) {
 }
 
 static void sf_take(sf_theap_t *th, sf_slab_t *slab) {
+  sf_assert(slab->where == SF_SLAB_OWNED && th->heap == atomic_load(&slab->segment->heap));
   atomic_store_explicit(&slab->owner, th, memory_order_relaxed);
   atomic_store_explicit(&slab->owner_tld, th->tld, memory_order_release);
   slab->in_full = 0;
@@ -209,6 +214,7 @@ void _sf_theap_unfull(sf_theap_t *th, sf_slab_t *slab) {
 static uint64_t sf_release(sf_theap_t *th, sf_slab_t *slab, uint64_t now) {
   sf_heap_t *heap = th->heap;
   unsigned cls = _sf_slab_class(slab);
+  sf_assert(slab->used == 0 && atomic_load_explicit(&slab->owner, memory_order_relaxed) == th);
   sf_unkeep(th, slab);
   if (slab->in_full) _sf_list_remove(&th->fulls[cls], slab);
   else _sf_list_remove(&th->avail[cls], slab);
@@ -252,6 +258,7 @@ static sf_slab_t *sf_make_current(sf_theap_t *th, sf_slab_t *slab) {
   }
   th->cur[_sf_slab_class(slab)] = slab;
   sf_unkeep(th, slab);
+  sf_assert(slab->free != NULL && !slab->in_full);
   sf_assert_expensive(_sf_slab_is_valid(slab));
   return slab;
 }
@@ -338,6 +345,8 @@ static sf_slab_t *sf_refill(sf_theap_t *th, unsigned cls, int *err) {
 
 sf_slab_t *_sf_theap_refill(sf_theap_t *th, unsigned cls, int *err) {
   sf_slab_t *s = sf_refill(th, cls, err);
+  /* What the fast paths rely on: the class's current slab, with a free block. */
+  sf_assert(s == NULL || (th->cur[cls] == s && s->free != NULL && _sf_slab_class(s) == cls));
   if (s != NULL || *err != SEGFIT_E_LIMIT) return s;
   /* At the limit: reclaim what the heap holds unused, then the whole refill once more (the
      reclaim may have handed back any empty slab of ours, the one being extended too). */
@@ -584,7 +593,9 @@ bool _sf_heap_commit(sf_heap_body_t *b, uint64_t add) {
 }
 
 void _sf_heap_uncommit(sf_heap_body_t *b, uint64_t sub) {
-  atomic_fetch_sub_explicit(&b->committed, sub, memory_order_relaxed);
+  uint64_t was = atomic_fetch_sub_explicit(&b->committed, sub, memory_order_relaxed);
+  sf_assert(was >= sub);   /* only what was counted goes back */
+  (void)was;
 }
 
 /* --- the limit's reclaim ------------------------------------------------------------------

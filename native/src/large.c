@@ -38,6 +38,7 @@ static sf_large_entry_t *sf_find(sf_large_table_t *t, uintptr_t a) {
 }
 
 static void sf_insert_raw(sf_large_table_t *t, const sf_large_entry_t *e) {
+  sf_assert(e->addr != 0 && (t->count + 1) * 2 <= t->cap);   /* at most half full: probes end */
   size_t i = sf_hash(e->addr, t->cap);
   while (t->e[i].addr != 0) i = (i + 1) & (t->cap - 1);
   t->e[i] = *e;
@@ -160,6 +161,18 @@ static bool sf_cache_put(sf_heap_body_t *b, uint8_t *map, size_t size, uint64_t 
   }
 }
 
+#if SF_DEBUG >= 2
+/* large_cached_bytes is the sum of the kept mappings' sizes. pre: large lock. */
+static bool sf_cache_is_valid(const sf_heap_body_t *b) {
+  uint64_t sum = 0;
+  for (unsigned i = 0; i < SF_LARGE_CACHE; i++) {
+    if (b->large_cache[i].map == NULL && b->large_cache[i].size != 0) return false;
+    sum += b->large_cache[i].size;
+  }
+  return sum == b->large_cached_bytes && sum <= SF_LARGE_CACHE_BYTES;
+}
+#endif
+
 static uint64_t sf_cache_unmap(sf_heap_body_t *b, const sf_large_cached_t *gone, unsigned n) {
   uint64_t bytes = 0;
   for (unsigned i = 0; i < n; i++) {
@@ -208,6 +221,7 @@ static void *sf_large_from_cache(sf_heap_t *heap, size_t usable) {
   sf_large_cached_t whole = {NULL, 0, 0};
   pthread_mutex_lock(&b->large_lock);
   uint8_t *p = sf_cache_take(b, usable, &whole);
+  sf_assert_internal(sf_cache_is_valid(b));
   pthread_mutex_unlock(&b->large_lock);
   if (p == NULL && whole.map != NULL) {
     /* Grow the largest kept mapping: mremap keeps its faulted pages. Without the budget for
@@ -312,11 +326,13 @@ void _sf_large_release(sf_heap_t *heap, const sf_large_entry_t *e) {
   bool kept = false;
   uint64_t now = atomic_load_explicit(&_sf_clock_ms, memory_order_relaxed);
   pthread_mutex_lock(&b->large_lock);
+  sf_assert(b->large_count > 0 && b->large_bytes >= e->usable);
   b->large_count--;
   b->large_bytes -= e->usable;
   b->large_frees++;
   /* Non-debug: the mapping is exactly the block (map_size == usable, all committed). */
   if (sf_cache_on(heap)) kept = sf_cache_put(b, e->map, e->map_size, now, evicted, &nev);
+  sf_assert_internal(sf_cache_is_valid(b));
   pthread_mutex_unlock(&b->large_lock);
   if (heap->debug) _sf_debug_guard_remove((const uint8_t *)e->addr);
   if (!kept) {

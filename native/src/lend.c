@@ -57,6 +57,9 @@ void *segfit_slab_lend(segfit_heap_t *heap, size_t block_size, uint32_t *reserve
       slab->used = slab->reserved = _sf_slab_capacity(slab);
       _sf_slab_reset_states(slab);
       slab->where = SF_SLAB_LENT;
+      /* Lent: in no list, nothing on its lists, every block counted and every state NEVER. */
+      sf_assert_internal(slab->next == NULL && slab->prev == NULL &&
+                         atomic_load_explicit(&slab->thread_free, memory_order_relaxed) == 0);
     }
   }
   _sf_thread_end(&op);

@@ -153,6 +153,7 @@ static sf_segment_t *sf_segment_new(sf_heap_t *heap, unsigned kind) {
   if (!in_reservation) b->reserved += SF_SEGMENT_SIZE;
   atomic_store_explicit(&_sf_segment_map[(uintptr_t)base >> SF_SEGMENT_SHIFT],
                         _sf_segment_make_entry(seg), memory_order_release);
+  sf_assert_expensive(_sf_segment_is_valid(seg));
   return seg;
 }
 
@@ -176,6 +177,7 @@ sf_slab_t *_sf_segment_acquire_slab(sf_heap_t *heap, unsigned cls, int *err) {
       if (_sf_class_kind(c) == kind) slab = b->dirty[c].head;
   }
   if (slab != NULL) {
+    sf_assert(slab->where == SF_SLAB_DIRTY && slab->used == 0);
     _sf_list_remove(&b->dirty[_sf_slab_class(slab)], slab);
     slab->mem_fresh = 0;
   } else {
@@ -188,9 +190,11 @@ sf_slab_t *_sf_segment_acquire_slab(sf_heap_t *heap, unsigned cls, int *err) {
       }
       slab = b->clean[kind].head;
     }
+    sf_assert(slab->where == SF_SLAB_CLEAN && slab->segment->clean_slabs > 0);
     _sf_list_remove(&b->clean[kind], slab);
     slab->segment->clean_slabs--;
   }
+  sf_assert(slab->kind == kind && slab->segment->free_slabs > slab->segment->clean_slabs);
   slab->segment->free_slabs--;
   slab->where = SF_SLAB_OWNED;
   b->slab_count++;
@@ -203,6 +207,8 @@ sf_slab_t *_sf_segment_acquire_slab(sf_heap_t *heap, unsigned cls, int *err) {
 
 void _sf_segment_release_slab_locked(sf_heap_body_t *b, sf_slab_t *slab, uint64_t now) {
   sf_assert(slab->where == SF_SLAB_OWNED || slab->where == SF_SLAB_ABANDONED);
+  /* Empty: every block came back (a debug heap's quarantined ones still count in used). */
+  sf_assert(slab->used == 0 && slab->segment->free_slabs < slab->segment->nslabs);
   atomic_store_explicit(&slab->owner_tld, NULL, memory_order_relaxed);
   atomic_store_explicit(&slab->owner, NULL, memory_order_relaxed);
   slab->where = SF_SLAB_DIRTY;
@@ -217,6 +223,8 @@ void _sf_segment_release_slab_locked(sf_heap_body_t *b, sf_slab_t *slab, uint64_
 
 /* Unlinks a segment whose slabs are all clean. pre: heap lock. */
 static void sf_segment_detach(sf_heap_body_t *b, sf_segment_t *seg) {
+  sf_assert(seg->clean_slabs == seg->nslabs && seg->free_slabs == seg->nslabs &&
+            !seg->in_reservation);
   for (uint32_t i = 0; i < seg->nslabs; i++) _sf_list_remove(&b->clean[seg->kind], &seg->slabs[i]);
   if (seg->prev != NULL) seg->prev->next = seg->next;
   else b->segments = seg->next;
@@ -286,6 +294,7 @@ uint64_t _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force) {
   for (sf_slab_t *s = batch; s != NULL;) {
     sf_slab_t *next = s->next;
     sf_segment_t *seg = s->segment;
+    sf_assert(s->where == SF_SLAB_PURGING && seg->clean_slabs < seg->free_slabs);
     s->where = SF_SLAB_CLEAN;
     s->mem_fresh = 1;
     seg->clean_slabs++;

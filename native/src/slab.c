@@ -51,6 +51,7 @@ void _sf_slab_init(sf_slab_t *slab, unsigned cls) {
   slab->recip = _sf_class_recip[cls];
   slab->recip64 = slab->recip << (64 - SF_RECIP_SHIFT);
   slab->bsize = _sf_class_size[cls];
+  sf_assert_internal(slab->where == SF_SLAB_OWNED);   /* re-classed only by its taker */
 }
 
 bool _sf_slab_extend(sf_slab_t *slab, sf_heap_body_t *b, int *err) {
@@ -76,6 +77,7 @@ bool _sf_slab_extend(sf_slab_t *slab, sf_heap_body_t *b, int *err) {
   slab->free = (sf_block_t *)first;
   slab->reserved += (uint32_t)n;
   slab->free_fresh = slab->mem_fresh;
+  sf_assert_internal(slab->reserved <= cap && slab->touched <= _sf_kind_slab_size(slab->kind));
   return true;
 }
 
@@ -107,6 +109,7 @@ uint32_t _sf_slab_collect(sf_slab_t *slab) {
   slab->free_fresh = 0;
   sf_assert(slab->used >= n);
   slab->used -= n;
+  sf_assert_expensive(_sf_slab_is_valid(slab));
   return n;
 }
 
@@ -128,6 +131,9 @@ void _sf_list_append(sf_slab_list_t *l, sf_slab_t *s) {
 }
 
 void _sf_list_remove(sf_slab_list_t *l, sf_slab_t *s) {
+  /* s is in l: its neighbours, or the list's ends, point at it. */
+  sf_assert_internal(s->prev != NULL ? s->prev->next == s : l->head == s);
+  sf_assert_internal(s->next != NULL ? s->next->prev == s : l->tail == s);
   if (s->prev != NULL) s->prev->next = s->next;
   else l->head = s->next;
   if (s->next != NULL) s->next->prev = s->prev;

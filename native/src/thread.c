@@ -53,6 +53,7 @@ static void sf_tld_init(sf_tld_t *t) {
 }
 
 static void sf_registry_add(sf_tld_t *t) {   /* pre: global lock */
+  sf_assert(!atomic_load_explicit(&t->live, memory_order_relaxed));
   t->prev = NULL;
   t->next = _sf_tlds;
   if (_sf_tlds != NULL) _sf_tlds->prev = t;
@@ -61,6 +62,8 @@ static void sf_registry_add(sf_tld_t *t) {   /* pre: global lock */
 }
 
 static void sf_registry_remove(sf_tld_t *t) {   /* pre: global lock */
+  sf_assert(atomic_load_explicit(&t->live, memory_order_relaxed));
+  sf_assert_internal(t->prev != NULL ? t->prev->next == t : _sf_tlds == t);
   if (t->prev != NULL) t->prev->next = t->next;
   else _sf_tlds = t->next;
   if (t->next != NULL) t->next->prev = t->prev;
@@ -178,6 +181,8 @@ SF_NOINLINE int _sf_enter_recheck(sf_tld_t *t, sf_heap_t *heap) {
 }
 
 int _sf_thread_enter(sf_tld_t *t, sf_heap_t *heap) {
+  /* One call at a time per record: in_op is NULL between calls. */
+  sf_assert(atomic_load_explicit(&t->in_op, memory_order_relaxed) == NULL);
   for (;;) {
     _sf_enter(t, heap);
     if (!_sf_enter_blocked(t, heap)) return 0;
@@ -214,6 +219,7 @@ int _sf_thread_begin(sf_op_t *op, sf_heap_t *heap) {
 }
 
 void _sf_thread_end(sf_op_t *op) {
+  sf_assert(atomic_load_explicit(&op->tld->in_op, memory_order_relaxed) == op->heap);
   _sf_leave(op->tld);
   if (op->fallback) pthread_mutex_unlock(&sf_fallback_lock);
 }
@@ -232,7 +238,9 @@ bool _sf_thread_asym_barrier(void) {
 }
 
 void _sf_thread_release(sf_tld_t *t) {
-  atomic_fetch_and_explicit(&t->req, ~SF_REQ_TAKE, memory_order_release);
+  int req = atomic_fetch_and_explicit(&t->req, ~SF_REQ_TAKE, memory_order_release);
+  sf_assert(req & SF_REQ_TAKE);   /* only the purger's pass takes a record, once */
+  (void)req;
 }
 
 static void sf_wait_not_in(sf_tld_t *t, sf_heap_t *heap) {

@@ -18,6 +18,15 @@ size_t _sf_block_usable(const sf_heap_t *heap, const sf_slab_t *slab) {
   return _sf_slab_bsize(slab) - (heap->debug ? SF_CANARY_SIZE : 0);
 }
 
+#if SF_DEBUG >= 3
+/* free_fresh's promise: untouched memory, so zero but for the link the pop just read. */
+static bool sf_is_zero(const uint8_t *p, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (p[i] != 0) return false;
+  return true;
+}
+#endif
+
 /* Pops a block of `slab`, which has one. Owner only. */
 SF_INLINE void *sf_pop(sf_theap_t *th, sf_slab_t *slab, unsigned cls) {
   sf_block_t *b = slab->free;
@@ -28,6 +37,9 @@ SF_INLINE void *sf_pop(sf_theap_t *th, sf_slab_t *slab, unsigned cls) {
   slab->used++;
   /* The owner's slab keeps its class: the reciprocal cached in the record, no table. */
   uint64_t idx = ((uint64_t)((uint8_t *)b - slab->start) * slab->recip) >> SF_RECIP_SHIFT;
+  /* A block on a free list is never LIVE, and lies below `reserved`; used <= reserved. */
+  sf_assert(_sf_slab_class(slab) == cls && idx < slab->reserved && slab->used <= slab->reserved);
+  sf_assert(atomic_load_explicit(&slab->state[idx], memory_order_relaxed) != SF_BLOCK_LIVE);
   atomic_store_explicit(&slab->state[idx], SF_BLOCK_LIVE, memory_order_relaxed);
   _sf_count_inc(&th->allocs[cls]);
   return b;
@@ -48,6 +60,8 @@ void *_sf_alloc_in(sf_theap_t *th, size_t size, size_t alignment, bool zero, int
   bool fresh = slab->free_fresh;
   uint8_t prior = heap->debug ? _sf_debug_next_state(slab, cls) : SF_BLOCK_NEVER;
   uint8_t *p = sf_pop(th, slab, cls);
+  sf_assert_expensive(heap->debug || !fresh ||
+                      sf_is_zero(p + sizeof(sf_block_t), slab->bsize - sizeof(sf_block_t)));
   if (heap->debug) _sf_debug_on_alloc(heap, slab, p, prior, zero);
   else if (zero && fresh) ((sf_block_t *)p)->next = NULL;   /* only the link was written */
   else if (zero) memset(p, 0, _sf_block_usable(heap, slab));
@@ -66,7 +80,7 @@ SF_NOINLINE void *_sf_alloc_slow(sf_heap_t *heap, size_t size, size_t alignment,
   int err = _sf_thread_begin(&op, heap);
   if (err != 0) return _sf_fail_ptr(err);
   void *p = NULL;
-  sf_theap_t *th = _sf_thread_theap(&op, true);
+  sf_theap_t *th = _sf_theap_get(&op, true);
   if (th == NULL) err = _sf_theap_missing(heap);
   else p = _sf_alloc_in(th, size, alignment, zero, &err);
   _sf_thread_end(&op);
@@ -80,6 +94,8 @@ SF_INLINE void *sf_alloc_pop(sf_tld_t *tld, sf_theap_t *th, sf_slab_t *slab, uns
                              bool zero) {
   bool fresh = zero && slab->free_fresh;
   void *p = sf_pop(th, slab, cls);
+  sf_assert_expensive(!fresh || sf_is_zero((uint8_t *)p + sizeof(sf_block_t),
+                                           slab->bsize - sizeof(sf_block_t)));
   if (zero) {   /* before leaving: a heap destroy may unmap the block after that */
     if (fresh) ((sf_block_t *)p)->next = NULL;
     else memset(p, 0, slab->bsize);
@@ -180,7 +196,7 @@ void *segfit_realloc(segfit_heap_t *heap, void *p, size_t new_size) {
   uint32_t idx = 0;
   void *q = NULL;
   err = _sf_block_check(heap, p, &slab, &idx);
-  sf_theap_t *th = err == 0 ? _sf_thread_theap(&op, true) : NULL;
+  sf_theap_t *th = err == 0 ? _sf_theap_get(&op, true) : NULL;
   if (err == 0 && th == NULL) err = _sf_theap_missing(heap);
   if (err != 0) goto done;
   if (slab != NULL) {

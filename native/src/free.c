@@ -64,6 +64,7 @@ void _sf_free_release(sf_op_t *op, sf_slab_t *slab, void *p) {
   sf_block_t *b = p;
   if (atomic_load_explicit(&slab->owner_tld, memory_order_relaxed) == op->tld) {
     sf_theap_t *th = atomic_load_explicit(&slab->owner, memory_order_relaxed);
+    sf_assert(th != NULL && th->tld == op->tld && slab->used > 0);
     b->next = slab->local_free;
     slab->local_free = b;
     _sf_count_inc(&th->frees[_sf_slab_class(slab)]);
@@ -202,10 +203,15 @@ SF_INLINE int sf_free_entered(sf_tld_t *tld, sf_heap_t *heap, void *p, size_t si
     if (sf_unlikely(atomic_load_explicit(&slab->owner, memory_order_relaxed) != th))
       return sf_free_remote(tld, heap, e, p, size, sized);
     if (sf_likely(_sf_theap_key(th) == heap && (!sized || sf_size_is_class(size, cls)))) {
+      /* The owner test and the key together prove what the checked free checks: the caller's
+         record owns the slab, and the block's heap is the one named. */
+      sf_assert_internal(atomic_load_explicit(&slab->owner_tld, memory_order_relaxed) == tld &&
+                         atomic_load_explicit(&slab->segment->heap, memory_order_relaxed) == heap);
       bool exact;
       uint32_t idx = _sf_owner_index(slab, p, &exact);
       if (sf_likely(exact && atomic_load_explicit(&slab->state[idx], memory_order_relaxed) ==
                                  SF_BLOCK_LIVE)) {
+        sf_assert(slab->used > 0 && idx < _sf_slab_capacity(slab));
         atomic_store_explicit(&slab->state[idx], SF_BLOCK_FREE, memory_order_relaxed);
         sf_block_t *b = p;
         b->next = slab->local_free;

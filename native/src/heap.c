@@ -6,7 +6,8 @@
  * slow path: refilling a class (collect, extend, park full slabs, follow remote-free hints,
  * adopt abandoned slabs, take a fresh slab), retiring empty slabs (keeping the current ones
  * and a budget of others for the thread's next round), abandoning all slabs at thread exit,
- * and the reclaim of every unused byte of a heap when a request would cross its limit.
+ * the heap's byte limit (its committed bytes, which slab.c, lend.c and large.c count through
+ * it) and the reclaim of every unused byte of a heap when a request would cross that limit.
  * A thread heap's lists are touched only by its owner or by whoever took the owner's record
  * over (thread.c); the heap's pools and abandoned lists only under its lock.
  * Lock order: global lock, then a heap's lock, then its large-block lock.
@@ -74,6 +75,7 @@ size_t segfit_page_size(void) {
 /* --- thread heap records (pool under the global lock) ------------------------------------ */
 #define SF_THEAP_CHUNK 16
 static sf_theap_t *sf_theap_pool;
+sf_theap_t _sf_theap_none;   /* all zero: its key and heap match no heap */
 
 sf_theap_t *_sf_theap_new(sf_heap_t *heap, sf_tld_t *tld) {
   if (sf_theap_pool == NULL) {
@@ -110,11 +112,75 @@ void _sf_theap_free_record(sf_theap_t *th) {   /* pre: global lock */
   sf_theap_pool = th;
 }
 
+/* --- the thread heap of a record for a heap ------------------------------------------------ */
+sf_theap_t *_sf_theap_get(sf_op_t *op, bool create) {
+  sf_tld_t *t = op->tld;
+  sf_heap_t *heap = op->heap;
+  sf_theap_t *th = t->cache[heap->slot];
+  if (th->heap == heap) {
+    sf_assert(th->tld == t);
+    return th;
+  }
+  /* The list changes only under the global lock, so statistics readers can walk it. */
+  pthread_mutex_lock(&_sf_global_lock);
+  sf_theap_t **pp = &t->theaps, *found = NULL;
+  while (*pp != NULL) {
+    th = *pp;
+    if (atomic_load_explicit(&th->heap->closed, memory_order_acquire)) {
+      /* The heap was destroyed: its slabs are gone; drop the record without touching them. */
+      *pp = th->next;
+      if (t->cache[th->heap->slot] == th) t->cache[th->heap->slot] = &_sf_theap_none;
+      _sf_theap_free_record(th);
+      continue;
+    }
+    if (th->heap == heap) found = th;
+    pp = &th->next;
+  }
+  /* None for a closed heap: destroy cleared the keys of those that exist (under this lock),
+     and a new one would carry a key past its barrier. */
+  if (found == NULL && create && !atomic_load_explicit(&heap->closed, memory_order_relaxed)) {
+    found = _sf_theap_new(heap, t);
+    if (found != NULL) {
+      found->next = t->theaps;
+      t->theaps = found;
+    }
+  }
+  pthread_mutex_unlock(&_sf_global_lock);
+  if (found != NULL) t->cache[heap->slot] = found;
+  return found;
+}
+
+int _sf_theap_missing(sf_heap_t *heap) {
+  return atomic_load_explicit(&heap->closed, memory_order_acquire) ? SEGFIT_E_CLOSED
+                                                                   : SEGFIT_E_OUT_OF_MEMORY;
+}
+
+/* A thread exits (its record's destructor, init.c): each thread heap hands its slabs over inside
+   a call on its heap (none for a destroyed heap: nothing to hand over). */
+void _sf_theap_abandon_all(sf_tld_t *t) {
+  for (sf_theap_t *th = t->theaps; th != NULL; th = th->next) {
+    if (_sf_thread_enter(t, th->heap) != 0) continue;
+    _sf_theap_abandon(th);
+    _sf_leave(t);
+  }
+}
+
+void _sf_theap_free_all(sf_tld_t *t) {   /* pre: global lock */
+  while (t->theaps != NULL) {
+    sf_theap_t *th = t->theaps;
+    t->theaps = th->next;
+    /* Under the global lock, so a statistics reader sees the counters exactly once. */
+    if (!atomic_load_explicit(&th->heap->closed, memory_order_acquire)) _sf_stats_fold(th);
+    _sf_theap_free_record(th);
+  }
+}
+
 /* --- slab lists of a thread heap --------------------------------------------------------- */
 /* An emptied slab the thread keeps besides its current ones (see _sf_theap_slab_emptied)
    stops counting against the budget once it is current again or released. */
 static void sf_unkeep(sf_theap_t *th, sf_slab_t *slab) {
   if (!slab->kept) return;
+  sf_assert(th->kept_bytes >= _sf_kind_slab_size(slab->kind));
   slab->kept = 0;
   th->kept_bytes -= _sf_kind_slab_size(slab->kind);
 }
@@ -126,6 +192,7 @@ static void sf_set_cur(sf_theap_t *th, unsigned cls) {
 }
 
 static void sf_take(sf_theap_t *th, sf_slab_t *slab) {
+  sf_assert(slab->where == SF_SLAB_OWNED && th->heap == atomic_load(&slab->segment->heap));
   atomic_store_explicit(&slab->owner, th, memory_order_relaxed);
   atomic_store_explicit(&slab->owner_tld, th->tld, memory_order_release);
   slab->in_full = 0;
@@ -147,6 +214,7 @@ void _sf_theap_unfull(sf_theap_t *th, sf_slab_t *slab) {
 static uint64_t sf_release(sf_theap_t *th, sf_slab_t *slab, uint64_t now) {
   sf_heap_t *heap = th->heap;
   unsigned cls = _sf_slab_class(slab);
+  sf_assert(slab->used == 0 && atomic_load_explicit(&slab->owner, memory_order_relaxed) == th);
   sf_unkeep(th, slab);
   if (slab->in_full) _sf_list_remove(&th->fulls[cls], slab);
   else _sf_list_remove(&th->avail[cls], slab);
@@ -154,7 +222,7 @@ static uint64_t sf_release(sf_theap_t *th, sf_slab_t *slab, uint64_t now) {
   pthread_mutex_lock(&heap->body->lock);
   _sf_segment_release_slab_locked(heap->body, slab, now);
   pthread_mutex_unlock(&heap->body->lock);
-  return heap->purge_delay_ms == 0 ? _sf_segment_purge(heap, now, true) : 0;
+  return _sf_purge_released(heap, now);
 }
 
 void _sf_theap_slab_emptied(sf_theap_t *th, sf_slab_t *slab) {
@@ -190,7 +258,8 @@ static sf_slab_t *sf_make_current(sf_theap_t *th, sf_slab_t *slab) {
   }
   th->cur[_sf_slab_class(slab)] = slab;
   sf_unkeep(th, slab);
-  sf_assert_expensive(_sf_page_is_valid(slab));
+  sf_assert(slab->free != NULL && !slab->in_full);
+  sf_assert_expensive(_sf_slab_is_valid(slab));
   return slab;
 }
 
@@ -276,6 +345,8 @@ static sf_slab_t *sf_refill(sf_theap_t *th, unsigned cls, int *err) {
 
 sf_slab_t *_sf_theap_refill(sf_theap_t *th, unsigned cls, int *err) {
   sf_slab_t *s = sf_refill(th, cls, err);
+  /* What the fast paths rely on: the class's current slab, with a free block. */
+  sf_assert(s == NULL || (th->cur[cls] == s && s->free != NULL && _sf_slab_class(s) == cls));
   if (s != NULL || *err != SEGFIT_E_LIMIT) return s;
   /* At the limit: reclaim what the heap holds unused, then the whole refill once more (the
      reclaim may have handed back any empty slab of ours, the one being extended too). */
@@ -293,7 +364,6 @@ sf_slab_t *_sf_theap_refill(sf_theap_t *th, unsigned cls, int *err) {
    delay 0: released slabs are purged at once). */
 uint64_t _sf_theap_collect(sf_theap_t *th, uint64_t now, uint64_t stamp, bool force,
                            bool all_full) {
-  uint64_t delay = th->heap->purge_delay_ms;
   uint64_t bytes = 0;
   for (unsigned cls = 0; cls < SF_CLASSES; cls++) {
     bool hinted = atomic_load_explicit(&th->hint[cls], memory_order_relaxed) &&
@@ -312,7 +382,8 @@ uint64_t _sf_theap_collect(sf_theap_t *th, uint64_t now, uint64_t stamp, bool fo
       if (s->used == 0) {
         bool head = s == th->avail[cls].head;
         if (got > 0 || s->stamp_ms == 0) s->stamp_ms = now;   /* empty since, at the latest */
-        if (!head || force || s->stamp_ms + delay <= now) bytes += sf_release(th, s, stamp);
+        if (!head || _sf_purge_due(th->heap, s->stamp_ms, now, force))
+          bytes += sf_release(th, s, stamp);
       } else {
         s->stamp_ms = 0;   /* in use: the fast paths empty and refill it without a stamp */
       }
@@ -333,7 +404,7 @@ void _sf_theap_abandon(sf_theap_t *th) {
         sf_slab_t *s = l->head;
         _sf_list_remove(l, s);
         _sf_slab_collect(s);
-        sf_assert_expensive(_sf_page_is_valid(s));
+        sf_assert_expensive(_sf_slab_is_valid(s));
         if (s->used == 0) {
           _sf_segment_release_slab_locked(b, s, now);
           continue;
@@ -351,7 +422,7 @@ void _sf_theap_abandon(sf_theap_t *th) {
   }
   th->kept_bytes = 0;   /* every kept slab was empty: released above, its flag cleared */
   pthread_mutex_unlock(&b->lock);
-  if (th->heap->purge_delay_ms == 0) _sf_segment_purge(th->heap, now, true);
+  _sf_purge_released(th->heap, now);
 }
 
 void _sf_heap_collect_abandoned(sf_heap_t *heap, uint64_t now) {
@@ -372,6 +443,8 @@ void _sf_heap_collect_abandoned(sf_heap_t *heap, uint64_t now) {
 }
 
 /* --- heaps -------------------------------------------------------------------------------- */
+sf_heap_t *_sf_heaps;
+
 #define SF_HANDLE_CHUNK 64
 static sf_heap_t *sf_handles;                  /* global lock: current chunk */
 static size_t sf_handles_left;
@@ -471,7 +544,7 @@ int segfit_heap_destroy(segfit_heap_t *heap) {
   }
   /* The fast paths test no closed flag: they go on only with a thread heap whose key names
      the heap. Cleared before the barrier of _sf_thread_wait_heap_idle, and none is made for a
-     closed heap (_sf_thread_theap, under this lock): a fast path either sees no key or is seen
+     closed heap (_sf_theap_get, under this lock): a fast path either sees no key or is seen
      inside its call. Cleared before `closed` is set, too: a thread that saw the heap closed
      (a slow entry or another thread's block: an acquire load) then finds no key either, so
      once a call of a thread failed with CLOSED, every later one does. */
@@ -497,6 +570,32 @@ int segfit_heap_destroy(segfit_heap_t *heap) {
   heap->body = NULL;
   _sf_os_meta_free(b, sizeof *b);
   return 0;
+}
+
+/* --- the byte limit -------------------------------------------------------------------------
+   committed counts the bytes of the heap backed by memory: the touched prefixes of its slabs
+   (slab.c, lend.c; a pre-touched reservation counts whole from the start, segment.c) and its
+   large mappings, kept ones included (large.c). Each adds before it touches memory and
+   subtracts once the memory went back to the OS; a request that would take it past max_bytes
+   is refused here, and then its caller reclaims (below) before it gives up. */
+bool _sf_heap_commit(sf_heap_body_t *b, uint64_t add) {
+  uint64_t max = b->opt.max_bytes;
+  if (max == 0) {
+    atomic_fetch_add_explicit(&b->committed, add, memory_order_relaxed);
+    return true;
+  }
+  uint64_t cur = atomic_load_explicit(&b->committed, memory_order_relaxed);
+  do {
+    if (cur + add > max) return false;
+  } while (!atomic_compare_exchange_weak_explicit(&b->committed, &cur, cur + add,
+                                                  memory_order_relaxed, memory_order_relaxed));
+  return true;
+}
+
+void _sf_heap_uncommit(sf_heap_body_t *b, uint64_t sub) {
+  uint64_t was = atomic_fetch_sub_explicit(&b->committed, sub, memory_order_relaxed);
+  sf_assert(was >= sub);   /* only what was counted goes back */
+  (void)was;
 }
 
 /* --- the limit's reclaim ------------------------------------------------------------------
@@ -534,7 +633,7 @@ int _sf_heap_trim(sf_heap_t *heap) {
   if (heap->debug) rc = _sf_debug_result(heap, _sf_debug_flush(&op));
   uint64_t now = _sf_os_now_ms();
   atomic_store_explicit(&_sf_clock_ms, now, memory_order_relaxed);
-  sf_theap_t *th = _sf_thread_theap(&op, false);
+  sf_theap_t *th = _sf_theap_get(&op, false);
   if (th != NULL) _sf_theap_collect(th, now, 0, true, true);
   _sf_thread_end(&op);
   _sf_purge_tick(now, true, heap);

@@ -38,6 +38,7 @@ static sf_large_entry_t *sf_find(sf_large_table_t *t, uintptr_t a) {
 }
 
 static void sf_insert_raw(sf_large_table_t *t, const sf_large_entry_t *e) {
+  sf_assert(e->addr != 0 && (t->count + 1) * 2 <= t->cap);   /* at most half full: probes end */
   size_t i = sf_hash(e->addr, t->cap);
   while (t->e[i].addr != 0) i = (i + 1) & (t->cap - 1);
   t->e[i] = *e;
@@ -160,13 +161,25 @@ static bool sf_cache_put(sf_heap_body_t *b, uint8_t *map, size_t size, uint64_t 
   }
 }
 
+#if SF_DEBUG >= 2
+/* large_cached_bytes is the sum of the kept mappings' sizes. pre: large lock. */
+static bool sf_cache_is_valid(const sf_heap_body_t *b) {
+  uint64_t sum = 0;
+  for (unsigned i = 0; i < SF_LARGE_CACHE; i++) {
+    if (b->large_cache[i].map == NULL && b->large_cache[i].size != 0) return false;
+    sum += b->large_cache[i].size;
+  }
+  return sum == b->large_cached_bytes && sum <= SF_LARGE_CACHE_BYTES;
+}
+#endif
+
 static uint64_t sf_cache_unmap(sf_heap_body_t *b, const sf_large_cached_t *gone, unsigned n) {
   uint64_t bytes = 0;
   for (unsigned i = 0; i < n; i++) {
     _sf_os_unmap(gone[i].map, gone[i].size);
     bytes += gone[i].size;
   }
-  if (bytes != 0) _sf_uncommit(b, bytes);
+  if (bytes != 0) _sf_heap_uncommit(b, bytes);
   return bytes;
 }
 
@@ -177,7 +190,7 @@ uint64_t _sf_large_cache_purge(sf_heap_t *heap, uint64_t now, bool force) {
   pthread_mutex_lock(&b->large_lock);
   for (unsigned i = 0; i < SF_LARGE_CACHE && b->large_cached_bytes != 0; i++) {
     sf_large_cached_t *c = &b->large_cache[i];
-    if (c->map == NULL || (!force && c->stamp_ms + heap->purge_delay_ms > now)) continue;
+    if (c->map == NULL || !_sf_purge_due(heap, c->stamp_ms, now, force)) continue;
     gone[n++] = *c;
     b->large_cached_bytes -= c->size;
     c->map = NULL;
@@ -208,17 +221,18 @@ static void *sf_large_from_cache(sf_heap_t *heap, size_t usable) {
   sf_large_cached_t whole = {NULL, 0, 0};
   pthread_mutex_lock(&b->large_lock);
   uint8_t *p = sf_cache_take(b, usable, &whole);
+  sf_assert_internal(sf_cache_is_valid(b));
   pthread_mutex_unlock(&b->large_lock);
   if (p == NULL && whole.map != NULL) {
     /* Grow the largest kept mapping: mremap keeps its faulted pages. Without the budget for
        the difference, or if the kernel refuses, the mapping goes back to the OS. */
-    if (_sf_commit(b, usable - whole.size)) {
+    if (_sf_heap_commit(b, usable - whole.size)) {
       p = _sf_os_remap(whole.map, whole.size, usable);
-      if (p == NULL) _sf_uncommit(b, usable - whole.size);
+      if (p == NULL) _sf_heap_uncommit(b, usable - whole.size);
     }
     if (p == NULL) {
       _sf_os_unmap(whole.map, whole.size);
-      _sf_uncommit(b, whole.size);
+      _sf_heap_uncommit(b, whole.size);
       return NULL;
     }
   }
@@ -226,7 +240,7 @@ static void *sf_large_from_cache(sf_heap_t *heap, size_t usable) {
   if (p != NULL && !sf_large_record(b, &e)) {
     /* No room in the table: the bytes were committed while kept. */
     _sf_os_unmap(p, usable);
-    _sf_uncommit(b, usable);
+    _sf_heap_uncommit(b, usable);
     p = NULL;
   }
   return p;
@@ -249,10 +263,10 @@ void *_sf_large_alloc(sf_theap_t *th, size_t size, size_t alignment, bool zero, 
     *err = SEGFIT_E_INVALID_SIZE;
     return NULL;
   }
-  if (!_sf_commit(b, usable)) {
+  if (!_sf_heap_commit(b, usable)) {
     /* Kept mappings, empty slabs may hold the budget: reclaim them, then once more. */
     _sf_heap_reclaim_for_limit(th);
-    if (!_sf_commit(b, usable)) {
+    if (!_sf_heap_commit(b, usable)) {
       atomic_fetch_add_explicit(&b->limit_hits, 1, memory_order_relaxed);
       *err = SEGFIT_E_LIMIT;
       return NULL;
@@ -260,7 +274,7 @@ void *_sf_large_alloc(sf_theap_t *th, size_t size, size_t alignment, bool zero, 
   }
   uint8_t *map = _sf_os_reserve(map_size, align, false, b->opt.huge_pages != 0);
   if (map == NULL) {
-    _sf_uncommit(b, usable);
+    _sf_heap_uncommit(b, usable);
     *err = SEGFIT_E_OUT_OF_MEMORY;
     return NULL;
   }
@@ -272,7 +286,7 @@ void *_sf_large_alloc(sf_theap_t *th, size_t size, size_t alignment, bool zero, 
   sf_large_entry_t e = {(uintptr_t)p, usable, map, map_size};
   if (!sf_large_record(b, &e)) {
     _sf_os_unmap(map, map_size);
-    _sf_uncommit(b, usable);
+    _sf_heap_uncommit(b, usable);
     *err = SEGFIT_E_OUT_OF_MEMORY;
     return NULL;
   }
@@ -312,16 +326,18 @@ void _sf_large_release(sf_heap_t *heap, const sf_large_entry_t *e) {
   bool kept = false;
   uint64_t now = atomic_load_explicit(&_sf_clock_ms, memory_order_relaxed);
   pthread_mutex_lock(&b->large_lock);
+  sf_assert(b->large_count > 0 && b->large_bytes >= e->usable);
   b->large_count--;
   b->large_bytes -= e->usable;
   b->large_frees++;
   /* Non-debug: the mapping is exactly the block (map_size == usable, all committed). */
   if (sf_cache_on(heap)) kept = sf_cache_put(b, e->map, e->map_size, now, evicted, &nev);
+  sf_assert_internal(sf_cache_is_valid(b));
   pthread_mutex_unlock(&b->large_lock);
   if (heap->debug) _sf_debug_guard_remove((const uint8_t *)e->addr);
   if (!kept) {
     _sf_os_unmap(e->map, e->map_size);
-    _sf_uncommit(b, e->usable);
+    _sf_heap_uncommit(b, e->usable);
   }
   sf_cache_unmap(b, evicted, nev);
 }
@@ -348,7 +364,7 @@ static void *sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err,
   sf_heap_t *heap = op->heap;
   sf_heap_body_t *b = heap->body;
   size_t usable = sf_round_page(new_size);
-  sf_theap_t *th = _sf_thread_theap(op, true);
+  sf_theap_t *th = _sf_theap_get(op, true);
   pthread_mutex_lock(&b->large_lock);
   sf_large_entry_t *e = sf_find(b->large, (uintptr_t)p);
   if (e == NULL) {
@@ -362,7 +378,7 @@ static void *sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err,
     if (th != NULL) _sf_count_inc(&th->reallocs_in_place);
     return p;
   }
-  if (usable > old.usable && !_sf_commit(b, usable - old.usable)) {
+  if (usable > old.usable && !_sf_heap_commit(b, usable - old.usable)) {
     pthread_mutex_unlock(&b->large_lock);
     if (may_reclaim && th != NULL) {   /* never under the large lock: the reclaim takes it */
       _sf_heap_reclaim_for_limit(th);
@@ -376,11 +392,11 @@ static void *sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err,
   uint8_t *q = _sf_os_remap(old.map, old.map_size, usable);
   if (q == NULL) {
     pthread_mutex_unlock(&b->large_lock);
-    if (usable > old.usable) _sf_uncommit(b, usable - old.usable);
+    if (usable > old.usable) _sf_heap_uncommit(b, usable - old.usable);
     *err = SEGFIT_E_OUT_OF_MEMORY;
     return NULL;
   }
-  if (usable < old.usable) _sf_uncommit(b, old.usable - usable);
+  if (usable < old.usable) _sf_heap_uncommit(b, old.usable - usable);
   else if (b->opt.huge_pages) _sf_os_huge(q, usable);
   sf_remove(b, e);
   sf_large_entry_t ne = {(uintptr_t)q, usable, q, usable};

@@ -41,7 +41,7 @@ void *segfit_slab_lend(segfit_heap_t *heap, size_t block_size, uint32_t *reserve
     size_t size = _sf_kind_slab_size(slab->kind);
     /* The borrower may hand out any block without asking: count the whole slab now. */
     if (slab->touched < size && !slab->segment->precommitted &&
-        !_sf_commit(b, size - slab->touched)) {
+        !_sf_heap_commit(b, size - slab->touched)) {
       uint64_t now = atomic_load_explicit(&_sf_clock_ms, memory_order_relaxed);
       pthread_mutex_lock(&b->lock);
       _sf_segment_release_slab_locked(b, slab, now);
@@ -57,6 +57,9 @@ void *segfit_slab_lend(segfit_heap_t *heap, size_t block_size, uint32_t *reserve
       slab->used = slab->reserved = _sf_slab_capacity(slab);
       _sf_slab_reset_states(slab);
       slab->where = SF_SLAB_LENT;
+      /* Lent: in no list, nothing on its lists, every block counted and every state NEVER. */
+      sf_assert_internal(slab->next == NULL && slab->prev == NULL &&
+                         atomic_load_explicit(&slab->thread_free, memory_order_relaxed) == 0);
     }
   }
   _sf_thread_end(&op);
@@ -93,12 +96,12 @@ int segfit_slab_return(segfit_heap_t *heap, void *start, uint32_t handed_out) {
     slab->reserved = handed_out;
     slab->used = 0;
     slab->where = SF_SLAB_OWNED;
-    sf_assert_expensive(_sf_page_is_valid(slab));
+    sf_assert_expensive(_sf_slab_is_valid(slab));
     uint64_t now = atomic_load_explicit(&_sf_clock_ms, memory_order_relaxed);
     pthread_mutex_lock(&heap->body->lock);
     _sf_segment_release_slab_locked(heap->body, slab, now);
     pthread_mutex_unlock(&heap->body->lock);
-    if (heap->purge_delay_ms == 0) _sf_segment_purge(heap, now, true);
+    _sf_purge_released(heap, now);
   }
   _sf_thread_end(&op);
   if (err != 0) _sf_set_error(err);

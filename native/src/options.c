@@ -47,3 +47,18 @@ void *_sf_fail_ptr(int code) {
   errno = _sf_errno_of(code);
   return NULL;
 }
+
+/* --- the per-thread last error (in the thread record; one word for threads without one) --- */
+static _Atomic(int) sf_orphan_error;
+
+void _sf_set_error(int code) {
+  sf_tld_t *t = _sf_tls;
+  if (t > SF_TLD_DEAD) t->last_error = code;
+  else atomic_store_explicit(&sf_orphan_error, code, memory_order_relaxed);
+}
+
+int segfit_last_error(void) {
+  sf_tld_t *t = _sf_tls;
+  if (t > SF_TLD_DEAD) return t->last_error;
+  return atomic_load_explicit(&sf_orphan_error, memory_order_relaxed);
+}

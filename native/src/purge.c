@@ -11,7 +11,10 @@
  * delay already (the common "allocate, hand over, sleep" case). The whole tick runs under the
  * global lock, so a heap cannot be destroyed under it. segfit_trim() runs the same pass at once
  * with `force`, and a request refused by a heap's limit runs it for that heap from inside its
- * call (the reclaim, heap.c) before it gives up.
+ * call (the reclaim, heap.c) before it gives up. This file decides when memory goes back, in
+ * those passes and for heaps with no purge delay (_sf_purge_released, right after a slab is
+ * handed back), and states the delay's rule once (_sf_purge_due); segment.c and large.c do
+ * the purging.
  */
 #include <signal.h>
 #include <string.h>
@@ -110,7 +113,7 @@ static uint64_t sf_pass(uint64_t now, sf_pass_t mode, sf_heap_t *only, sf_tld_t 
   for (sf_heap_t *h = _sf_heaps; h != NULL; h = h->next) {
     if (only != NULL && h != only) continue;
     _sf_heap_collect_abandoned(h, now);
-    uint64_t b = _sf_segment_purge(h, now, force);
+    uint64_t b = _sf_purge_heap(h, now, force);
     if (h == only) bytes += b;
   }
   _sf_os_unmap_retry();
@@ -118,6 +121,20 @@ static uint64_t sf_pass(uint64_t now, sf_pass_t mode, sf_heap_t *only, sf_tld_t 
   return bytes;
 }
 
+/* --- what goes back, and when, outside the passes --------------------------------------------
+   The purging itself is segment.c's (dirty slabs, empty segments) and large.c's (kept
+   mappings); the rule of the delay is _sf_purge_due. */
+uint64_t _sf_purge_heap(sf_heap_t *heap, uint64_t now, bool force) {
+  uint64_t bytes = _sf_large_cache_purge(heap, now, force);   /* they age as dirty slabs do */
+  return bytes + _sf_segment_purge(heap, now, force);
+}
+
+uint64_t _sf_purge_released(sf_heap_t *heap, uint64_t now) {
+  /* A heap without a delay keeps nothing: what its thread heaps hand back goes at once. */
+  return heap->purge_delay_ms == 0 ? _sf_purge_heap(heap, now, true) : 0;
+}
+
+/* --- the passes ---------------------------------------------------------------------------- */
 void _sf_purge_tick(uint64_t now, bool force, sf_heap_t *only) {
   sf_pass(now, force ? SF_PASS_TRIM : SF_PASS_TICK, only, NULL);
 }

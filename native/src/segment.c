@@ -9,10 +9,10 @@
  * (still backed by memory, head = most recently freed; taken back for the same class, a slab
  * keeps its free lists and state bytes, so a heap that cycles through the same sizes neither
  * re-initialises nor re-touches it) and `clean` per kind (purged or never touched).
- * Dirty slabs are purged with MADV_DONTNEED once older than the heap's purge delay (a run the
- * OS refuses to purge stays dirty and committed, for a later pass); a segment whose slabs are
- * all clean is unmapped unless it is part of the heap's reservation. Slabs
- * change pools only under the heap lock; madvise and munmap run outside it.
+ * A purge (when, purge.c decides) hands dirty slabs older than the heap's purge delay back
+ * with MADV_DONTNEED (a run the OS refuses to purge stays dirty and committed, for a later
+ * pass); a segment whose slabs are all clean is unmapped unless it is part of the heap's
+ * reservation. Slabs change pools only under the heap lock; madvise and munmap run outside it.
  */
 #include <string.h>
 
@@ -153,25 +153,8 @@ static sf_segment_t *sf_segment_new(sf_heap_t *heap, unsigned kind) {
   if (!in_reservation) b->reserved += SF_SEGMENT_SIZE;
   atomic_store_explicit(&_sf_segment_map[(uintptr_t)base >> SF_SEGMENT_SHIFT],
                         _sf_segment_make_entry(seg), memory_order_release);
+  sf_assert_expensive(_sf_segment_is_valid(seg));
   return seg;
-}
-
-bool _sf_commit(sf_heap_body_t *b, uint64_t add) {
-  uint64_t max = b->opt.max_bytes;
-  if (max == 0) {
-    atomic_fetch_add_explicit(&b->committed, add, memory_order_relaxed);
-    return true;
-  }
-  uint64_t cur = atomic_load_explicit(&b->committed, memory_order_relaxed);
-  do {
-    if (cur + add > max) return false;
-  } while (!atomic_compare_exchange_weak_explicit(&b->committed, &cur, cur + add,
-                                                  memory_order_relaxed, memory_order_relaxed));
-  return true;
-}
-
-void _sf_uncommit(sf_heap_body_t *b, uint64_t sub) {
-  atomic_fetch_sub_explicit(&b->committed, sub, memory_order_relaxed);
 }
 
 sf_slab_t *_sf_segment_acquire_slab(sf_heap_t *heap, unsigned cls, int *err) {
@@ -194,6 +177,7 @@ sf_slab_t *_sf_segment_acquire_slab(sf_heap_t *heap, unsigned cls, int *err) {
       if (_sf_class_kind(c) == kind) slab = b->dirty[c].head;
   }
   if (slab != NULL) {
+    sf_assert(slab->where == SF_SLAB_DIRTY && slab->used == 0);
     _sf_list_remove(&b->dirty[_sf_slab_class(slab)], slab);
     slab->mem_fresh = 0;
   } else {
@@ -206,9 +190,11 @@ sf_slab_t *_sf_segment_acquire_slab(sf_heap_t *heap, unsigned cls, int *err) {
       }
       slab = b->clean[kind].head;
     }
+    sf_assert(slab->where == SF_SLAB_CLEAN && slab->segment->clean_slabs > 0);
     _sf_list_remove(&b->clean[kind], slab);
     slab->segment->clean_slabs--;
   }
+  sf_assert(slab->kind == kind && slab->segment->free_slabs > slab->segment->clean_slabs);
   slab->segment->free_slabs--;
   slab->where = SF_SLAB_OWNED;
   b->slab_count++;
@@ -221,6 +207,8 @@ sf_slab_t *_sf_segment_acquire_slab(sf_heap_t *heap, unsigned cls, int *err) {
 
 void _sf_segment_release_slab_locked(sf_heap_body_t *b, sf_slab_t *slab, uint64_t now) {
   sf_assert(slab->where == SF_SLAB_OWNED || slab->where == SF_SLAB_ABANDONED);
+  /* Empty: every block came back (a debug heap's quarantined ones still count in used). */
+  sf_assert(slab->used == 0 && slab->segment->free_slabs < slab->segment->nslabs);
   atomic_store_explicit(&slab->owner_tld, NULL, memory_order_relaxed);
   atomic_store_explicit(&slab->owner, NULL, memory_order_relaxed);
   slab->where = SF_SLAB_DIRTY;
@@ -235,6 +223,8 @@ void _sf_segment_release_slab_locked(sf_heap_body_t *b, sf_slab_t *slab, uint64_
 
 /* Unlinks a segment whose slabs are all clean. pre: heap lock. */
 static void sf_segment_detach(sf_heap_body_t *b, sf_segment_t *seg) {
+  sf_assert(seg->clean_slabs == seg->nslabs && seg->free_slabs == seg->nslabs &&
+            !seg->in_reservation);
   for (uint32_t i = 0; i < seg->nslabs; i++) _sf_list_remove(&b->clean[seg->kind], &seg->slabs[i]);
   if (seg->prev != NULL) seg->prev->next = seg->next;
   else b->segments = seg->next;
@@ -247,14 +237,12 @@ static void sf_segment_detach(sf_heap_body_t *b, sf_segment_t *seg) {
 
 uint64_t _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force) {
   sf_heap_body_t *b = heap->body;
-  uint64_t delay = heap->purge_delay_ms;
   sf_slab_t *batch = NULL;
-  /* Freed large mappings age the same way. */
-  uint64_t uncommitted = _sf_large_cache_purge(heap, now, force);
+  uint64_t uncommitted = 0;
   pthread_mutex_lock(&b->lock);
   for (unsigned c = 0; c < SF_CLASSES; c++) {
     sf_slab_t *s = b->dirty[c].tail;
-    while (s != NULL && (force || s->stamp_ms + delay <= now)) {
+    while (s != NULL && _sf_purge_due(heap, s->stamp_ms, now, force)) {
       sf_slab_t *prev = s->prev;
       _sf_list_remove(&b->dirty[c], s);
       if (s->segment->precommitted) {   /* pre-touched on request: keep it resident */
@@ -306,10 +294,11 @@ uint64_t _sf_segment_purge(sf_heap_t *heap, uint64_t now, bool force) {
   for (sf_slab_t *s = batch; s != NULL;) {
     sf_slab_t *next = s->next;
     sf_segment_t *seg = s->segment;
+    sf_assert(s->where == SF_SLAB_PURGING && seg->clean_slabs < seg->free_slabs);
     s->where = SF_SLAB_CLEAN;
     s->mem_fresh = 1;
     seg->clean_slabs++;
-    _sf_uncommit(b, s->touched);
+    _sf_heap_uncommit(b, s->touched);
     uncommitted += s->touched;
     s->touched = 0;
     _sf_list_append(&b->clean[s->kind], s);

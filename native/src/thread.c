@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* segfit — thread records, the one TLS word, the operation handshake and thread exit.
+/* segfit — the per-thread layer: thread records, the one TLS word and the operation handshake.
  *
  * Every call runs inside an "operation" of its thread record: the owner stores the heap in
  * in_op (a plain store), then loads req and the heap's closed flag, with only a compiler
@@ -10,37 +10,29 @@
  * the thread heap they found for the heap, which heap destroy clears (under the global lock,
  * where no thread heap of a closed heap is made) before its barrier; a key that names the heap
  * is then as good as an open flag. Paths without a thread heap in hand (slow entries, a free of
- * another thread's block) load the closed flag itself. Without membarrier the owner issues a seq_cst fence instead,
- * decided once at init: a fixed bit of the record's req word (SF_REQ_FENCE), so the fast paths
- * pay no extra test for it and the fence runs out of line (_sf_enter_recheck). TSan builds use
- * seq_cst atomics on both sides. A record taken over by the purger (SF_REQ_TAKE set, in_op
- * seen NULL) belongs to the purger until it clears the bit; its owner waits at the entry of its
- * next call (spinning briefly, then yielding). Activity: each tick the purger sets SF_REQ_IDLE
- * in records it saw busy, and the next call of the owner clears it (out of line, once per tick
- * at most); a record whose bit is still set at the next tick made no call for a whole tick.
- * Only such records are taken over, so a busy thread never waits. Threads whose destructor already ran share a fallback record under a mutex. Records
+ * another thread's block) load the closed flag itself. Without membarrier the owner issues a
+ * seq_cst fence instead, decided once at init: a fixed bit of the record's req word
+ * (SF_REQ_FENCE), so the fast paths pay no extra test for it and the fence runs out of line
+ * (_sf_enter_recheck). TSan builds use seq_cst atomics on both sides. A record taken over by
+ * the purger (SF_REQ_TAKE set, in_op seen NULL) belongs to the purger until it clears the bit;
+ * its owner waits at the entry of its next call (spinning briefly, then yielding). Activity:
+ * each tick the purger sets SF_REQ_IDLE in records it saw busy, and the next call of the owner
+ * clears it (out of line, once per tick at most); a record whose bit is still set at the next
+ * tick made no call for a whole tick. Only such records are taken over, so a busy thread never
+ * waits. Threads whose destructor already ran share a fallback record under a mutex. Records
  * and thread heaps are pooled and never unmapped, so a stale pointer to one is always safe to
- * read.
+ * read. The thread heaps a record holds are heap.c's; process start-up, the destructor that
+ * ends a thread's record, and fork are init.c's.
  */
-#include <string.h>
-
 #include "internal.h"
 
 _Thread_local sf_tld_t *_sf_tls;   /* global-dynamic TLS (the build passes the model) */
 _Atomic(intptr_t) _sf_tls_off;
 int _sf_use_fence;
-_Atomic(uint64_t) _sf_clock_ms;
-pthread_mutex_t _sf_global_lock = PTHREAD_MUTEX_INITIALIZER;
-sf_heap_t *_sf_heaps;
 sf_tld_t *_sf_tlds;
-sf_slab_t _sf_slab_empty;
-sf_theap_t _sf_theap_none;
 
-static pthread_once_t sf_once = PTHREAD_ONCE_INIT;
-static pthread_key_t sf_key;
 static sf_tld_t sf_fallback;                     /* shared by torn-down threads */
 static pthread_mutex_t sf_fallback_lock = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic(int) sf_orphan_error;             /* last error when there is no record */
 
 /* Record pool: chunks of records, never unmapped; destroy walks every record ever made. */
 #define SF_TLD_CHUNK 64
@@ -48,8 +40,6 @@ static _Atomic(int) sf_orphan_error;             /* last error when there is no 
 static sf_tld_t *sf_tld_chunks[SF_TLD_CHUNKS_MAX];
 static _Atomic(size_t) sf_tld_chunk_count;
 static sf_tld_t *sf_tld_pool;                     /* global lock */
-
-static void sf_thread_done(void *arg);
 
 static void sf_tld_init(sf_tld_t *t) {
   atomic_store_explicit(&t->in_op, NULL, memory_order_relaxed);
@@ -63,6 +53,7 @@ static void sf_tld_init(sf_tld_t *t) {
 }
 
 static void sf_registry_add(sf_tld_t *t) {   /* pre: global lock */
+  sf_assert(!atomic_load_explicit(&t->live, memory_order_relaxed));
   t->prev = NULL;
   t->next = _sf_tlds;
   if (_sf_tlds != NULL) _sf_tlds->prev = t;
@@ -71,6 +62,8 @@ static void sf_registry_add(sf_tld_t *t) {   /* pre: global lock */
 }
 
 static void sf_registry_remove(sf_tld_t *t) {   /* pre: global lock */
+  sf_assert(atomic_load_explicit(&t->live, memory_order_relaxed));
+  sf_assert_internal(t->prev != NULL ? t->prev->next == t : _sf_tlds == t);
   if (t->prev != NULL) t->prev->next = t->next;
   else _sf_tlds = t->next;
   if (t->next != NULL) t->next->prev = t->prev;
@@ -78,28 +71,13 @@ static void sf_registry_remove(sf_tld_t *t) {   /* pre: global lock */
   atomic_store_explicit(&t->live, 0, memory_order_relaxed);
 }
 
-/* fork(): take every lock in lock order so the child starts with none held by a thread that
-   does not exist there; the child also forgets the other threads' calls in progress (they
-   never finish there). The child has no background purger (starting threads in the child of
-   a multi-threaded process is best avoided); its slow paths and segfit_trim() still purge. */
-static void sf_fork_prepare(void) {
-  pthread_mutex_lock(&sf_fallback_lock);
-  pthread_mutex_lock(&_sf_global_lock);
-  _sf_heap_fork_lock_all();
-  _sf_segment_fork_lock();
-  _sf_os_fork_lock();
-}
+/* fork() (init.c takes every lock in lock order): the fallback record's lock comes first, since
+   a call on that record takes the others. The child also forgets the other threads' calls in
+   progress: they never finish there. */
+void _sf_thread_fork_lock(void) { pthread_mutex_lock(&sf_fallback_lock); }
+void _sf_thread_fork_unlock(void) { pthread_mutex_unlock(&sf_fallback_lock); }
 
-static void sf_fork_parent(void) {
-  _sf_os_fork_unlock();
-  _sf_segment_fork_unlock();
-  _sf_heap_fork_unlock_all();
-  pthread_mutex_unlock(&_sf_global_lock);
-  pthread_mutex_unlock(&sf_fallback_lock);
-}
-
-static void sf_fork_child(void) {
-  sf_fork_parent();
+void _sf_thread_fork_child(void) {
   for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next) {
     if (t == _sf_tls) continue;
     atomic_store_explicit(&t->in_op, NULL, memory_order_relaxed);
@@ -142,25 +120,14 @@ static void sf_tls_probe(void) {
 #endif
 }
 
-static void sf_init_once(void) {
+void _sf_thread_process_init(void) {
   sf_tls_probe();
-  _sf_os_init();
-  _sf_segment_map_init();
   _sf_use_fence = !_sf_os_membarrier_register();
-  atomic_store(&_sf_clock_ms, _sf_os_now_ms());
-  _sf_theap_none.heap = NULL;
-  atomic_store_explicit(&_sf_theap_none.key, NULL, memory_order_relaxed);
-  _sf_slab_empty.free = NULL;
-  _sf_slab_empty.where = SF_SLAB_OWNED;
   sf_tld_init(&sf_fallback);
   pthread_mutex_lock(&_sf_global_lock);
   sf_registry_add(&sf_fallback);
   pthread_mutex_unlock(&_sf_global_lock);
-  pthread_key_create(&sf_key, sf_thread_done);
-  pthread_atfork(sf_fork_prepare, sf_fork_parent, sf_fork_child);
 }
-
-void _sf_init(void) { pthread_once(&sf_once, sf_init_once); }
 
 static sf_tld_t *sf_tld_alloc(void) {   /* pre: global lock */
   if (sf_tld_pool == NULL) {
@@ -199,7 +166,7 @@ sf_tld_t *_sf_thread_tld(void) {
   sf_tld_t *seen;
   if (_sf_tls_fast(&seen) && seen != t)
     atomic_store_explicit(&_sf_tls_off, 0, memory_order_relaxed);
-  pthread_setspecific(sf_key, t);
+  _sf_init_thread(t);
   return t;
 }
 
@@ -213,9 +180,9 @@ SF_NOINLINE int _sf_enter_recheck(sf_tld_t *t, sf_heap_t *heap) {
          atomic_load_explicit(&heap->closed, memory_order_seq_cst);
 }
 
-/* Enters an operation on heap: 0, or CLOSED (then not entered). Waits while the purger holds
-   the record. */
-static int sf_op_enter(sf_tld_t *t, sf_heap_t *heap) {
+int _sf_thread_enter(sf_tld_t *t, sf_heap_t *heap) {
+  /* One call at a time per record: in_op is NULL between calls. */
+  sf_assert(atomic_load_explicit(&t->in_op, memory_order_relaxed) == NULL);
   for (;;) {
     _sf_enter(t, heap);
     if (!_sf_enter_blocked(t, heap)) return 0;
@@ -243,7 +210,7 @@ int _sf_thread_begin(sf_op_t *op, sf_heap_t *heap) {
     t = &sf_fallback;
   }
   op->tld = t;
-  int rc = sf_op_enter(t, heap);
+  int rc = _sf_thread_enter(t, heap);
   if (rc != 0) {
     if (op->fallback) pthread_mutex_unlock(&sf_fallback_lock);
     return rc;
@@ -252,70 +219,17 @@ int _sf_thread_begin(sf_op_t *op, sf_heap_t *heap) {
 }
 
 void _sf_thread_end(sf_op_t *op) {
+  sf_assert(atomic_load_explicit(&op->tld->in_op, memory_order_relaxed) == op->heap);
   _sf_leave(op->tld);
   if (op->fallback) pthread_mutex_unlock(&sf_fallback_lock);
 }
 
-sf_theap_t *_sf_thread_theap(sf_op_t *op, bool create) {
-  sf_tld_t *t = op->tld;
-  sf_heap_t *heap = op->heap;
-  sf_theap_t *th = t->cache[heap->slot];
-  if (th->heap == heap) return th;
-  /* The list changes only under the global lock, so statistics readers can walk it. */
-  pthread_mutex_lock(&_sf_global_lock);
-  sf_theap_t **pp = &t->theaps, *found = NULL;
-  while (*pp != NULL) {
-    th = *pp;
-    if (atomic_load_explicit(&th->heap->closed, memory_order_acquire)) {
-      /* The heap was destroyed: its slabs are gone; drop the record without touching them. */
-      *pp = th->next;
-      if (t->cache[th->heap->slot] == th) t->cache[th->heap->slot] = &_sf_theap_none;
-      _sf_theap_free_record(th);
-      continue;
-    }
-    if (th->heap == heap) found = th;
-    pp = &th->next;
-  }
-  /* None for a closed heap: destroy cleared the keys of those that exist (under this lock),
-     and a new one would carry a key past its barrier. */
-  if (found == NULL && create && !atomic_load_explicit(&heap->closed, memory_order_relaxed)) {
-    found = _sf_theap_new(heap, t);
-    if (found != NULL) {
-      found->next = t->theaps;
-      t->theaps = found;
-    }
-  }
-  pthread_mutex_unlock(&_sf_global_lock);
-  if (found != NULL) t->cache[heap->slot] = found;
-  return found;
-}
-
-int _sf_theap_missing(sf_heap_t *heap) {
-  return atomic_load_explicit(&heap->closed, memory_order_acquire) ? SEGFIT_E_CLOSED
-                                                                   : SEGFIT_E_OUT_OF_MEMORY;
-}
-
-/* The thread's pthread-key destructor: abandon every thread heap, give the record back. */
-static void sf_thread_done(void *arg) {
-  sf_tld_t *t = arg;
-  for (sf_theap_t *th = t->theaps; th != NULL; th = th->next) {
-    if (sf_op_enter(t, th->heap) != 0) continue;   /* destroyed: nothing to hand over */
-    _sf_theap_abandon(th);
-    _sf_leave(t);
-  }
-  pthread_mutex_lock(&_sf_global_lock);
-  while (t->theaps != NULL) {
-    sf_theap_t *th = t->theaps;
-    t->theaps = th->next;
-    /* Under the global lock, so a statistics reader sees the counters exactly once. */
-    if (!atomic_load_explicit(&th->heap->closed, memory_order_acquire)) _sf_stats_fold(th);
-    _sf_theap_free_record(th);
-  }
+void _sf_thread_exit_locked(sf_tld_t *t) {
+  sf_assert(t->theaps == NULL && t == _sf_tls);
   for (int i = 0; i < SF_THEAP_CACHE; i++) t->cache[i] = &_sf_theap_none;
   sf_registry_remove(t);
   t->pool_next = sf_tld_pool;
   sf_tld_pool = t;
-  pthread_mutex_unlock(&_sf_global_lock);
   _sf_tls = SF_TLD_DEAD;   /* later calls on this thread use the fallback record */
 }
 
@@ -324,7 +238,9 @@ bool _sf_thread_asym_barrier(void) {
 }
 
 void _sf_thread_release(sf_tld_t *t) {
-  atomic_fetch_and_explicit(&t->req, ~SF_REQ_TAKE, memory_order_release);
+  int req = atomic_fetch_and_explicit(&t->req, ~SF_REQ_TAKE, memory_order_release);
+  sf_assert(req & SF_REQ_TAKE);   /* only the purger's pass takes a record, once */
+  (void)req;
 }
 
 static void sf_wait_not_in(sf_tld_t *t, sf_heap_t *heap) {
@@ -339,16 +255,4 @@ void _sf_thread_wait_heap_idle(sf_heap_t *heap) {
   size_t n = atomic_load_explicit(&sf_tld_chunk_count, memory_order_acquire);
   for (size_t c = 0; c < n; c++)
     for (int i = 0; i < SF_TLD_CHUNK; i++) sf_wait_not_in(&sf_tld_chunks[c][i], heap);
-}
-
-void _sf_set_error(int code) {
-  sf_tld_t *t = _sf_tls;
-  if (t > SF_TLD_DEAD) t->last_error = code;
-  else atomic_store_explicit(&sf_orphan_error, code, memory_order_relaxed);
-}
-
-int segfit_last_error(void) {
-  sf_tld_t *t = _sf_tls;
-  if (t > SF_TLD_DEAD) return t->last_error;
-  return atomic_load_explicit(&sf_orphan_error, memory_order_relaxed);
 }

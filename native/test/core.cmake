@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # Core tests (core-*): the C API and the multi-threaded stress test of the allocator core.
-# Both link the static core and may call internals (internal.h) such as _sf_page_is_valid.
+# Both link the static core and may call internals (internal.h) such as _sf_slab_is_valid.
 # SEGFIT_TEST_SCALE shrinks the stress work under qemu and the sanitizers.
 set(SEGFIT_CORE_ENV "")
 if(CMAKE_CROSSCOMPILING)

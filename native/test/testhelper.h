@@ -65,7 +65,7 @@ static inline segfit_heap_t *th_heap(const char *name, int64_t purge_delay_ms) {
   return h;
 }
 
-/* Every slab the calling thread owns in `heap` satisfies _sf_page_is_valid, and every segment
+/* Every slab the calling thread owns in `heap` satisfies _sf_slab_is_valid, and every segment
    of the heap _sf_segment_is_valid. */
 static inline void th_check_valid(segfit_heap_t *heap) {
   /* Inside an operation, so the purger cannot take our record over while we walk it. */
@@ -79,11 +79,11 @@ static inline void th_check_valid(segfit_heap_t *heap) {
         CHECK(th->cur[c] == (th->avail[c].head ? th->avail[c].head : &_sf_slab_empty));
         for (sf_slab_t *s = th->avail[c].head; s != NULL; s = s->next) {
           CHECK(_sf_slab_class(s) == c && !s->in_full);
-          CHECK(_sf_page_is_valid(s));
+          CHECK(_sf_slab_is_valid(s));
         }
         for (sf_slab_t *s = th->fulls[c].head; s != NULL; s = s->next) {
           CHECK(_sf_slab_class(s) == c && s->in_full);
-          CHECK(_sf_page_is_valid(s));
+          CHECK(_sf_slab_is_valid(s));
         }
       }
     }

@@ -15,6 +15,10 @@
 
 #include "internal.h"
 
+/* A slab with no free block: a thread heap's current slab of a class it has none of, so that the
+   fast paths miss without a test of their own. */
+sf_slab_t _sf_slab_empty = {.where = SF_SLAB_OWNED};
+
 #define SF_INVALID(why) (fprintf(stderr, "segfit: invalid slab %p: %s\n", (void *)slab, why), false)
 
 /* Only the bytes of blocks handed out under the current class can be non-zero: reset them
@@ -47,6 +51,7 @@ void _sf_slab_init(sf_slab_t *slab, unsigned cls) {
   slab->recip = _sf_class_recip[cls];
   slab->recip64 = slab->recip << (64 - SF_RECIP_SHIFT);
   slab->bsize = _sf_class_size[cls];
+  sf_assert_internal(slab->where == SF_SLAB_OWNED);   /* re-classed only by its taker */
 }
 
 bool _sf_slab_extend(sf_slab_t *slab, sf_heap_body_t *b, int *err) {
@@ -59,7 +64,7 @@ bool _sf_slab_extend(sf_slab_t *slab, sf_heap_body_t *b, int *err) {
   /* Committed bytes grow with the touched prefix of the slab, not with the slab. */
   size_t end = ((size_t)(slab->reserved + n) * bs + _sf_page_size - 1) & ~(_sf_page_size - 1);
   if (end > slab->touched && !slab->segment->precommitted) {
-    if (!_sf_commit(b, end - slab->touched)) {   /* counted as a hit if the reclaim fails */
+    if (!_sf_heap_commit(b, end - slab->touched)) {   /* counted as a hit if the reclaim fails */
       *err = SEGFIT_E_LIMIT;
       return false;
     }
@@ -72,6 +77,7 @@ bool _sf_slab_extend(sf_slab_t *slab, sf_heap_body_t *b, int *err) {
   slab->free = (sf_block_t *)first;
   slab->reserved += (uint32_t)n;
   slab->free_fresh = slab->mem_fresh;
+  sf_assert_internal(slab->reserved <= cap && slab->touched <= _sf_kind_slab_size(slab->kind));
   return true;
 }
 
@@ -103,6 +109,7 @@ uint32_t _sf_slab_collect(sf_slab_t *slab) {
   slab->free_fresh = 0;
   sf_assert(slab->used >= n);
   slab->used -= n;
+  sf_assert_expensive(_sf_slab_is_valid(slab));
   return n;
 }
 
@@ -124,6 +131,9 @@ void _sf_list_append(sf_slab_list_t *l, sf_slab_t *s) {
 }
 
 void _sf_list_remove(sf_slab_list_t *l, sf_slab_t *s) {
+  /* s is in l: its neighbours, or the list's ends, point at it. */
+  sf_assert_internal(s->prev != NULL ? s->prev->next == s : l->head == s);
+  sf_assert_internal(s->next != NULL ? s->next->prev == s : l->tail == s);
   if (s->prev != NULL) s->prev->next = s->next;
   else l->head = s->next;
   if (s->next != NULL) s->next->prev = s->prev;
@@ -146,7 +156,7 @@ static bool sf_list_is_valid(const sf_slab_t *slab, const sf_block_t *b, uint32_
 }
 
 /* Checks the owner's view of a slab. pre: called by the owner (or with the slab quiescent). */
-bool _sf_page_is_valid(const sf_slab_t *slab) {
+bool _sf_slab_is_valid(const sf_slab_t *slab) {
   if (slab == &_sf_slab_empty) return true;
   unsigned cls = _sf_slab_class(slab);
   uint32_t cap = _sf_slab_capacity(slab);

@@ -76,38 +76,81 @@ typedef struct segfit_options_s {
 
 #define SEGFIT_DEFAULT_PURGE_DELAY_MS 100
 
-/* Statistics of one size class, or of the large blocks (block_size 0). */
+/* The statistics, defined once: X(field, accessor, metric, kind, unit, description).
+ *   field        the member of segfit_stats_t (of segfit_class_stats_t in SEGFIT_CLASS_STATS)
+ *   accessor     the Java facade's method of io.segfit.HeapStats (SizeClassStats) that returns
+ *                it; capitalised after "get", the attribute of io.segfit.HeapMXBean
+ *   metric       its dotted name in metric libraries (io.segfit.micrometer: segfit.heap.<metric>);
+ *                "{tag=value}" tells apart figures that share a name
+ *   kind         COUNTER only grows over a heap's life; GAUGE describes the moment
+ *   unit         the base unit, "" for a count of events
+ * The structs below, their sum over heaps, the JNI export and the Java facade's figures (its
+ * meters and the checks that HeapStats and HeapMXBean have them) all come from these lists. */
+#define SEGFIT_STATS(X)                                                                            \
+  X(live_bytes, liveBytes, "live", GAUGE, "bytes",                                                 \
+    "bytes of the live blocks, each at its size class's block size")                               \
+  X(live_blocks, liveBlocks, "live.blocks", GAUGE, "blocks", "blocks allocated and not yet freed") \
+  X(allocs, allocations, "allocations", COUNTER, "",                                               \
+    "allocations, including those made by reallocation")                                           \
+  X(frees, frees, "frees", COUNTER, "", "frees, including those made by reallocation")             \
+  X(reallocs_in_place, reallocationsInPlace, "reallocations{kind=in_place}", COUNTER, "",          \
+    "reallocations that kept the block where it was (same size class)")                            \
+  X(reallocs_moved, reallocationsMoved, "reallocations{kind=moved}", COUNTER, "",                  \
+    "reallocations that moved the block by copying it")                                            \
+  X(reallocs_remapped, reallocationsRemapped, "reallocations{kind=remapped}", COUNTER, "",         \
+    "reallocations of large blocks done by mremap, without copying")                               \
+  X(remote_frees, remoteFrees, "remote.frees", COUNTER, "",                                        \
+    "frees made by a thread other than the one owning the block's slab")                           \
+  X(reserved_bytes, reservedBytes, "reserved", GAUGE, "bytes",                                     \
+    "address space reserved by the heap")                                                          \
+  X(committed_bytes, committedBytes, "committed", GAUGE, "bytes",                                  \
+    "memory backing the reserved address space (what counts against the limit)")                   \
+  X(segments, segments, "segments", GAUGE, "segments", "segments the heap holds")                  \
+  X(slabs, slabs, "slabs", GAUGE, "slabs", "slabs the heap holds")                                 \
+  X(large_blocks, largeBlocks, "large.blocks", GAUGE, "blocks",                                    \
+    "live large blocks (each with a mapping of its own)")                                          \
+  X(large_bytes, largeBytes, "large", GAUGE, "bytes", "bytes mapped for live large blocks")        \
+  X(purges, purges, "purges", COUNTER, "",                                                         \
+    "purges, each returning the memory of empty slabs to the OS")                                  \
+  X(purged_bytes, purgedBytes, "purged", COUNTER, "bytes", "bytes returned to the OS by purges")   \
+  X(abandoned_slabs, abandonedSlabs, "abandoned.slabs", COUNTER, "slabs",                          \
+    "slabs abandoned by exiting threads")                                                          \
+  X(adopted_slabs, adoptedSlabs, "adopted.slabs", COUNTER, "slabs",                                \
+    "abandoned slabs adopted by other threads")                                                    \
+  X(limit_hits, limitHits, "limit.hits", COUNTER, "",                                              \
+    "allocations refused because of the heap's limit")                                             \
+  X(limit_reclaims, limitReclaims, "limit.reclaims", COUNTER, "",                                  \
+    "requests at the limit that first returned the heap's unused memory to the OS")                \
+  X(limit_reclaimed_bytes, limitReclaimedBytes, "limit.reclaimed", COUNTER, "bytes",               \
+    "committed bytes returned by limit reclaims")                                                  \
+  X(max_bytes, maxBytes, "limit", GAUGE, "bytes", "the heap's limit, 0 when it has none")
+
+/* Figures of one size class, or of the large blocks (block_size 0); the same columns. */
+#define SEGFIT_CLASS_STATS(X)                                                                      \
+  X(block_size, blockSize, "block.size", GAUGE, "bytes",                                           \
+    "size of each block of the class (debug heaps: usable size + canary), 0 for large blocks")     \
+  X(live_blocks, liveBlocks, "live.blocks", GAUGE, "blocks", "blocks allocated and not yet freed") \
+  X(live_bytes, liveBytes, "live", GAUGE, "bytes",                                                 \
+    "live_blocks * block_size (large blocks: the sum of their mapped sizes)")                      \
+  X(allocs, allocations, "allocations", COUNTER, "",                                               \
+    "allocations, including those made by reallocation")                                           \
+  X(frees, frees, "frees", COUNTER, "", "frees, including those made by reallocation")             \
+  X(slabs, slabs, "slabs", GAUGE, "slabs", "slabs currently holding blocks of the class")
+
+#define SEGFIT_STATS_FIELD_(field, accessor, metric, kind, unit, description) uint64_t field;
 typedef struct segfit_class_stats_s {
-  uint64_t block_size;   /* size of each block of the class (debug heaps: usable size + canary) */
-  uint64_t live_blocks;  /* allocated and not yet freed */
-  uint64_t live_bytes;   /* live_blocks * block_size (large: sum of mapped sizes) */
-  uint64_t allocs;       /* allocations, including those done by reallocation */
-  uint64_t frees;        /* frees, including those done by reallocation */
-  uint64_t slabs;        /* slabs currently holding this class */
+  SEGFIT_CLASS_STATS(SEGFIT_STATS_FIELD_)
 } segfit_class_stats_t;
 
-/* A snapshot of a heap (or of all heaps). Counters only grow; gauges describe "now". */
+/* A snapshot of a heap (or of all heaps: the sum of their figures). Sizes count the blocks'
+ * classes (and the large mappings), canaries included. */
 typedef struct segfit_stats_s {
-  uint64_t live_bytes, live_blocks;               /* gauges, bytes of the blocks' classes (and of
-                                                     the large mappings); canaries included */
-  uint64_t allocs, frees;                         /* counters */
-  uint64_t reallocs_in_place, reallocs_moved, reallocs_remapped;
-  uint64_t remote_frees;                          /* frees by a thread that does not own the slab */
-  uint64_t reserved_bytes, committed_bytes;       /* gauges: address space, memory backing it */
-  uint64_t segments, slabs;                       /* gauges */
-  uint64_t large_blocks, large_bytes;             /* gauges */
-  uint64_t purges, purged_bytes;                  /* counters: madvise calls and bytes released */
-  uint64_t abandoned_slabs, adopted_slabs;        /* counters */
-  uint64_t limit_hits;                            /* counter: allocations refused by max_bytes */
-  uint64_t limit_reclaims, limit_reclaimed_bytes; /* counters: requests at max_bytes that first
-                                                     gave the heap's unused memory (empty slabs,
-                                                     kept mappings) back to the OS, and the bytes
-                                                     that returned */
-  uint64_t max_bytes;                             /* the heap's limit, 0 = none */
+  SEGFIT_STATS(SEGFIT_STATS_FIELD_)
   uint32_t class_count;                           /* entries used in classes[] */
   segfit_class_stats_t classes[SEGFIT_MAX_CLASSES];
   segfit_class_stats_t large;
 } segfit_stats_t;
+#undef SEGFIT_STATS_FIELD_
 
 SEGFIT_API void segfit_options_init(segfit_options_t *options);
 

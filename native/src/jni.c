@@ -5,7 +5,8 @@
  * also read the buffer's address field) and never allocates on its own, never throws, and never
  * calls back into Java on a hot path. Addresses travel as positive jlongs; a failed allocation
  * returns the negative SEGFIT_E_* code from the same call, so an allocation is one JNI call. The
- * stats array layout comes from NativeHeap's constants through the javac -h header.
+ * statistics, like the error codes, travel as the lists of segfit.h: their table, then their
+ * values in list order.
  */
 #include <jni.h>
 #include <stdint.h>
@@ -208,60 +209,75 @@ JNIEXPORT jstring JNICALL Java_io_segfit_internal_NativeHeap_corruption(JNIEnv *
   return (*env)->NewStringUTF(env, text);
 }
 
-static void put_class(jlong *out, const segfit_class_stats_t *c) {
-  out[io_segfit_internal_NativeHeap_CLASS_BLOCK_SIZE] = (jlong)c->block_size;
-  out[io_segfit_internal_NativeHeap_CLASS_LIVE_BLOCKS] = (jlong)c->live_blocks;
-  out[io_segfit_internal_NativeHeap_CLASS_LIVE_BYTES] = (jlong)c->live_bytes;
-  out[io_segfit_internal_NativeHeap_CLASS_ALLOCS] = (jlong)c->allocs;
-  out[io_segfit_internal_NativeHeap_CLASS_FREES] = (jlong)c->frees;
-  out[io_segfit_internal_NativeHeap_CLASS_SLABS] = (jlong)c->slabs;
+/* ---------------------------------------------------------------------------------------------
+ * Statistics: the SEGFIT_STATS and SEGFIT_CLASS_STATS lists as tables, and a snapshot's values
+ * ------------------------------------------------------------------------------------------- */
+
+/* A kind that is neither COUNTER nor GAUGE does not compile. */
+#define SF_JNI_KIND_COUNTER "COUNTER"
+#define SF_JNI_KIND_GAUGE "GAUGE"
+#define SF_JNI_STAT_ROW_(field, accessor, metric, kind, unit, description) \
+  {#field, #accessor, metric, SF_JNI_KIND_##kind, unit, description},
+typedef const char *sf_jni_stat_row_t[io_segfit_internal_NativeHeap_STAT_COLUMNS];
+static const sf_jni_stat_row_t sf_jni_stats[] = {SEGFIT_STATS(SF_JNI_STAT_ROW_)};
+static const sf_jni_stat_row_t sf_jni_class_stats[] = {SEGFIT_CLASS_STATS(SF_JNI_STAT_ROW_)};
+#undef SF_JNI_STAT_ROW_
+#define SF_JNI_COUNT_(rows) ((jint)(sizeof(rows) / sizeof(rows[0])))
+#define SF_JNI_STAT_COUNT SF_JNI_COUNT_(sf_jni_stats)
+#define SF_JNI_CLASS_STAT_COUNT SF_JNI_COUNT_(sf_jni_class_stats)
+
+/* Class: io.segfit.internal.NativeHeap  Method: statCount  Signature: (Z)I */
+JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_statCount(JNIEnv *env, jclass cls,
+                                                                   jboolean per_class) {
+  return per_class ? SF_JNI_CLASS_STAT_COUNT : SF_JNI_STAT_COUNT;
 }
 
+/* Class: io.segfit.internal.NativeHeap  Method: statColumn
+ * Signature: (ZII)Ljava/lang/String; */
+JNIEXPORT jstring JNICALL Java_io_segfit_internal_NativeHeap_statColumn(JNIEnv *env, jclass cls,
+                                                                       jboolean per_class,
+                                                                       jint index, jint column) {
+  jint count = per_class ? SF_JNI_CLASS_STAT_COUNT : SF_JNI_STAT_COUNT;
+  if (index < 0 || index >= count) return NULL;
+  if (column < 0 || column >= io_segfit_internal_NativeHeap_STAT_COLUMNS) return NULL;
+  const sf_jni_stat_row_t *rows = per_class ? sf_jni_class_stats : sf_jni_stats;
+  return (*env)->NewStringUTF(env, rows[index][column]);
+}
+
+#define SF_JNI_STAT_VALUE_(field, accessor, metric, kind, unit, description) \
+  *out++ = (jlong)from->field;
+
+static jlong *put_class(jlong *out, const segfit_class_stats_t *from) {
+  SEGFIT_CLASS_STATS(SF_JNI_STAT_VALUE_)
+  return out;
+}
+
+/* The snapshot's layout: the SEGFIT_STATS values, class_count, then a record of the
+ * SEGFIT_CLASS_STATS values for each class and one for the large blocks. */
 #define SF_JNI_STATS_LENGTH \
-  (io_segfit_internal_NativeHeap_STAT_HEADER + \
-   (SEGFIT_MAX_CLASSES + 1) * io_segfit_internal_NativeHeap_CLASS_FIELDS)
+  (SF_JNI_STAT_COUNT + 1 + (SEGFIT_MAX_CLASSES + 1) * SF_JNI_CLASS_STAT_COUNT)
 
 /* Class: io.segfit.internal.NativeHeap  Method: stats  Signature: (J[J)I */
 JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_stats(JNIEnv *env, jclass cls,
-                                                               jlong heap, jlongArray out) {
+                                                               jlong heap, jlongArray out_array) {
   segfit_stats_t s;
   jlong v[SF_JNI_STATS_LENGTH];
-  if ((*env)->GetArrayLength(env, out) < SF_JNI_STATS_LENGTH) return SEGFIT_E_INVALID_OPTION;
+  if ((*env)->GetArrayLength(env, out_array) < SF_JNI_STATS_LENGTH) {
+    return SEGFIT_E_INVALID_OPTION;
+  }
   int rc = segfit_stats(heap_of(heap), &s);
   if (rc != 0) return rc;
-  v[io_segfit_internal_NativeHeap_STAT_LIVE_BYTES] = (jlong)s.live_bytes;
-  v[io_segfit_internal_NativeHeap_STAT_LIVE_BLOCKS] = (jlong)s.live_blocks;
-  v[io_segfit_internal_NativeHeap_STAT_ALLOCS] = (jlong)s.allocs;
-  v[io_segfit_internal_NativeHeap_STAT_FREES] = (jlong)s.frees;
-  v[io_segfit_internal_NativeHeap_STAT_REALLOCS_IN_PLACE] = (jlong)s.reallocs_in_place;
-  v[io_segfit_internal_NativeHeap_STAT_REALLOCS_MOVED] = (jlong)s.reallocs_moved;
-  v[io_segfit_internal_NativeHeap_STAT_REALLOCS_REMAPPED] = (jlong)s.reallocs_remapped;
-  v[io_segfit_internal_NativeHeap_STAT_REMOTE_FREES] = (jlong)s.remote_frees;
-  v[io_segfit_internal_NativeHeap_STAT_RESERVED_BYTES] = (jlong)s.reserved_bytes;
-  v[io_segfit_internal_NativeHeap_STAT_COMMITTED_BYTES] = (jlong)s.committed_bytes;
-  v[io_segfit_internal_NativeHeap_STAT_SEGMENTS] = (jlong)s.segments;
-  v[io_segfit_internal_NativeHeap_STAT_SLABS] = (jlong)s.slabs;
-  v[io_segfit_internal_NativeHeap_STAT_LARGE_BLOCKS] = (jlong)s.large_blocks;
-  v[io_segfit_internal_NativeHeap_STAT_LARGE_BYTES] = (jlong)s.large_bytes;
-  v[io_segfit_internal_NativeHeap_STAT_PURGES] = (jlong)s.purges;
-  v[io_segfit_internal_NativeHeap_STAT_PURGED_BYTES] = (jlong)s.purged_bytes;
-  v[io_segfit_internal_NativeHeap_STAT_ABANDONED_SLABS] = (jlong)s.abandoned_slabs;
-  v[io_segfit_internal_NativeHeap_STAT_ADOPTED_SLABS] = (jlong)s.adopted_slabs;
-  v[io_segfit_internal_NativeHeap_STAT_LIMIT_HITS] = (jlong)s.limit_hits;
-  v[io_segfit_internal_NativeHeap_STAT_MAX_BYTES] = (jlong)s.max_bytes;
-  v[io_segfit_internal_NativeHeap_STAT_LIMIT_RECLAIMS] = (jlong)s.limit_reclaims;
-  v[io_segfit_internal_NativeHeap_STAT_LIMIT_RECLAIMED_BYTES] = (jlong)s.limit_reclaimed_bytes;
+  jlong *out = v;
+  const segfit_stats_t *from = &s;
+  SEGFIT_STATS(SF_JNI_STAT_VALUE_)
   uint32_t count = s.class_count <= SEGFIT_MAX_CLASSES ? s.class_count : SEGFIT_MAX_CLASSES;
-  v[io_segfit_internal_NativeHeap_STAT_CLASS_COUNT] = (jlong)count;
-  jlong *record = v + io_segfit_internal_NativeHeap_STAT_HEADER;
-  for (uint32_t i = 0; i < count; i++, record += io_segfit_internal_NativeHeap_CLASS_FIELDS) {
-    put_class(record, &s.classes[i]);
-  }
-  put_class(record, &s.large);
-  record += io_segfit_internal_NativeHeap_CLASS_FIELDS;
-  (*env)->SetLongArrayRegion(env, out, 0, (jsize)(record - v), v);
+  *out++ = (jlong)count;
+  for (uint32_t i = 0; i < count; i++) out = put_class(out, &s.classes[i]);
+  out = put_class(out, &s.large);
+  (*env)->SetLongArrayRegion(env, out_array, 0, (jsize)(out - v), v);
   return 0;
 }
+#undef SF_JNI_STAT_VALUE_
 
 /* ---------------------------------------------------------------------------------------------
  * Blocks by address

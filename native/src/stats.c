@@ -7,6 +7,8 @@
  * its locks. A reader holds the global lock, under which thread heaps appear, disappear and
  * fold their counters into the heap, so each event is counted exactly once. Gauges derived
  * from two counters (live = allocs - frees) can be momentarily off under concurrent calls.
+ * The figures are the SEGFIT_STATS and SEGFIT_CLASS_STATS lists of segfit.h: sf_stats_add says
+ * where the core keeps each one; summing heaps goes over the lists, so it never misses a figure.
  */
 #include <string.h>
 
@@ -27,7 +29,9 @@ void _sf_stats_fold(sf_theap_t *th) {
   pthread_mutex_unlock(&b->lock);
 }
 
-/* Adds one heap into *st (class entries: allocs and frees only). pre: global lock. */
+/* Reads the figures of one heap into a zeroed *st, from where the core keeps them: a figure
+ * added to SEGFIT_STATS is read here. Class entries: allocs, frees and slabs, the rest comes
+ * from them in sf_stats_finish. pre: global lock. */
 static void sf_stats_add(sf_heap_t *heap, segfit_stats_t *st) {
   sf_heap_body_t *b = heap->body;
   for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next) {
@@ -78,21 +82,9 @@ static void sf_stats_add(sf_heap_t *heap, segfit_stats_t *st) {
   pthread_mutex_unlock(&b->large_lock);
 }
 
-int segfit_stats(segfit_heap_t *heap, segfit_stats_t *st) {
-  if (st == NULL) return SEGFIT_E_INVALID_OPTION;
-  _sf_init();
-  memset(st, 0, sizeof *st);
-  pthread_mutex_lock(&_sf_global_lock);
-  if (heap != NULL) {
-    if (atomic_load_explicit(&heap->closed, memory_order_acquire)) {
-      pthread_mutex_unlock(&_sf_global_lock);
-      return SEGFIT_E_CLOSED;
-    }
-    sf_stats_add(heap, st);
-  } else {
-    for (sf_heap_t *h = _sf_heaps; h != NULL; h = h->next) sf_stats_add(h, st);
-  }
-  pthread_mutex_unlock(&_sf_global_lock);
+/* The figures that come from the class entries. Live blocks are clamped per heap, where a
+ * free counted before its allocation was folded can momentarily outnumber the allocations. */
+static void sf_stats_finish(segfit_stats_t *st) {
   st->class_count = SF_CLASSES;
   for (unsigned c = 0; c < SF_CLASSES; c++) {
     segfit_class_stats_t *cs = &st->classes[c];
@@ -109,5 +101,47 @@ int segfit_stats(segfit_heap_t *heap, segfit_stats_t *st) {
   st->frees += st->large.frees;
   st->live_blocks += st->large.live_blocks;
   st->live_bytes += st->large.live_bytes;
+}
+
+#define SF_STATS_SUM_(field, accessor, metric, kind, unit, description) to->field += from->field;
+
+static void sf_stats_class_sum(segfit_class_stats_t *to, const segfit_class_stats_t *from) {
+  uint64_t block_size = from->block_size;   /* a size, the same in every heap: not summed */
+  SEGFIT_CLASS_STATS(SF_STATS_SUM_)
+  to->block_size = block_size;
+}
+
+/* Adds the figures of one heap to those of all heaps, every figure of the lists (the limits
+ * too: their sum is what the heaps together may hold). */
+static void sf_stats_sum(segfit_stats_t *to, const segfit_stats_t *from) {
+  SEGFIT_STATS(SF_STATS_SUM_)
+  for (unsigned c = 0; c < SF_CLASSES; c++) sf_stats_class_sum(&to->classes[c], &from->classes[c]);
+  sf_stats_class_sum(&to->large, &from->large);
+}
+#undef SF_STATS_SUM_
+
+int segfit_stats(segfit_heap_t *heap, segfit_stats_t *st) {
+  if (st == NULL) return SEGFIT_E_INVALID_OPTION;
+  _sf_init();
+  memset(st, 0, sizeof *st);
+  pthread_mutex_lock(&_sf_global_lock);
+  if (heap != NULL) {
+    if (atomic_load_explicit(&heap->closed, memory_order_acquire)) {
+      pthread_mutex_unlock(&_sf_global_lock);
+      return SEGFIT_E_CLOSED;
+    }
+    sf_stats_add(heap, st);
+    sf_stats_finish(st);
+  } else {
+    segfit_stats_t one;   /* a reader's call, off the allocation path: 6 KiB of stack is fine */
+    sf_stats_finish(st);   /* the class sizes, also when there is no heap */
+    for (sf_heap_t *h = _sf_heaps; h != NULL; h = h->next) {
+      memset(&one, 0, sizeof one);
+      sf_stats_add(h, &one);
+      sf_stats_finish(&one);
+      sf_stats_sum(st, &one);
+    }
+  }
+  pthread_mutex_unlock(&_sf_global_lock);
   return 0;
 }

@@ -13,6 +13,7 @@ import io.segfit.internal.OpenHeaps;
 import io.segfit.internal.Option;
 import io.segfit.internal.Regions;
 import io.segfit.internal.SlabCache;
+import io.segfit.internal.Stats;
 import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -501,7 +502,7 @@ public final class Heap implements AutoCloseable {
    */
   public HeapStats stats() {
     if (closed) throw Errors.closed(name);
-    long[] raw = new long[NativeHeap.statsLength()];
+    long[] raw = Stats.array();
     int rc = NativeHeap.stats(handle, raw);
     if (rc != 0) throw Errors.block(rc, name, "stats", 0);
     if (cache != null) cache.addTo(raw);

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package io.segfit;
 
-import io.segfit.internal.Figure;
-import io.segfit.internal.Figure.Kind;
-import io.segfit.internal.NativeHeap;
+import io.segfit.internal.Stats;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 
@@ -19,25 +18,22 @@ public final class HeapStats {
   private final long[] v;
   private final List<SizeClassStats> sizeClasses;
   private final SizeClassStats large;
-  private final long leaksReported;
 
+  /** raw: as NativeHeap.stats filled it (see Stats); the facade's figures are put in here. */
   HeapStats(String heapName, long[] raw, long leaksReported) {
     this.heapName = heapName;
-    this.v = raw.clone();
-    this.leaksReported = leaksReported;
-    int count = (int) raw[NativeHeap.STAT_CLASS_COUNT];
+    this.v = Arrays.copyOf(raw, Stats.LENGTH);
+    v[Stats.LEAKS_REPORTED] = leaksReported;
+    int count = (int) v[Stats.CLASS_COUNT];
     List<SizeClassStats> classes = new ArrayList<>(count);
-    for (int i = 0; i < count; i++) classes.add(record(raw, i));
+    for (int i = 0; i < count; i++) classes.add(new SizeClassStats(v, Stats.record(i)));
     this.sizeClasses = Collections.unmodifiableList(classes);
-    this.large = record(raw, count);
+    this.large = new SizeClassStats(v, Stats.record(count));
   }
 
-  private static SizeClassStats record(long[] raw, int index) {
-    int at = NativeHeap.STAT_HEADER + index * NativeHeap.CLASS_FIELDS;
-    return new SizeClassStats(raw[at + NativeHeap.CLASS_BLOCK_SIZE],
-        raw[at + NativeHeap.CLASS_LIVE_BLOCKS], raw[at + NativeHeap.CLASS_LIVE_BYTES],
-        raw[at + NativeHeap.CLASS_ALLOCS], raw[at + NativeHeap.CLASS_FREES],
-        raw[at + NativeHeap.CLASS_SLABS]);
+  /** The figure of segfit.h's SEGFIT_STATS (or of the facade) named field. */
+  private long get(String field) {
+    return v[Stats.index(field)];
   }
 
   /** The heap's name. */
@@ -49,135 +45,98 @@ public final class HeapStats {
    * Gauge: bytes of the blocks allocated and not yet freed, each counted at its size class's
    * block size (at least the requested size; in debug mode the canary is included).
    */
-  @Figure(kind = Kind.GAUGE, name = "live", unit = "bytes",
-      description = "bytes of the live blocks, each at its size class's block size")
   public long liveBytes() {
-    return v[NativeHeap.STAT_LIVE_BYTES];
+    return get("live_bytes");
   }
 
   /** Gauge: blocks allocated and not yet freed. */
-  @Figure(kind = Kind.GAUGE, name = "live.blocks", unit = "blocks",
-      description = "blocks allocated and not yet freed")
   public long liveBlocks() {
-    return v[NativeHeap.STAT_LIVE_BLOCKS];
+    return get("live_blocks");
   }
 
   /** Counter: allocations, including those made by reallocation. */
-  @Figure(kind = Kind.COUNTER, name = "allocations",
-      description = "allocations, including those made by reallocation")
   public long allocations() {
-    return v[NativeHeap.STAT_ALLOCS];
+    return get("allocs");
   }
 
   /** Counter: frees, including those made by reallocation. */
-  @Figure(kind = Kind.COUNTER, name = "frees",
-      description = "frees, including those made by reallocation")
   public long frees() {
-    return v[NativeHeap.STAT_FREES];
+    return get("frees");
   }
 
   /** Counter: reallocations that kept the block where it was (same size class). */
-  @Figure(kind = Kind.COUNTER, name = "reallocations", tags = {"kind", "in_place"},
-      description = "reallocations, by kind: in_place, moved (copied), remapped (mremap)")
   public long reallocationsInPlace() {
-    return v[NativeHeap.STAT_REALLOCS_IN_PLACE];
+    return get("reallocs_in_place");
   }
 
   /** Counter: reallocations that moved the block by copying it. */
-  @Figure(kind = Kind.COUNTER, name = "reallocations", tags = {"kind", "moved"},
-      description = "reallocations, by kind: in_place, moved (copied), remapped (mremap)")
   public long reallocationsMoved() {
-    return v[NativeHeap.STAT_REALLOCS_MOVED];
+    return get("reallocs_moved");
   }
 
   /** Counter: reallocations of large blocks done by {@code mremap}, without copying. */
-  @Figure(kind = Kind.COUNTER, name = "reallocations", tags = {"kind", "remapped"},
-      description = "reallocations, by kind: in_place, moved (copied), remapped (mremap)")
   public long reallocationsRemapped() {
-    return v[NativeHeap.STAT_REALLOCS_REMAPPED];
+    return get("reallocs_remapped");
   }
 
   /** Counter: frees made by a thread other than the one owning the block's slab. */
-  @Figure(kind = Kind.COUNTER, name = "remote.frees",
-      description = "frees made by a thread other than the one owning the block's slab")
   public long remoteFrees() {
-    return v[NativeHeap.STAT_REMOTE_FREES];
+    return get("remote_frees");
   }
 
   /** Gauge: address space reserved by the heap. */
-  @Figure(kind = Kind.GAUGE, name = "reserved", unit = "bytes",
-      description = "address space reserved by the heap")
   public long reservedBytes() {
-    return v[NativeHeap.STAT_RESERVED_BYTES];
+    return get("reserved_bytes");
   }
 
   /** Gauge: memory backing the reserved address space (what counts against the limit). */
-  @Figure(kind = Kind.GAUGE, name = "committed", unit = "bytes",
-      description = "memory backing the reserved address space (what counts against the limit)")
   public long committedBytes() {
-    return v[NativeHeap.STAT_COMMITTED_BYTES];
+    return get("committed_bytes");
   }
 
   /** Gauge: segments the heap holds. */
-  @Figure(kind = Kind.GAUGE, name = "segments", unit = "segments",
-      description = "segments the heap holds")
   public long segments() {
-    return v[NativeHeap.STAT_SEGMENTS];
+    return get("segments");
   }
 
   /** Gauge: slabs the heap holds. */
-  @Figure(kind = Kind.GAUGE, name = "slabs", unit = "slabs", description = "slabs the heap holds")
   public long slabs() {
-    return v[NativeHeap.STAT_SLABS];
+    return get("slabs");
   }
 
   /** Gauge: live large blocks. */
-  @Figure(kind = Kind.GAUGE, name = "large.blocks", unit = "blocks",
-      description = "live large blocks (each with a mapping of its own)")
   public long largeBlocks() {
-    return v[NativeHeap.STAT_LARGE_BLOCKS];
+    return get("large_blocks");
   }
 
   /** Gauge: bytes mapped for live large blocks. */
-  @Figure(kind = Kind.GAUGE, name = "large", unit = "bytes",
-      description = "bytes mapped for live large blocks")
   public long largeBytes() {
-    return v[NativeHeap.STAT_LARGE_BYTES];
+    return get("large_bytes");
   }
 
   /** Counter: purges, each returning the memory of empty slabs to the OS. */
-  @Figure(kind = Kind.COUNTER, name = "purges",
-      description = "purges, each returning the memory of empty slabs to the OS")
   public long purges() {
-    return v[NativeHeap.STAT_PURGES];
+    return get("purges");
   }
 
   /** Counter: bytes returned to the OS by purges. */
-  @Figure(kind = Kind.COUNTER, name = "purged", unit = "bytes",
-      description = "bytes returned to the OS by purges")
   public long purgedBytes() {
-    return v[NativeHeap.STAT_PURGED_BYTES];
+    return get("purged_bytes");
   }
 
   /** Counter: slabs abandoned by exiting threads. */
-  @Figure(kind = Kind.COUNTER, name = "abandoned.slabs", unit = "slabs",
-      description = "slabs abandoned by exiting threads")
   public long abandonedSlabs() {
-    return v[NativeHeap.STAT_ABANDONED_SLABS];
+    return get("abandoned_slabs");
   }
 
   /** Counter: abandoned slabs adopted by other threads. */
-  @Figure(kind = Kind.COUNTER, name = "adopted.slabs", unit = "slabs",
-      description = "abandoned slabs adopted by other threads")
   public long adoptedSlabs() {
-    return v[NativeHeap.STAT_ADOPTED_SLABS];
+    return get("adopted_slabs");
   }
 
   /** Counter: allocations refused because of the heap's limit. */
-  @Figure(kind = Kind.COUNTER, name = "limit.hits",
-      description = "allocations refused because of the heap's limit")
   public long limitHits() {
-    return v[NativeHeap.STAT_LIMIT_HITS];
+    return get("limit_hits");
   }
 
   /**
@@ -186,31 +145,23 @@ public final class HeapStats {
    * the operating system. Each is followed by one more try: a success, or a {@link #limitHits()
    * limit hit}.
    */
-  @Figure(kind = Kind.COUNTER, name = "limit.reclaims",
-      description = "requests at the limit that first returned the heap's unused memory to the OS")
   public long limitReclaims() {
-    return v[NativeHeap.STAT_LIMIT_RECLAIMS];
+    return get("limit_reclaims");
   }
 
   /** Counter: committed bytes those {@link #limitReclaims() reclaims} returned. */
-  @Figure(kind = Kind.COUNTER, name = "limit.reclaimed", unit = "bytes",
-      description = "committed bytes returned by limit reclaims")
   public long limitReclaimedBytes() {
-    return v[NativeHeap.STAT_LIMIT_RECLAIMED_BYTES];
+    return get("limit_reclaimed_bytes");
   }
 
   /** The heap's limit, 0 when it has none. */
-  @Figure(kind = Kind.GAUGE, name = "limit", unit = "bytes",
-      description = "the heap's limit, 0 when it has none")
   public long maxBytes() {
-    return v[NativeHeap.STAT_MAX_BYTES];
+    return get("max_bytes");
   }
 
   /** Counter: leaks reported by the heap's leak detection (see {@link LeakDetection}). */
-  @Figure(kind = Kind.COUNTER, name = "leaks",
-      description = "leaks reported by the heap's leak detection")
   public long leaksReported() {
-    return leaksReported;
+    return get("leaks_reported");
   }
 
   /** Per-size-class figures, smallest class first (unmodifiable). */
@@ -243,7 +194,7 @@ public final class HeapStats {
         .append(adoptedSlabs()).append("; limit hits ").append(limitHits())
         .append(", reclaims ").append(limitReclaims()).append(" (")
         .append(bytes(limitReclaimedBytes())).append(")")
-        .append("; leaks reported ").append(leaksReported).append('\n');
+        .append("; leaks reported ").append(leaksReported()).append('\n');
     for (SizeClassStats c : sizeClasses) {
       if (c.allocations() != 0 || c.liveBlocks() != 0) sb.append("  class ").append(c).append('\n');
     }

@@ -83,13 +83,13 @@ public final class Errors {
           + " is not a power of two between 1 and " + NativeHeap.maxAlignment());
     }
     if (code == LIMIT || code == OUT_OF_MEMORY) {
-      long[] stats = new long[NativeHeap.statsLength()];
+      long[] stats = Stats.array();
       boolean known = NativeHeap.stats(handle, stats) == 0;
-      long limit = known ? stats[NativeHeap.STAT_MAX_BYTES] : -1;
-      long live = known ? stats[NativeHeap.STAT_LIVE_BYTES] : -1;
+      long limit = known ? stats[Stats.MAX_BYTES] : -1;
+      long live = known ? stats[Stats.LIVE_BYTES] : -1;
       // Committed but not live: what the heap's reclaim could not give back. The two figures are
       // read without stopping other threads, so clamp a momentary inversion.
-      long held = known ? Math.max(0, stats[NativeHeap.STAT_COMMITTED_BYTES] - live) : -1;
+      long held = known ? Math.max(0, stats[Stats.COMMITTED_BYTES] - live) : -1;
       boolean limitHit = code == LIMIT;
       if (limitHit) Jfr.limitHit(heap, size, limit, live);
       throw new HeapOutOfMemoryError(heap, size, limit, live, held, limitHit);

@@ -1,37 +1,108 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * What a figure of HeapStats is, for reporters that export every figure (io.segfit.micrometer):
- * each public long accessor of HeapStats carries one, so a figure added there is exported with
- * its kind and unit without a second list to keep in step (SegfitMetricsTest checks that none
- * lacks it). Names and units follow the dotted, unit-last convention of metrics libraries.
+ * One figure of a heap's statistics, as an entry of segfit.h's SEGFIT_STATS or
+ * SEGFIT_CLASS_STATS list describes it (see Stats, which reads the lists), or one the facade
+ * adds. Reporters that export every figure (io.segfit.micrometer) go over these, so a figure
+ * added to a list is exported with its kind and unit without a second list to keep in step.
+ * Names and units follow the dotted, unit-last convention of metrics libraries.
  */
 package io.segfit.internal;
 
-import java.lang.annotation.ElementType;
-import java.lang.annotation.Retention;
-import java.lang.annotation.RetentionPolicy;
-import java.lang.annotation.Target;
+import java.util.ArrayList;
+import java.util.List;
 
-@Retention(RetentionPolicy.RUNTIME)
-@Target(ElementType.METHOD)
-public @interface Figure {
+public final class Figure {
   /** Whether a figure only grows over a heap's life or describes the moment. */
-  enum Kind { COUNTER, GAUGE }
+  public enum Kind { COUNTER, GAUGE }
 
-  Kind kind();
-
-  /** The dotted name after the reporter's prefix ({@code segfit.heap.}), e.g. {@code live}. */
-  String name();
-
-  /** The base unit ({@code bytes}, {@code blocks}...), empty for a plain count of events. */
-  String unit() default "";
+  private final String field;
+  private final String accessor;
+  private final String metric;
+  private final List<String> tags;
+  private final Kind kind;
+  private final String unit;
+  private final String description;
+  private final int index;
 
   /**
-   * Tags, as key-value pairs, telling apart figures that share a name (the kinds of
-   * reallocation).
+   * metric: the dotted name, then optionally "{key=value,...}"; index: in the statistics array
+   * (see Stats), or in a record of a size class.
    */
-  String[] tags() default {};
+  Figure(String field, String accessor, String metric, String kind, String unit,
+      String description, int index) {
+    this.field = field;
+    this.accessor = accessor;
+    int brace = metric.indexOf('{');
+    this.metric = brace < 0 ? metric : metric.substring(0, brace);
+    this.tags = brace < 0 ? List.of() : tags(field, metric.substring(brace));
+    this.kind = Kind.valueOf(kind);
+    this.unit = unit;
+    this.description = description;
+    this.index = index;
+  }
 
-  /** One line for the metric's description. */
-  String description();
+  private static List<String> tags(String field, String braced) {
+    List<String> out = new ArrayList<>();
+    boolean ok = braced.length() > 2 && braced.endsWith("}");
+    for (String pair : ok ? braced.substring(1, braced.length() - 1).split(",", -1)
+        : new String[0]) {
+      int eq = pair.indexOf('=');
+      ok &= eq > 0 && eq < pair.length() - 1;
+      if (!ok) break;
+      out.add(pair.substring(0, eq));
+      out.add(pair.substring(eq + 1));
+    }
+    if (!ok) {
+      throw new IllegalStateException("segfit.h: the metric of figure " + field + " ends in '"
+          + braced + "', not in {key=value,...}");
+    }
+    return List.copyOf(out);
+  }
+
+  /** The member of segfit_stats_t (segfit_class_stats_t), e.g. {@code live_bytes}. */
+  public String field() {
+    return field;
+  }
+
+  /**
+   * The no-argument method of io.segfit.HeapStats (SizeClassStats) that returns the figure;
+   * capitalised after "get", the attribute of io.segfit.HeapMXBean.
+   */
+  public String accessor() {
+    return accessor;
+  }
+
+  /** The dotted name after a reporter's prefix, e.g. {@code live}. */
+  public String metric() {
+    return metric;
+  }
+
+  /** Tags as key-value pairs, telling apart figures that share a metric name. */
+  public List<String> tags() {
+    return tags;
+  }
+
+  public Kind kind() {
+    return kind;
+  }
+
+  /** The base unit ({@code bytes}, {@code blocks}...), empty for a plain count of events. */
+  public String unit() {
+    return unit;
+  }
+
+  /** One line that says what the figure counts. */
+  public String description() {
+    return description;
+  }
+
+  /** The figure's place in the statistics array, or in a size class's record of it. */
+  public int index() {
+    return index;
+  }
+
+  @Override
+  public String toString() {
+    return field;
+  }
 }

@@ -95,24 +95,24 @@ final class JfrEvents {
   }
 
   private static void emitStatistics() {
-    long[] s = new long[NativeHeap.statsLength()];
+    long[] s = Stats.array();
     for (java.util.Map.Entry<Long, Jfr.Registered> heap : Jfr.HEAPS.entrySet()) {
       if (NativeHeap.stats(heap.getKey(), s) != 0) continue;
       SlabCache cache = heap.getValue().cache;
       if (cache != null) cache.addTo(s);
       HeapStatistics e = new HeapStatistics();
       e.heap = heap.getValue().name;
-      e.liveBytes = s[NativeHeap.STAT_LIVE_BYTES];
-      e.liveBlocks = s[NativeHeap.STAT_LIVE_BLOCKS];
-      e.committedBytes = s[NativeHeap.STAT_COMMITTED_BYTES];
-      e.reservedBytes = s[NativeHeap.STAT_RESERVED_BYTES];
-      e.allocations = s[NativeHeap.STAT_ALLOCS];
-      e.frees = s[NativeHeap.STAT_FREES];
-      e.purges = s[NativeHeap.STAT_PURGES];
-      e.purgedBytes = s[NativeHeap.STAT_PURGED_BYTES];
-      e.limitHits = s[NativeHeap.STAT_LIMIT_HITS];
-      e.limitReclaims = s[NativeHeap.STAT_LIMIT_RECLAIMS];
-      e.limitReclaimedBytes = s[NativeHeap.STAT_LIMIT_RECLAIMED_BYTES];
+      e.liveBytes = s[Stats.LIVE_BYTES];
+      e.liveBlocks = s[Stats.LIVE_BLOCKS];
+      e.committedBytes = s[Stats.COMMITTED_BYTES];
+      e.reservedBytes = s[Stats.RESERVED_BYTES];
+      e.allocations = s[Stats.ALLOCS];
+      e.frees = s[Stats.FREES];
+      e.purges = s[Stats.PURGES];
+      e.purgedBytes = s[Stats.PURGED_BYTES];
+      e.limitHits = s[Stats.LIMIT_HITS];
+      e.limitReclaims = s[Stats.LIMIT_RECLAIMS];
+      e.limitReclaimedBytes = s[Stats.LIMIT_RECLAIMED_BYTES];
       e.commit();
     }
   }
@@ -150,11 +150,11 @@ final class JfrEvents {
   static int trim(String heap, long handle) {
     Trim e = new Trim();
     if (!e.isEnabled()) return NativeHeap.trim(handle);
-    long[] s = new long[NativeHeap.statsLength()];
+    long[] s = Stats.array();
     e.begin();
-    e.committedBefore = NativeHeap.stats(handle, s) == 0 ? s[NativeHeap.STAT_COMMITTED_BYTES] : -1;
+    e.committedBefore = NativeHeap.stats(handle, s) == 0 ? s[Stats.COMMITTED_BYTES] : -1;
     int rc = NativeHeap.trim(handle);
-    e.committedAfter = NativeHeap.stats(handle, s) == 0 ? s[NativeHeap.STAT_COMMITTED_BYTES] : -1;
+    e.committedAfter = NativeHeap.stats(handle, s) == 0 ? s[Stats.COMMITTED_BYTES] : -1;
     e.end();
     e.heap = heap;
     if (e.shouldCommit()) e.commit();

@@ -6,9 +6,8 @@
  * on its own). Calls that produce an address return it as a positive long, or a negative
  * SEGFIT_E_* code on failure, so an allocation is one JNI call. Nothing here checks arguments:
  * the C core checks every size, alignment and pointer, and Errors turns its codes into
- * exceptions. Callers must have called NativeLibrary.ensureLoaded() first. The STAT_* and
- * CLASS_* constants fix the layout of the array stats() fills; javac -h turns them into the
- * macros jni.c uses, so the layout is defined here only.
+ * exceptions. Callers must have called NativeLibrary.ensureLoaded() first. Constants that jni.c
+ * shares reach it through the javac -h header.
  */
 package io.segfit.internal;
 
@@ -17,48 +16,8 @@ import java.nio.ByteBuffer;
 public final class NativeHeap {
   private NativeHeap() {}
 
-  // --- layout of the long[] filled by stats(): a header, then one record per size class, then
-  // one record for the large blocks (javac -h exports these to jni.c) -------------------------
-  public static final int STAT_LIVE_BYTES = 0;
-  public static final int STAT_LIVE_BLOCKS = 1;
-  public static final int STAT_ALLOCS = 2;
-  public static final int STAT_FREES = 3;
-  public static final int STAT_REALLOCS_IN_PLACE = 4;
-  public static final int STAT_REALLOCS_MOVED = 5;
-  public static final int STAT_REALLOCS_REMAPPED = 6;
-  public static final int STAT_REMOTE_FREES = 7;
-  public static final int STAT_RESERVED_BYTES = 8;
-  public static final int STAT_COMMITTED_BYTES = 9;
-  public static final int STAT_SEGMENTS = 10;
-  public static final int STAT_SLABS = 11;
-  public static final int STAT_LARGE_BLOCKS = 12;
-  public static final int STAT_LARGE_BYTES = 13;
-  public static final int STAT_PURGES = 14;
-  public static final int STAT_PURGED_BYTES = 15;
-  public static final int STAT_ABANDONED_SLABS = 16;
-  public static final int STAT_ADOPTED_SLABS = 17;
-  public static final int STAT_LIMIT_HITS = 18;
-  public static final int STAT_MAX_BYTES = 19;
-  public static final int STAT_LIMIT_RECLAIMS = 20;
-  public static final int STAT_LIMIT_RECLAIMED_BYTES = 21;
-  public static final int STAT_CLASS_COUNT = 22;
-  public static final int STAT_HEADER = 23;
-
-  public static final int CLASS_BLOCK_SIZE = 0;
-  public static final int CLASS_LIVE_BLOCKS = 1;
-  public static final int CLASS_LIVE_BYTES = 2;
-  public static final int CLASS_ALLOCS = 3;
-  public static final int CLASS_FREES = 4;
-  public static final int CLASS_SLABS = 5;
-  public static final int CLASS_FIELDS = 6;
-
   /** Longest heap name in UTF-8 bytes (SEGFIT_MAX_NAME_LENGTH). */
   public static final int MAX_NAME_BYTES = maxNameLength();
-
-  /** Length of the array stats() needs. */
-  public static int statsLength() {
-    return STAT_HEADER + (maxClasses() + 1) * CLASS_FIELDS;
-  }
 
   // --- constants of segfit.h --------------------------------------------------------------
   /** {@code SEGFIT_VERSION_MAJOR << 16 | MINOR << 8 | PATCH}. */
@@ -94,6 +53,21 @@ public final class NativeHeap {
   /** segfit_strerror(code). */
   public static native String errorMessage(int code);
 
+  // --- statistics (the SEGFIT_STATS and SEGFIT_CLASS_STATS X-macros; Stats reads them) -------
+  /** The columns of statColumn, in the order of the X-macros' parameters. */
+  public static final int STAT_FIELD = 0;
+  public static final int STAT_ACCESSOR = 1;
+  public static final int STAT_METRIC = 2;
+  public static final int STAT_KIND = 3;
+  public static final int STAT_UNIT = 4;
+  public static final int STAT_DESCRIPTION = 5;
+  public static final int STAT_COLUMNS = 6;
+
+  /** Number of entries of SEGFIT_CLASS_STATS (perClass) or SEGFIT_STATS. */
+  public static native int statCount(boolean perClass);
+  /** Column of entry index of SEGFIT_CLASS_STATS (perClass) or SEGFIT_STATS; null if none. */
+  public static native String statColumn(boolean perClass, int index, int column);
+
   // --- heaps ---------------------------------------------------------------------------------
   /**
    * segfit_heap_create. name: NUL-terminated UTF-8 of at most MAX_NAME_BYTES bytes, or null;
@@ -112,7 +86,7 @@ public final class NativeHeap {
    * heap, its block's address in block[0]; null when there is none.
    */
   public static native String corruption(long heap, long[] block);
-  /** segfit_stats into out (length statsLength()): 0 or a negative code. */
+  /** segfit_stats into out (layout and length: see Stats): 0 or a negative code. */
   public static native int stats(long heap, long[] out);
 
   // --- blocks by address: results are addresses (> 0) or negative codes ----------------------

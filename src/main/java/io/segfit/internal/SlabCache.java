@@ -92,11 +92,11 @@ public final class SlabCache {
     this.handle = handle;
     long delay = purgeDelayMs >= 0 ? purgeDelayMs : NativeHeap.defaultPurgeDelayMs();
     this.purgeDelayNanos = delay * 1_000_000L;
-    long[] raw = new long[NativeHeap.statsLength()];
+    long[] raw = Stats.array();
     int rc = NativeHeap.stats(handle, raw);
     if (rc != 0) throw new IllegalStateException("segfit: stats of a new heap: " + rc);
     int classes = 0;
-    while (classes < raw[NativeHeap.STAT_CLASS_COUNT] && blockSize(raw, classes) <= MAX) {
+    while (classes < raw[Stats.CLASS_COUNT] && blockSize(raw, classes) <= MAX) {
       classes++;
     }
     classSize = new int[classes];
@@ -111,7 +111,7 @@ public final class SlabCache {
   }
 
   private static long blockSize(long[] raw, int cls) {
-    return raw[NativeHeap.STAT_HEADER + cls * NativeHeap.CLASS_FIELDS + NativeHeap.CLASS_BLOCK_SIZE];
+    return raw[Stats.record(cls) + Stats.CLASS_BLOCK_SIZE];
   }
 
   // --- allocation ----------------------------------------------------------------------------
@@ -459,24 +459,24 @@ public final class SlabCache {
         r += c.remoteFrees[cls];
       }
       long l = Math.max(0, a - f);
-      int at = NativeHeap.STAT_HEADER + cls * NativeHeap.CLASS_FIELDS;
-      raw[at + NativeHeap.CLASS_ALLOCS] += a;
-      raw[at + NativeHeap.CLASS_FREES] += f;
-      raw[at + NativeHeap.CLASS_LIVE_BLOCKS] += l;
-      raw[at + NativeHeap.CLASS_LIVE_BYTES] += l * classSize[cls];
+      int at = Stats.record(cls);
+      raw[at + Stats.CLASS_ALLOCS] += a;
+      raw[at + Stats.CLASS_FREES] += f;
+      raw[at + Stats.CLASS_LIVE_BLOCKS] += l;
+      raw[at + Stats.CLASS_LIVE_BYTES] += l * classSize[cls];
       allocs += a;
       frees += f;
       remote += r;
       live += l;
       liveBytes += l * classSize[cls];
     }
-    raw[NativeHeap.STAT_ALLOCS] += allocs;
-    raw[NativeHeap.STAT_FREES] += frees;
-    raw[NativeHeap.STAT_REMOTE_FREES] += remote;
-    raw[NativeHeap.STAT_LIVE_BLOCKS] += live;
-    raw[NativeHeap.STAT_LIVE_BYTES] += liveBytes;
-    raw[NativeHeap.STAT_REALLOCS_IN_PLACE] += inPlace;
-    raw[NativeHeap.STAT_REALLOCS_MOVED] += moved;
+    raw[Stats.ALLOCS] += allocs;
+    raw[Stats.FREES] += frees;
+    raw[Stats.REMOTE_FREES] += remote;
+    raw[Stats.LIVE_BLOCKS] += live;
+    raw[Stats.LIVE_BYTES] += liveBytes;
+    raw[Stats.REALLOCS_IN_PLACE] += inPlace;
+    raw[Stats.REALLOCS_MOVED] += moved;
   }
 
   // --- virtual threads ------------------------------------------------------------------------

@@ -12,15 +12,18 @@ import io.segfit.Heap;
 import io.segfit.HeapStats;
 import io.segfit.internal.Figure;
 import io.segfit.internal.OpenHeaps;
+import io.segfit.internal.Stats;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
-import java.lang.reflect.Method;
+import java.lang.invoke.MethodType;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.stream.Collectors;
 
 /**
  * Micrometer meters for every open segfit {@link Heap}: the heaps open when it is bound, and
@@ -48,8 +51,6 @@ public final class SegfitMetrics implements MeterBinder, AutoCloseable {
   public static final String PREFIX = "segfit.heap.";
   /** The tag that names the heap. */
   public static final String HEAP_TAG = "heap";
-
-  private static final List<Exported> FIGURES = figures();
 
   private final Tags tags;
   private final List<Binding> bindings = new ArrayList<>();
@@ -99,31 +100,60 @@ public final class SegfitMetrics implements MeterBinder, AutoCloseable {
     bindings.clear();
   }
 
-  /** The annotated accessors of HeapStats, in a stable order. */
+  /**
+   * Every figure of a heap (segfit.h's SEGFIT_STATS list, then the facade's) with its accessor,
+   * in a stable order. Figures that share a metric name share their meters' description.
+   */
   private static List<Exported> figures() {
+    Map<String, List<Figure>> byMetric = new LinkedHashMap<>();
+    for (Figure f : Stats.FIGURES) {
+      byMetric.computeIfAbsent(f.metric(), k -> new ArrayList<>()).add(f);
+    }
     List<Exported> out = new ArrayList<>();
     MethodHandles.Lookup lookup = MethodHandles.publicLookup();
-    for (Method m : HeapStats.class.getMethods()) {
-      Figure f = m.getAnnotation(Figure.class);
-      if (f == null) continue;
-      try {
-        out.add(new Exported(f, lookup.unreflect(m)));
-      } catch (IllegalAccessException e) {
-        throw new IllegalStateException("HeapStats." + m.getName() + " is not public", e);
+    for (List<Figure> group : byMetric.values()) {
+      String description = group.size() == 1 ? group.get(0).description()
+          : group.stream().map(f -> tagValues(f) + ": " + f.description())
+              .collect(Collectors.joining("; "));
+      for (Figure f : group) {
+        try {
+          out.add(new Exported(f, description, lookup.findVirtual(HeapStats.class, f.accessor(),
+              MethodType.methodType(long.class))));
+        } catch (NoSuchMethodException | IllegalAccessException e) {
+          throw new IllegalStateException("segfit: figure " + f.field() + " has no accessor "
+              + "HeapStats." + f.accessor() + "()", e);
+        }
       }
     }
-    out.sort(Comparator.comparing((Exported e) -> e.figure.name())
+    out.sort(Comparator.comparing((Exported e) -> e.figure.metric())
         .thenComparing(e -> String.join(",", e.figure.tags())));
     return List.copyOf(out);
   }
 
-  /** One figure: its description and its accessor, of type (HeapStats)long. */
+  /** The values of the figure's tags, e.g. "in_place" for kind=in_place. */
+  private static String tagValues(Figure f) {
+    List<String> values = new ArrayList<>();
+    for (int i = 1; i < f.tags().size(); i += 2) values.add(f.tags().get(i));
+    return String.join(",", values);
+  }
+
+  /**
+   * The exported figures, made when the first heap is followed: a binder made where the native
+   * library cannot load (no heap will open) does not need them.
+   */
+  private static final class Figures {
+    static final List<Exported> ALL = figures();
+  }
+
+  /** One figure: its description, its meters' and its accessor, of type (HeapStats)long. */
   private static final class Exported {
     final Figure figure;
+    final String description;
     final MethodHandle accessor;
 
-    Exported(Figure figure, MethodHandle accessor) {
+    Exported(Figure figure, String description, MethodHandle accessor) {
       this.figure = figure;
+      this.description = description;
       this.accessor = accessor;
     }
 
@@ -182,9 +212,9 @@ public final class SegfitMetrics implements MeterBinder, AutoCloseable {
       String tag = heap.name();
       for (int n = 2; heapTags.containsValue(tag); n++) tag = heap.name() + "#" + n;
       Reader reader = new Reader(heap);
-      List<Meter> list = new ArrayList<>(FIGURES.size());
+      List<Meter> list = new ArrayList<>(Figures.ALL.size());
       try {
-        for (Exported f : FIGURES) list.add(register(f, reader, tag));
+        for (Exported f : Figures.ALL) list.add(register(f, reader, tag));
       } catch (RuntimeException e) {
         list.forEach(registry::remove);
         throw e;
@@ -212,15 +242,15 @@ public final class SegfitMetrics implements MeterBinder, AutoCloseable {
 
     private Meter register(Exported f, Reader reader, String heapTag) {
       Figure figure = f.figure;
-      String name = PREFIX + figure.name();
-      Tags all = tags.and(HEAP_TAG, heapTag).and(figure.tags());
+      String name = PREFIX + figure.metric();
+      Tags all = tags.and(HEAP_TAG, heapTag).and(figure.tags().toArray(new String[0]));
       String unit = figure.unit().isEmpty() ? null : figure.unit();
       if (figure.kind() == Figure.Kind.COUNTER) {
         return FunctionCounter.builder(name, reader, r -> r.read(f)).tags(all).baseUnit(unit)
-            .description(figure.description()).register(registry);
+            .description(f.description).register(registry);
       }
       return Gauge.builder(name, reader, r -> r.read(f)).tags(all).baseUnit(unit)
-          .description(figure.description()).strongReference(true).register(registry);
+          .description(f.description).strongReference(true).register(registry);
     }
   }
 }

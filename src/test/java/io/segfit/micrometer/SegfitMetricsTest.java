@@ -18,12 +18,12 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.segfit.Heap;
 import io.segfit.HeapStats;
 import io.segfit.internal.Figure;
+import io.segfit.internal.Stats;
 import java.lang.reflect.Method;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Paths;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
@@ -55,20 +55,14 @@ class SegfitMetricsTest {
         .tags(tags).meter();
   }
 
-  private static List<Method> figureAccessors() {
-    List<Method> out = new ArrayList<>();
-    for (Method m : HeapStats.class.getMethods()) {
-      if (m.getAnnotation(Figure.class) != null) out.add(m);
-    }
-    return out;
-  }
-
   @Test
   void everyFigureOfHeapStatsIsAMeterWithItsValue() throws Exception {
-    // A figure added to HeapStats without its @Figure would be missing from every registry.
+    // A public long accessor of HeapStats that is no figure would be missing from every registry.
+    Set<String> accessors =
+        Stats.FIGURES.stream().map(Figure::accessor).collect(Collectors.toSet());
     for (Method m : HeapStats.class.getMethods()) {
       if (m.getReturnType() == long.class && m.getParameterCount() == 0) {
-        assertNotNull(m.getAnnotation(Figure.class), "HeapStats." + m.getName() + " lacks @Figure");
+        assertTrue(accessors.contains(m.getName()), "HeapStats." + m.getName() + " is no figure");
       }
     }
     SimpleMeterRegistry registry = new SimpleMeterRegistry();
@@ -78,17 +72,16 @@ class SegfitMetricsTest {
       for (int i = 0; i < blocks.length; i++) blocks[i] = heap.allocateAddress(100 << i);
       heap.freeAddress(blocks[0]);
       HeapStats stats = heap.stats();
-      List<Method> accessors = figureAccessors();
-      assertEquals(accessors.size(), metersOf(registry, "mm-figures").size());
-      for (Method accessor : accessors) {
-        Figure f = accessor.getAnnotation(Figure.class);
-        Meter m = meter(registry, "mm-figures", f.name(), f.tags());
-        assertNotNull(m, f.name());
+      assertEquals(Stats.FIGURES.size(), metersOf(registry, "mm-figures").size());
+      for (Figure f : Stats.FIGURES) {
+        Meter m = meter(registry, "mm-figures", f.metric(), f.tags().toArray(new String[0]));
+        assertNotNull(m, f.metric());
         assertEquals(f.kind() == Figure.Kind.COUNTER ? Meter.Type.COUNTER : Meter.Type.GAUGE,
-            m.getId().getType(), f.name());
-        assertEquals(f.unit().isEmpty() ? null : f.unit(), m.getId().getBaseUnit(), f.name());
-        assertEquals(f.description(), m.getId().getDescription());
-        assertEquals((double) (long) accessor.invoke(stats), value(m), f.name());
+            m.getId().getType(), f.metric());
+        assertEquals(f.unit().isEmpty() ? null : f.unit(), m.getId().getBaseUnit(), f.metric());
+        assertTrue(m.getId().getDescription().contains(f.description()), f.metric());
+        Method accessor = HeapStats.class.getMethod(f.accessor());
+        assertEquals((double) (long) accessor.invoke(stats), value(m), f.metric());
       }
       assertEquals(10, value(meter(registry, "mm-figures", "allocations")));
       assertEquals(9, value(meter(registry, "mm-figures", "live.blocks")));
@@ -101,7 +94,7 @@ class SegfitMetricsTest {
   @Test
   void followsHeapsOpenedAndClosed() {
     SimpleMeterRegistry registry = new SimpleMeterRegistry();
-    int perHeap = figureAccessors().size();
+    int perHeap = Stats.FIGURES.size();
     try (Heap before = heap("mm-before")) {
       SegfitMetrics metrics = new SegfitMetrics(Tags.of("service", "cache"));
       metrics.bindTo(registry);

@@ -20,6 +20,6 @@ module io.segfit {
   exports io.segfit;
   exports io.segfit.micrometer;
   exports io.segfit.netty;
-  // JFR instruments and instantiates the event classes, which live in the internal package.
-  exports io.segfit.internal to jdk.jfr;
+  // JFR instruments and instantiates the event classes: their package, and only it.
+  exports io.segfit.internal.jfr to jdk.jfr;
 }

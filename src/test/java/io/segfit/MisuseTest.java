@@ -4,12 +4,16 @@ package io.segfit;
 import static io.segfit.TestSupport.assertStillWorks;
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import io.segfit.internal.NativeHeap;
 import java.nio.ByteBuffer;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -195,6 +199,33 @@ class MisuseTest {
     ByteBuffer view = heap.asByteBuffer(a, usable - 10, 10);
     view.put(9, (byte) 1);
     heap.freeAddress(a);
+  }
+
+  @Test
+  void aReservationTheOsRefusesIsHeapOutOfMemory() {
+    // Reservations of the largest size exhaust a 47- or 48-bit address space within a few.
+    long most = NativeHeap.maxSize();
+    List<Heap> held = new ArrayList<>();
+    try {
+      for (int n = 1; n <= 8; n++) {
+        String name = "huge-" + n;
+        try {
+          held.add(Heap.builder().name(name).reserveBytes(most).jmx(false).build());
+        } catch (HeapOutOfMemoryError e) {
+          assertOsRefused(e, name, most);
+          return;
+        }
+      }
+      fail(held.size() + " reservations of " + most + " bytes all succeeded");
+    } finally {
+      held.forEach(Heap::close);
+    }
+  }
+
+  private static void assertOsRefused(HeapOutOfMemoryError e, String heap, long reserve) {
+    assertEquals(heap, e.heapName());
+    assertEquals(reserve, e.requestedBytes());
+    assertFalse(e.isLimitReached(), e.getMessage());
   }
 
   @Test

@@ -323,7 +323,7 @@ public final class Heap implements AutoCloseable {
   /**
    * Allocates a block of {@code size} bytes, not initialized, and returns its address. Sizes
    * above 2 GiB are allowed. The memory may be accessed through FFM ({@code MemorySegment
-   * .ofAddress(address).reinterpret(size)}), through {@link #asByteBuffer(long, long, int)},
+   * .ofAddress(address).reinterpret(size)}), through {@link #sliceAddress(long, long, int)},
    * or through native code.
    *
    * @param size the size in bytes, at most 2<sup>46</sup>
@@ -446,17 +446,17 @@ public final class Heap implements AutoCloseable {
    * @throws IllegalStateException if the heap is closed, or the block was already freed
    * @throws IllegalArgumentException if address is not the start of a live block of this heap
    */
-  public long usableSize(long address) {
+  public long usableSizeAddress(long address) {
     if (closed) throw Errors.closed(name);
     if (cache != null) {
       long size = cache.usableSize(address);
       if (size != SlabCache.NOT_MINE) {
-        if (size < 0) throw Errors.block(size, name, "usableSize", address);
+        if (size < 0) throw Errors.block(size, name, "usableSizeAddress", address);
         return size;
       }
     }
     long size = Blocks.usableSize(handle, address);
-    if (size < 0) throw Errors.block(size, name, "usableSize", address);
+    if (size < 0) throw Errors.block(size, name, "usableSizeAddress", address);
     return size;
   }
 
@@ -476,8 +476,8 @@ public final class Heap implements AutoCloseable {
    * @throws IndexOutOfBoundsException if offset or length is negative, or the view would go
    *     past the block's usable size
    */
-  public ByteBuffer asByteBuffer(long address, long offset, int length) {
-    long usable = usableSize(address);
+  public ByteBuffer sliceAddress(long address, long offset, int length) {
+    long usable = usableSizeAddress(address);
     if (offset < 0 || length < 0 || offset > usable - length) {
       throw new IndexOutOfBoundsException("view of " + length + " bytes at offset " + offset
           + " does not fit the block of " + usable + " bytes at 0x" + Long.toHexString(address));

@@ -82,7 +82,7 @@ class MisuseTest {
     rejected(IllegalArgumentException.class, () -> heap.allocateAlignedAddress(1L << 62, 64));
     long a = heap.allocateAddress(10);
     rejected(IllegalArgumentException.class, () -> heap.reallocateAddress(a, Long.MAX_VALUE));
-    assertEquals(10, heap.usableSize(a) >= 10 ? 10 : -1);
+    assertEquals(10, heap.usableSizeAddress(a) >= 10 ? 10 : -1);
     heap.freeAddress(a);
   }
 
@@ -129,7 +129,7 @@ class MisuseTest {
     other.free(theirs); // still live in its own heap
     long theirAddress = other.allocateAddress(64);
     rejected(IllegalArgumentException.class, () -> heap.freeAddress(theirAddress));
-    rejected(IllegalArgumentException.class, () -> heap.usableSize(theirAddress));
+    rejected(IllegalArgumentException.class, () -> heap.usableSizeAddress(theirAddress));
     rejected(IllegalArgumentException.class, () -> heap.reallocateAddress(theirAddress, 100));
     other.freeAddress(theirAddress);
   }
@@ -140,9 +140,9 @@ class MisuseTest {
     for (long bad : new long[] {a + 16, a + 1, a + 255, 8, 4096, -1, -4096, Long.MIN_VALUE,
         0x7fff_ffff_f000L, 1L << 47, Long.MAX_VALUE & ~15L}) {
       rejected(IllegalArgumentException.class, () -> heap.freeAddress(bad), "not the start");
-      rejected(IllegalArgumentException.class, () -> heap.usableSize(bad));
+      rejected(IllegalArgumentException.class, () -> heap.usableSizeAddress(bad));
       rejected(IllegalArgumentException.class, () -> heap.reallocateAddress(bad, 10));
-      rejected(IllegalArgumentException.class, () -> heap.asByteBuffer(bad, 0, 1));
+      rejected(IllegalArgumentException.class, () -> heap.sliceAddress(bad, 0, 1));
     }
     heap.freeAddress(a);
     assertDoesNotThrow(() -> heap.freeAddress(0), "0 is a no-op, like free(NULL)");
@@ -179,7 +179,7 @@ class MisuseTest {
     heap.freeAddress(a);
     rejected(IllegalStateException.class, () -> heap.freeAddress(a), "already freed");
     rejected(IllegalStateException.class, () -> heap.reallocateAddress(a, 10));
-    rejected(IllegalStateException.class, () -> heap.usableSize(a));
+    rejected(IllegalStateException.class, () -> heap.usableSizeAddress(a));
     long large = heap.allocateAddress(Segfit.smallMax() * 3);
     heap.freeAddress(large);
     // A large block's mapping is gone once freed: never a crash, always an exception.
@@ -189,14 +189,14 @@ class MisuseTest {
   }
 
   @Test
-  void asByteBufferBounds() {
+  void sliceAddressBounds() {
     long a = heap.allocateAddress(1000);
-    long usable = heap.usableSize(a);
-    rejected(IndexOutOfBoundsException.class, () -> heap.asByteBuffer(a, -1, 10));
-    rejected(IndexOutOfBoundsException.class, () -> heap.asByteBuffer(a, 0, -1));
-    rejected(IndexOutOfBoundsException.class, () -> heap.asByteBuffer(a, usable - 9, 10));
-    rejected(IndexOutOfBoundsException.class, () -> heap.asByteBuffer(a, Long.MAX_VALUE, 1));
-    ByteBuffer view = heap.asByteBuffer(a, usable - 10, 10);
+    long usable = heap.usableSizeAddress(a);
+    rejected(IndexOutOfBoundsException.class, () -> heap.sliceAddress(a, -1, 10));
+    rejected(IndexOutOfBoundsException.class, () -> heap.sliceAddress(a, 0, -1));
+    rejected(IndexOutOfBoundsException.class, () -> heap.sliceAddress(a, usable - 9, 10));
+    rejected(IndexOutOfBoundsException.class, () -> heap.sliceAddress(a, Long.MAX_VALUE, 1));
+    ByteBuffer view = heap.sliceAddress(a, usable - 10, 10);
     view.put(9, (byte) 1);
     heap.freeAddress(a);
   }

@@ -18,7 +18,7 @@ public final class Example {
 
             long address = heap.allocateAddress(3L << 30);        // raw addresses go past 2 GiB
             System.out.println("3 GiB block at 0x" + Long.toHexString(address)
-                    + ", usable " + heap.usableSize(address));
+                    + ", usable " + heap.usableSizeAddress(address));
             heap.freeAddress(address);
 
             HeapStats stats = heap.stats();

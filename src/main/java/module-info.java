@@ -7,7 +7,9 @@
  * run with {@code --enable-native-access=io.segfit}.
  */
 module io.segfit {
-  requires transitive java.management;
+  // Not transitive: no type of segfit's API is a java.management one (a heap's MXBean name is
+  // a String), so a user's module reads java.management only if it requires it itself.
+  requires java.management;
   requires static jdk.jfr;
   // io.segfit.netty only: Netty is an optional dependency, needed by nothing else. Not
   // transitive, though that package's API is made of Netty types: "requires static transitive"
@@ -20,6 +22,6 @@ module io.segfit {
   exports io.segfit;
   exports io.segfit.micrometer;
   exports io.segfit.netty;
-  // JFR instruments and instantiates the event classes, which live in the internal package.
-  exports io.segfit.internal to jdk.jfr;
+  // JFR instruments and instantiates the event classes: their package, and only it.
+  exports io.segfit.internal.jfr to jdk.jfr;
 }

@@ -4,29 +4,29 @@ package io.segfit;
 import io.segfit.internal.AllocationSites;
 import io.segfit.internal.Blocks;
 import io.segfit.internal.BufferMemo;
+import io.segfit.internal.CorruptionReport;
 import io.segfit.internal.Errors;
 import io.segfit.internal.Jfr;
 import io.segfit.internal.LeakDetector;
+import io.segfit.internal.MXBeans;
 import io.segfit.internal.NativeHeap;
 import io.segfit.internal.NativeLibrary;
 import io.segfit.internal.OpenHeaps;
 import io.segfit.internal.Option;
 import io.segfit.internal.Regions;
 import io.segfit.internal.SlabCache;
+<<<<<<< HEAD
 import io.segfit.internal.Stats;
 import java.lang.management.ManagementFactory;
+=======
+>>>>>>> surface16
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicBoolean;
-import javax.management.InstanceAlreadyExistsException;
-import javax.management.MBeanServer;
-import javax.management.ObjectName;
 
 /**
  * An off-heap memory allocator: allocates, reallocates and frees blocks of native memory,
@@ -118,7 +118,7 @@ public final class Heap implements AutoCloseable {
   private final SlabCache cache;
   private final AtomicBoolean closing = new AtomicBoolean();
   private volatile boolean closed;
-  private volatile ObjectName mxbeanName;
+  private volatile String mxbeanName;
 
   private Heap(long handle, String name, boolean isDefault, LeakDetection level, int interval,
       boolean debug, boolean cached, long purgeDelayMs) {
@@ -328,7 +328,7 @@ public final class Heap implements AutoCloseable {
   /**
    * Allocates a block of {@code size} bytes, not initialized, and returns its address. Sizes
    * above 2 GiB are allowed. The memory may be accessed through FFM ({@code MemorySegment
-   * .ofAddress(address).reinterpret(size)}), through {@link #asByteBuffer(long, long, int)},
+   * .ofAddress(address).reinterpret(size)}), through {@link #sliceAddress(long, long, int)},
    * or through native code.
    *
    * @param size the size in bytes, at most 2<sup>46</sup>
@@ -451,17 +451,17 @@ public final class Heap implements AutoCloseable {
    * @throws IllegalStateException if the heap is closed, or the block was already freed
    * @throws IllegalArgumentException if address is not the start of a live block of this heap
    */
-  public long usableSize(long address) {
+  public long usableSizeAddress(long address) {
     if (closed) throw Errors.closed(name);
     if (cache != null) {
       long size = cache.usableSize(address);
       if (size != SlabCache.NOT_MINE) {
-        if (size < 0) throw Errors.block(size, name, "usableSize", address);
+        if (size < 0) throw Errors.block(size, name, "usableSizeAddress", address);
         return size;
       }
     }
     long size = Blocks.usableSize(handle, address);
-    if (size < 0) throw Errors.block(size, name, "usableSize", address);
+    if (size < 0) throw Errors.block(size, name, "usableSizeAddress", address);
     return size;
   }
 
@@ -481,8 +481,8 @@ public final class Heap implements AutoCloseable {
    * @throws IndexOutOfBoundsException if offset or length is negative, or the view would go
    *     past the block's usable size
    */
-  public ByteBuffer asByteBuffer(long address, long offset, int length) {
-    long usable = usableSize(address);
+  public ByteBuffer sliceAddress(long address, long offset, int length) {
+    long usable = usableSizeAddress(address);
     if (offset < 0 || length < 0 || offset > usable - length) {
       throw new IndexOutOfBoundsException("view of " + length + " bytes at offset " + offset
           + " does not fit the block of " + usable + " bytes at 0x" + Long.toHexString(address));
@@ -522,7 +522,7 @@ public final class Heap implements AutoCloseable {
     if (closed) throw Errors.closed(name);
     if (cache != null) cache.trim();
     int rc = Jfr.trim(name, handle);
-    if (rc == Errors.CORRUPTED) throw corruption("trim", 0);
+    if (rc == Errors.CORRUPTED) throw CorruptionReport.drain(handle, name, sites, "trim", 0);
     if (rc != 0) throw Errors.block(rc, name, "trim", 0);
   }
 
@@ -542,10 +542,13 @@ public final class Heap implements AutoCloseable {
   }
 
   /**
-   * The name under which the heap's {@link HeapMXBean} is registered, or null if it is not
-   * (JMX off, or the heap is closed).
+   * The name under which the heap's {@link HeapMXBean} is registered with the platform MBean
+   * server, such as {@code io.segfit:type=Heap,name=cache}, or null if it is not (JMX off, the
+   * registration failed, or the heap is closed). A String, so that segfit's API needs no
+   * {@code java.management}: {@code ObjectName.getInstance(heap.mxbeanName())} makes the JMX
+   * name.
    */
-  public ObjectName mxbeanName() {
+  public String mxbeanName() {
     return mxbeanName;
   }
 
@@ -570,7 +573,11 @@ public final class Heap implements AutoCloseable {
     if (!closing.compareAndSet(false, true)) throw Errors.closed(name);
     closed = true;
     OpenHeaps.closed(this);
-    unregisterMXBean();
+    String mxbean = mxbeanName;
+    if (mxbean != null) {
+      mxbeanName = null;
+      MXBeans.unregister(name, mxbean);
+    }
     Jfr.removeHeap(handle);
     if (leaks != null) leaks.close();
     int rc = NativeHeap.destroy(handle);
@@ -599,30 +606,8 @@ public final class Heap implements AutoCloseable {
   private RuntimeException freeFailure(long code, long address) {
     if (code != Errors.CORRUPTED) return Errors.block(code, name, "free", address);
     if (leaks != null) leaks.untrack(address);
-    RuntimeException e = corruption("free", address);
+    RuntimeException e = CorruptionReport.drain(handle, name, sites, "free", address);
     if (sites != null) sites.freed(address);
-    return e;
-  }
-
-  /**
-   * The report of a debug check that failed: every record the core logged, each block's
-   * allocation site attached (the first as the cause, the others as suppressed exceptions).
-   */
-  private IllegalStateException corruption(String operation, long address) {
-    StringBuilder message = new StringBuilder();
-    Throwable cause = null;
-    List<Throwable> more = new ArrayList<>();
-    long[] block = new long[1];
-    for (String record; (record = NativeHeap.corruption(handle, block)) != null; ) {
-      message.append(message.length() == 0 ? "" : "; ").append(record);
-      Throwable site = sites == null ? null : sites.site(block[0]);
-      if (site == null) continue;
-      if (cause == null) cause = site;
-      else more.add(site);
-    }
-    IllegalStateException e = Errors.corrupted(name, operation, address, message.toString());
-    if (cause != null) e.initCause(cause);
-    more.forEach(e::addSuppressed);
     return e;
   }
 
@@ -637,45 +622,6 @@ public final class Heap implements AutoCloseable {
   private void addressAllocated(long address, long size, long alignment) {
     if (sites != null) sites.allocated(address, size);
     if (size >= LARGE) Jfr.largeAllocation(name, address, size, alignment);
-  }
-
-  private void registerMXBean() {
-    MBeanServer server = ManagementFactory.getPlatformMBeanServer();
-    HeapMXBeanImpl bean = new HeapMXBeanImpl(this);
-    for (int n = 1; n < 1000; n++) {
-      String value = n == 1 ? name : name + "#" + n;
-      try {
-        ObjectName objectName = new ObjectName("io.segfit:type=Heap,name=" + quoteIfNeeded(value));
-        server.registerMBean(bean, objectName);
-        mxbeanName = objectName;
-        return;
-      } catch (InstanceAlreadyExistsException taken) {
-        // try the next suffix
-      } catch (Exception | LinkageError e) {
-        System.getLogger("io.segfit").log(System.Logger.Level.WARNING,
-            "heap '" + name + "': cannot register its MXBean", e);
-        return;
-      }
-    }
-  }
-
-  private static String quoteIfNeeded(String value) {
-    for (int i = 0; i < value.length(); i++) {
-      if (",=:\"*?\n".indexOf(value.charAt(i)) >= 0) return ObjectName.quote(value);
-    }
-    return value;
-  }
-
-  private void unregisterMXBean() {
-    ObjectName objectName = mxbeanName;
-    if (objectName == null) return;
-    mxbeanName = null;
-    try {
-      ManagementFactory.getPlatformMBeanServer().unregisterMBean(objectName);
-    } catch (Exception e) {
-      System.getLogger("io.segfit").log(System.Logger.Level.WARNING,
-          "heap '" + name + "': cannot unregister its MXBean", e);
-    }
   }
 
   /**
@@ -873,22 +819,13 @@ public final class Heap implements AutoCloseable {
       long handle = NativeHeap.create(nameBytes, maxBytes, reserveBytes, preTouch, hugePages,
           purgeDelayMs, debug);
       if (handle <= 0) {
-        String what = name == null ? "a heap" : "heap '" + name + "'";
-        if (handle == Errors.INVALID_OPTION) {
-          throw new IllegalArgumentException("cannot create " + what + ": an option is out of "
-              + "the core's range (" + this + ")");
-        }
-        if (handle == Errors.OUT_OF_MEMORY || handle == Errors.LIMIT) {
-          throw new HeapOutOfMemoryError(name == null ? "?" : name, reserveBytes, maxBytes, 0,
-              false);
-        }
-        throw new IllegalStateException("cannot create " + what + ": " + Errors.describe(handle));
+        throw Errors.creation(handle, name, reserveBytes, maxBytes, toString());
       }
       String actualName = NativeHeap.name(handle);
       boolean cached = maxBytes == 0 && purgeDelayMs != 0 && Option.THREAD_CACHE.booleanValue();
       Heap heap = new Heap(handle, actualName, isDefault, level, interval, debug, cached,
           purgeDelayMs);
-      if (withJmx) heap.registerMXBean();
+      if (withJmx) heap.mxbeanName = MXBeans.register(actualName, new HeapMXBeanImpl(heap));
       Jfr.addHeap(handle, actualName, heap.cache);
       OpenHeaps.opened(heap);
       return heap;

@@ -171,14 +171,14 @@ class CallPathTest {
         });
         run("reallocateAddress(0,100)", () -> {
           long a = heap.reallocateAddress(0, 100);
-          long usable = heap.usableSize(a);
+          long usable = heap.usableSizeAddress(a);
           heap.freeAddress(heap.reallocateAddress(a, 3 << 20));
           return usable >= 100;
         });
-        run("usableSize(freed)", () -> {
+        run("usableSizeAddress(freed)", () -> {
           long a = heap.allocateAddress(48);
           heap.freeAddress(a);
-          return heap.usableSize(a);
+          return heap.usableSizeAddress(a);
         });
         run("limit", () -> small.allocate(2 << 20));
         run("limitAddress", () -> small.allocateAddress(2 << 20));

@@ -32,8 +32,8 @@ class CloseTest {
         () -> heap.reallocate(live, 10), () -> heap.free(live),
         () -> heap.allocateAddress(1), () -> heap.allocateZeroedAddress(1),
         () -> heap.allocateAlignedAddress(1, 64), () -> heap.reallocateAddress(address, 10),
-        () -> heap.freeAddress(address), () -> heap.usableSize(address),
-        () -> heap.asByteBuffer(address, 0, 1), heap::stats, heap::trim, heap::close,
+        () -> heap.freeAddress(address), () -> heap.usableSizeAddress(address),
+        () -> heap.sliceAddress(address, 0, 1), heap::stats, heap::trim, heap::close,
         () -> heap.allocate(-1), () -> heap.freeAddress(12345));
     for (Executable call : calls) {
       IllegalStateException e = assertThrows(IllegalStateException.class, call);

@@ -4,12 +4,16 @@ package io.segfit;
 import static io.segfit.TestSupport.assertStillWorks;
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import io.segfit.internal.NativeHeap;
 import java.nio.ByteBuffer;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -78,7 +82,7 @@ class MisuseTest {
     rejected(IllegalArgumentException.class, () -> heap.allocateAlignedAddress(1L << 62, 64));
     long a = heap.allocateAddress(10);
     rejected(IllegalArgumentException.class, () -> heap.reallocateAddress(a, Long.MAX_VALUE));
-    assertEquals(10, heap.usableSize(a) >= 10 ? 10 : -1);
+    assertEquals(10, heap.usableSizeAddress(a) >= 10 ? 10 : -1);
     heap.freeAddress(a);
   }
 
@@ -125,7 +129,7 @@ class MisuseTest {
     other.free(theirs); // still live in its own heap
     long theirAddress = other.allocateAddress(64);
     rejected(IllegalArgumentException.class, () -> heap.freeAddress(theirAddress));
-    rejected(IllegalArgumentException.class, () -> heap.usableSize(theirAddress));
+    rejected(IllegalArgumentException.class, () -> heap.usableSizeAddress(theirAddress));
     rejected(IllegalArgumentException.class, () -> heap.reallocateAddress(theirAddress, 100));
     other.freeAddress(theirAddress);
   }
@@ -136,9 +140,9 @@ class MisuseTest {
     for (long bad : new long[] {a + 16, a + 1, a + 255, 8, 4096, -1, -4096, Long.MIN_VALUE,
         0x7fff_ffff_f000L, 1L << 47, Long.MAX_VALUE & ~15L}) {
       rejected(IllegalArgumentException.class, () -> heap.freeAddress(bad), "not the start");
-      rejected(IllegalArgumentException.class, () -> heap.usableSize(bad));
+      rejected(IllegalArgumentException.class, () -> heap.usableSizeAddress(bad));
       rejected(IllegalArgumentException.class, () -> heap.reallocateAddress(bad, 10));
-      rejected(IllegalArgumentException.class, () -> heap.asByteBuffer(bad, 0, 1));
+      rejected(IllegalArgumentException.class, () -> heap.sliceAddress(bad, 0, 1));
     }
     heap.freeAddress(a);
     assertDoesNotThrow(() -> heap.freeAddress(0), "0 is a no-op, like free(NULL)");
@@ -175,7 +179,7 @@ class MisuseTest {
     heap.freeAddress(a);
     rejected(IllegalStateException.class, () -> heap.freeAddress(a), "already freed");
     rejected(IllegalStateException.class, () -> heap.reallocateAddress(a, 10));
-    rejected(IllegalStateException.class, () -> heap.usableSize(a));
+    rejected(IllegalStateException.class, () -> heap.usableSizeAddress(a));
     long large = heap.allocateAddress(Segfit.smallMax() * 3);
     heap.freeAddress(large);
     // A large block's mapping is gone once freed: never a crash, always an exception.
@@ -185,16 +189,43 @@ class MisuseTest {
   }
 
   @Test
-  void asByteBufferBounds() {
+  void sliceAddressBounds() {
     long a = heap.allocateAddress(1000);
-    long usable = heap.usableSize(a);
-    rejected(IndexOutOfBoundsException.class, () -> heap.asByteBuffer(a, -1, 10));
-    rejected(IndexOutOfBoundsException.class, () -> heap.asByteBuffer(a, 0, -1));
-    rejected(IndexOutOfBoundsException.class, () -> heap.asByteBuffer(a, usable - 9, 10));
-    rejected(IndexOutOfBoundsException.class, () -> heap.asByteBuffer(a, Long.MAX_VALUE, 1));
-    ByteBuffer view = heap.asByteBuffer(a, usable - 10, 10);
+    long usable = heap.usableSizeAddress(a);
+    rejected(IndexOutOfBoundsException.class, () -> heap.sliceAddress(a, -1, 10));
+    rejected(IndexOutOfBoundsException.class, () -> heap.sliceAddress(a, 0, -1));
+    rejected(IndexOutOfBoundsException.class, () -> heap.sliceAddress(a, usable - 9, 10));
+    rejected(IndexOutOfBoundsException.class, () -> heap.sliceAddress(a, Long.MAX_VALUE, 1));
+    ByteBuffer view = heap.sliceAddress(a, usable - 10, 10);
     view.put(9, (byte) 1);
     heap.freeAddress(a);
+  }
+
+  @Test
+  void aReservationTheOsRefusesIsHeapOutOfMemory() {
+    // Reservations of the largest size exhaust a 47- or 48-bit address space within a few.
+    long most = NativeHeap.maxSize();
+    List<Heap> held = new ArrayList<>();
+    try {
+      for (int n = 1; n <= 8; n++) {
+        String name = "huge-" + n;
+        try {
+          held.add(Heap.builder().name(name).reserveBytes(most).jmx(false).build());
+        } catch (HeapOutOfMemoryError e) {
+          assertOsRefused(e, name, most);
+          return;
+        }
+      }
+      fail(held.size() + " reservations of " + most + " bytes all succeeded");
+    } finally {
+      held.forEach(Heap::close);
+    }
+  }
+
+  private static void assertOsRefused(HeapOutOfMemoryError e, String heap, long reserve) {
+    assertEquals(heap, e.heapName());
+    assertEquals(reserve, e.requestedBytes());
+    assertFalse(e.isLimitReached(), e.getMessage());
   }
 
   @Test

@@ -24,12 +24,44 @@ import org.junit.jupiter.api.Test;
 /** The MXBean, the JFR events and leak detection. */
 class ObservabilityTest {
 
+  /** Stands in for heaps that took every name of the form "full", "full#2"... */
+  public interface NameHolderMXBean {
+    String getName();
+  }
+
+  public static final class NameHolder implements NameHolderMXBean {
+    @Override
+    public String getName() {
+      return "full";
+    }
+  }
+
+  @Test
+  void aHeapWhoseNamesAreAllTakenWorksWithoutMXBean() throws Exception {
+    MBeanServer server = ManagementFactory.getPlatformMBeanServer();
+    List<ObjectName> taken = new ArrayList<>();
+    try {
+      for (int n = 1; n < 1000; n++) {
+        ObjectName name = new ObjectName("io.segfit:type=Heap,name=full" + (n == 1 ? "" : "#" + n));
+        server.registerMBean(new NameHolder(), name);
+        taken.add(name);
+      }
+      try (Heap heap = Heap.builder().name("full").build()) {
+        assertEquals(null, heap.mxbeanName());
+        heap.free(heap.allocate(64));
+      }
+    } finally {
+      for (ObjectName name : taken) server.unregisterMBean(name);
+    }
+  }
+
   @Test
   void mxbeanIsRegisteredReadableAndUnregistered() throws Exception {
     MBeanServer server = ManagementFactory.getPlatformMBeanServer();
     ObjectName name = new ObjectName("io.segfit:type=Heap,name=jmx-test");
     try (Heap heap = Heap.builder().name("jmx-test").maxBytes(64 << 20).build()) {
-      assertEquals(name, heap.mxbeanName());
+      assertEquals(name, ObjectName.getInstance(heap.mxbeanName()));
+      assertEquals("io.segfit:type=Heap,name=jmx-test", heap.mxbeanName());
       assertTrue(server.isRegistered(name));
       ByteBuffer b = heap.allocate(1000);
       assertEquals("jmx-test", server.getAttribute(name, "Name"));
@@ -44,11 +76,12 @@ class ObservabilityTest {
       server.invoke(name, "trim", null, null);
       // a second heap with the same name gets a suffix
       try (Heap twin = Heap.builder().name("jmx-test").build()) {
-        assertEquals(new ObjectName("io.segfit:type=Heap,name=jmx-test#2"), twin.mxbeanName());
+        assertEquals("io.segfit:type=Heap,name=jmx-test#2", twin.mxbeanName());
       }
       try (Heap odd = Heap.builder().name("a,b=c:d").build()) {
-        assertTrue(server.isRegistered(odd.mxbeanName()), odd.mxbeanName()::toString);
-        assertEquals("a,b=c:d", server.getAttribute(odd.mxbeanName(), "Name"));
+        ObjectName oddName = ObjectName.getInstance(odd.mxbeanName());
+        assertTrue(server.isRegistered(oddName), odd.mxbeanName());
+        assertEquals("a,b=c:d", server.getAttribute(oddName, "Name"));
       }
     }
     assertFalse(server.isRegistered(name));

@@ -43,7 +43,7 @@ final class TestSupport {
     assertEquals(0x1122334455667788L, b.getLong(0));
     heap.free(b);
     long a = heap.allocateAddress(100);
-    assertTrue(heap.usableSize(a) >= 100);
+    assertTrue(heap.usableSizeAddress(a) >= 100);
     heap.freeAddress(a);
   }
 

@@ -49,8 +49,8 @@ class ThreadCacheTest {
       assertEquals(Errors.NOT_A_BLOCK, NativeHeap.usableSize(handle(heap),
           NativeHeap.address(b)));
       assertEquals(16 << 10, NativeHeap.usableSize(handle(heap), NativeHeap.address(big)));
-      assertEquals(64, heap.usableSize(a));
-      assertEquals(1024, heap.usableSize(NativeHeap.address(b)));
+      assertEquals(64, heap.usableSizeAddress(a));
+      assertEquals(1024, heap.usableSizeAddress(NativeHeap.address(b)));
       HeapStats s = heap.stats();
       assertEquals(3, s.liveBlocks());
       assertEquals(64 + 1024 + (16 << 10), s.liveBytes());
@@ -113,7 +113,7 @@ class ThreadCacheTest {
       IllegalStateException twice =
           assertThrows(IllegalStateException.class, () -> heap.freeAddress(a));
       assertTrue(twice.getMessage().contains("already freed"), twice.getMessage());
-      assertThrows(IllegalStateException.class, () -> heap.usableSize(a));
+      assertThrows(IllegalStateException.class, () -> heap.usableSizeAddress(a));
       assertThrows(IllegalStateException.class, () -> heap.reallocateAddress(a, 10));
 
       ByteBuffer b = heap.allocate(3000);
@@ -131,17 +131,17 @@ class ThreadCacheTest {
   void reallocationKeepsTheBytes() {
     try (Heap heap = cached("realloc")) {
       long a = heap.allocateAddress(40);
-      ByteBuffer v = heap.asByteBuffer(a, 0, 40);
+      ByteBuffer v = heap.sliceAddress(a, 0, 40);
       for (int i = 0; i < 40; i++) v.put(i, (byte) i);
       assertEquals(a, heap.reallocateAddress(a, 48), "same class: in place");
       long moved = heap.reallocateAddress(a, 5000);
       assertNotEquals(a, moved);
       assertThrows(IllegalStateException.class, () -> heap.freeAddress(a), "the old block went");
       long large = heap.reallocateAddress(moved, 100_000);
-      ByteBuffer w = heap.asByteBuffer(large, 0, 40);
+      ByteBuffer w = heap.sliceAddress(large, 0, 40);
       for (int i = 0; i < 40; i++) assertEquals((byte) i, w.get(i));
       long back = heap.reallocateAddress(large, 32);
-      ByteBuffer x = heap.asByteBuffer(back, 0, 32);
+      ByteBuffer x = heap.sliceAddress(back, 0, 32);
       for (int i = 0; i < 32; i++) assertEquals((byte) i, x.get(i));
       heap.freeAddress(back);
 
@@ -344,7 +344,7 @@ class ThreadCacheTest {
               for (int i = 0; i < TestSupport.scaled(20_000); i++) {
                 int size = 1 + rnd.nextInt(9000);
                 long a = heap.allocateAddress(size);
-                heap.asByteBuffer(a, 0, 8).putLong(0, a);
+                heap.sliceAddress(a, 0, 8).putLong(0, a);
                 if (rnd.nextBoolean()) shared.add(a);
                 else mine.add(a);
                 if (mine.size() > 100) free(heap, mine.remove(rnd.nextInt(mine.size())));
@@ -372,7 +372,7 @@ class ThreadCacheTest {
   }
 
   private static void free(Heap heap, long a) {
-    long tag = heap.asByteBuffer(a, 0, 8).getLong(0);
+    long tag = heap.sliceAddress(a, 0, 8).getLong(0);
     if (tag != a) throw new AssertionError("block " + a + " holds " + tag);
     heap.freeAddress(a);
   }

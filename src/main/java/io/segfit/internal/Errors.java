@@ -63,6 +63,24 @@ public final class Errors {
     return "unknown segfit error " + code;
   }
 
+  /**
+   * The exception for a failed segfit_heap_create: heap is the name asked for (null when the core
+   * was to choose one), reserveBytes and maxBytes the options, options the builder's description.
+   * Throws HeapOutOfMemoryError itself when the reservation cannot be mapped.
+   */
+  public static RuntimeException creation(long code, String heap, long reserveBytes,
+      long maxBytes, String options) {
+    String what = heap == null ? "a heap" : "heap '" + heap + "'";
+    if (code == INVALID_OPTION) {
+      return new IllegalArgumentException("cannot create " + what + ": an option is out of the "
+          + "core's range (" + options + ")");
+    }
+    if (code == OUT_OF_MEMORY || code == LIMIT) {
+      throw new HeapOutOfMemoryError(heap == null ? "?" : heap, reserveBytes, maxBytes, 0, false);
+    }
+    return new IllegalStateException("cannot create " + what + ": " + describe(code));
+  }
+
   public static IllegalStateException closed(String heap) {
     return new IllegalStateException("heap '" + heap + "' is closed");
   }

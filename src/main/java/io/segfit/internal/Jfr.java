@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * JDK Flight Recorder events of segfit, kept apart so that jdk.jfr stays optional: this class
- * only touches JfrEvents (which links against jdk.jfr) when the jdk.jfr module is present, and
+ * only touches jfr.JfrEvents (which links against jdk.jfr) when the jdk.jfr module is present, and
  * every entry point is a cheap check when it is not, or when no recording enables the event.
  * Events: io.segfit.LargeAllocation, io.segfit.LimitHit, io.segfit.Trim, io.segfit.Leak, and
  * the periodic io.segfit.HeapStatistics (one per open heap, which carries the purge counters of
@@ -9,6 +9,8 @@
  */
 package io.segfit.internal;
 
+import io.segfit.internal.jfr.JfrEvents;
+import java.util.Collections;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -22,12 +24,12 @@ public final class Jfr {
   public static final long LARGE_ALLOCATION_THRESHOLD = largeThreshold();
 
   /** Open heaps by handle, for the periodic statistics event. */
-  static final Map<Long, Registered> HEAPS = new ConcurrentHashMap<>();
+  private static final Map<Long, Registered> HEAPS = new ConcurrentHashMap<>();
 
   /** A heap's name and its thread caches, whose counts the core's statistics lack (or null). */
-  static final class Registered {
-    final String name;
-    final SlabCache cache;
+  public static final class Registered {
+    public final String name;
+    public final SlabCache cache;
 
     Registered(String name, SlabCache cache) {
       this.name = name;
@@ -49,6 +51,11 @@ public final class Jfr {
       // An event threshold is no reason to make the allocator unusable: keep the default.
       return Option.parseBytes(Option.JFR_LARGE_ALLOCATION.defaultValue());
     }
+  }
+
+  /** The open heaps by handle, for io.segfit.HeapStatistics. */
+  public static Map<Long, Registered> heaps() {
+    return Collections.unmodifiableMap(HEAPS);
   }
 
   /** Registers an open heap for io.segfit.HeapStatistics. */

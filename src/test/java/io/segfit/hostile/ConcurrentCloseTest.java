@@ -176,8 +176,8 @@ class ConcurrentCloseTest {
         case 7 -> {
           if (!addresses.isEmpty()) {
             long a = addresses.remove(rnd.nextInt(addresses.size()));
-            if (heap.usableSize(a) < 0) {
-              throw new AssertionError("usableSize negative");
+            if (heap.usableSizeAddress(a) < 0) {
+              throw new AssertionError("usableSizeAddress negative");
             }
             heap.freeAddress(a);
           }

@@ -32,14 +32,14 @@ class DebugModeTest {
     try (Heap heap = debugHeap("debug-overrun")) {
       // Every byte of the usable size may be written: no report.
       long ok = heap.allocateAddress(size);
-      long usable = heap.usableSize(ok);
+      long usable = heap.usableSizeAddress(ok);
       assertTrue(usable >= size, "usable " + usable);
       Hostile.fill(Hostile.Bytes.at(ok), 1, 0, usable);
       heap.freeAddress(ok);
 
       // One byte past it lands in the canary: reported on free, naming the block.
       long bad = heap.allocateAddress(size);
-      long badUsable = heap.usableSize(bad);
+      long badUsable = heap.usableSizeAddress(bad);
       Hostile.fill(Hostile.Bytes.at(bad), 2, 0, badUsable);
       raw.put(bad + badUsable, (byte) ~raw.get(bad + badUsable));
       IllegalStateException e = assertThrows(IllegalStateException.class,
@@ -67,10 +67,10 @@ class DebugModeTest {
       assertThrows(IndexOutOfBoundsException.class, () -> b.put(24, (byte) 1));
       assertThrows(IndexOutOfBoundsException.class, () -> b.putLong(20, 1L));
       long a = heap.allocateAddress(24);
-      long usable = heap.usableSize(a);
+      long usable = heap.usableSizeAddress(a);
       assertThrows(IndexOutOfBoundsException.class,
-          () -> heap.asByteBuffer(a, 0, (int) usable + 1));
-      assertThrows(IndexOutOfBoundsException.class, () -> heap.asByteBuffer(a, 1, (int) usable));
+          () -> heap.sliceAddress(a, 0, (int) usable + 1));
+      assertThrows(IndexOutOfBoundsException.class, () -> heap.sliceAddress(a, 1, (int) usable));
       heap.free(b);
       heap.freeAddress(a);
       assertEquals(0, heap.stats().liveBlocks());
@@ -88,7 +88,7 @@ class DebugModeTest {
         .leakDetection(LeakDetection.DISABLED).build()) {
       ByteBuffer b = allocateTheBlockThatWillBeOverrun(heap);
       long address = raw.addressOf(b);
-      long usable = heap.usableSize(address);
+      long usable = heap.usableSizeAddress(address);
       raw.put(address + usable, (byte) ~raw.get(address + usable));
       IllegalStateException e = assertThrows(IllegalStateException.class, () -> heap.free(b));
       assertTrue(e.getMessage().contains("past its end") && e.getMessage().contains(

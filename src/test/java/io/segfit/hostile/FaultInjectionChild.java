@@ -129,7 +129,7 @@ public final class FaultInjectionChild {
           break;
         case 3:
           x.address = heap.allocateAddress(x.size);
-          check(heap.usableSize(x.address) >= x.size, "usable size");
+          check(heap.usableSizeAddress(x.address) >= x.size, "usable size");
           break;
         default:
           x.address = heap.allocateZeroedAddress(x.size);

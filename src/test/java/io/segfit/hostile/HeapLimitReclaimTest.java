@@ -32,6 +32,7 @@ import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
+import javax.management.ObjectName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -287,11 +288,12 @@ class HeapLimitReclaimTest {
           "reclaimed less than the request needed (" + needed + "): " + after);
       assertEquals(emptied.limitHits(), after.limitHits());
       assertTrue(after.toString().contains("reclaims " + after.limitReclaims()), after::toString);
+      ObjectName bean = ObjectName.getInstance(heap.mxbeanName());
       Object viaJmx = ManagementFactory.getPlatformMBeanServer()
-          .getAttribute(heap.mxbeanName(), "LimitReclaims");
+          .getAttribute(bean, "LimitReclaims");
       assertEquals(after.limitReclaims(), viaJmx);
       assertTrue((Long) ManagementFactory.getPlatformMBeanServer()
-          .getAttribute(heap.mxbeanName(), "LimitReclaimedBytes") >= needed);
+          .getAttribute(bean, "LimitReclaimedBytes") >= needed);
       heap.free(big);
     }
   }

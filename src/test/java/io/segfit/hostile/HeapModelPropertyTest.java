@@ -190,7 +190,7 @@ class HeapModelPropertyTest {
       long usable = 0;
       for (Block b : all) {
         long address = b.buffer != null ? RawMemory.get().addressOf(b.buffer) : b.address;
-        usable += heap.usableSize(address);
+        usable += heap.usableSizeAddress(address);
       }
       if (debug) {
         // Debug heaps count each block's canary in live bytes too (segfit.h says "usable").
@@ -243,7 +243,7 @@ class HeapModelPropertyTest {
       case ALLOC_ADDRESS: {
         long addr = heap.allocateAddress(a.size());
         assertTrue(addr != 0 && (addr & 15) == 0, a + ": address " + Long.toHexString(addr));
-        assertTrue(heap.usableSize(addr) >= a.size(), a + ": usable size " + heap.usableSize(addr));
+        assertTrue(heap.usableSizeAddress(addr) >= a.size(), a + ": usable size " + heap.usableSizeAddress(addr));
         live.add(filled(null, addr, a.size()));
         allocations.incrementAndGet();
         break;
@@ -264,7 +264,7 @@ class HeapModelPropertyTest {
           moved = new Block(b, 0, a.size(), old.seed);
         } else {
           long addr = heap.reallocateAddress(old.address, a.size());
-          assertTrue(addr != 0 && heap.usableSize(addr) >= a.size(), a + ": usable size");
+          assertTrue(addr != 0 && heap.usableSizeAddress(addr) >= a.size(), a + ": usable size");
           moved = new Block(null, addr, a.size(), old.seed);
         }
         long bad = Hostile.firstMismatch(moved.bytes(), old.seed, 0, Math.min(old.size, a.size()));
@@ -307,7 +307,7 @@ class HeapModelPropertyTest {
         if (!live.isEmpty()) {
           Block b = live.get(a.pick() % live.size());
           long start = b.buffer != null ? RawMemory.get().addressOf(b.buffer) : b.address;
-          if (heap.usableSize(start) >= 32) { // start + 16 is inside this block, no block's start
+          if (heap.usableSizeAddress(start) >= 32) { // start + 16 is inside this block, no block's start
             assertThrows(IllegalArgumentException.class, () -> heap.freeAddress(start + 16));
             if (b.buffer != null && b.size >= 16) {
               assertThrows(IllegalArgumentException.class,

@@ -133,7 +133,7 @@ public final class HeapSegments {
           + "whose close frees it");
     }
     long address = segment.address();
-    long usable = heap.usableSize(address); // rejects a non-block and a freed block
+    long usable = heap.usableSizeAddress(address); // rejects a non-block and a freed block
     if (segment.byteSize() > usable) {
       throw new IllegalArgumentException(operation + ": " + segment + " is larger than the block "
           + "of " + usable + " bytes at 0x" + Long.toHexString(address));

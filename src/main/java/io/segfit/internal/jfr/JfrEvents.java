@@ -1,9 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The jdk.jfr event types of segfit. Only Jfr refers to this class, and only when jdk.jfr is
- * present, so a runtime without jdk.jfr never loads it.
+ * The jdk.jfr event types of segfit. Only io.segfit.internal.Jfr refers to this class, and only
+ * when jdk.jfr is present, so a runtime without jdk.jfr never loads it. The events live in a
+ * package of their own because jdk.jfr must reach them: the module exports this package, and
+ * nothing else of segfit's internals, to jdk.jfr.
  */
-package io.segfit.internal;
+package io.segfit.internal.jfr;
+
+import io.segfit.internal.Jfr;
+import io.segfit.internal.NativeHeap;
+import io.segfit.internal.SlabCache;
+import io.segfit.internal.Stats;
 
 import jdk.jfr.Category;
 import jdk.jfr.DataAmount;
@@ -15,7 +22,7 @@ import jdk.jfr.Name;
 import jdk.jfr.Period;
 import jdk.jfr.StackTrace;
 
-final class JfrEvents {
+public final class JfrEvents {
   private JfrEvents() {}
 
   private static volatile boolean periodicRegistered;
@@ -85,7 +92,7 @@ final class JfrEvents {
     @Label("Limit Reclaimed") @DataAmount long limitReclaimedBytes;
   }
 
-  static void registerPeriodic() {
+  public static void registerPeriodic() {
     if (periodicRegistered) return;
     synchronized (JfrEvents.class) {
       if (periodicRegistered) return;
@@ -96,7 +103,7 @@ final class JfrEvents {
 
   private static void emitStatistics() {
     long[] s = Stats.array();
-    for (java.util.Map.Entry<Long, Jfr.Registered> heap : Jfr.HEAPS.entrySet()) {
+    for (java.util.Map.Entry<Long, Jfr.Registered> heap : Jfr.heaps().entrySet()) {
       if (NativeHeap.stats(heap.getKey(), s) != 0) continue;
       SlabCache cache = heap.getValue().cache;
       if (cache != null) cache.addTo(s);
@@ -117,7 +124,7 @@ final class JfrEvents {
     }
   }
 
-  static void largeAllocation(String heap, long address, long size, long alignment) {
+  public static void largeAllocation(String heap, long address, long size, long alignment) {
     LargeAllocation e = new LargeAllocation();
     if (!e.shouldCommit()) return;
     e.heap = heap;
@@ -127,7 +134,7 @@ final class JfrEvents {
     e.commit();
   }
 
-  static void limitHit(String heap, long requested, long limit, long live) {
+  public static void limitHit(String heap, long requested, long limit, long live) {
     LimitHit e = new LimitHit();
     if (!e.shouldCommit()) return;
     e.heap = heap;
@@ -137,7 +144,7 @@ final class JfrEvents {
     e.commit();
   }
 
-  static void leak(String heap, long address, long size, String stack) {
+  public static void leak(String heap, long address, long size, String stack) {
     Leak e = new Leak();
     if (!e.shouldCommit()) return;
     e.heap = heap;
@@ -147,7 +154,7 @@ final class JfrEvents {
     e.commit();
   }
 
-  static int trim(String heap, long handle) {
+  public static int trim(String heap, long handle) {
     Trim e = new Trim();
     if (!e.isEnabled()) return NativeHeap.trim(handle);
     long[] s = Stats.array();

@@ -15,11 +15,7 @@ import io.segfit.internal.OpenHeaps;
 import io.segfit.internal.Option;
 import io.segfit.internal.Regions;
 import io.segfit.internal.SlabCache;
-<<<<<<< HEAD
 import io.segfit.internal.Stats;
-import java.lang.management.ManagementFactory;
-=======
->>>>>>> surface16
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;

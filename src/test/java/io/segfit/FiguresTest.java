@@ -17,6 +17,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import javax.management.MBeanServer;
+import javax.management.ObjectName;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -123,8 +124,9 @@ class FiguresTest {
       a = heap.reallocateAddress(a, 5000);
       heap.freeAddress(heap.allocateAddress(1 << 20));
       HeapStats stats = heap.stats(); // nothing runs on the heap from here on
+      ObjectName name = ObjectName.getInstance(heap.mxbeanName());
       for (Figure f : Stats.FIGURES) {
-        Object value = server.getAttribute(heap.mxbeanName(), capitalised(f.accessor()));
+        Object value = server.getAttribute(name, capitalised(f.accessor()));
         assertEquals(invoke(HeapStats.class, f.accessor(), stats), value, f.field());
       }
       heap.freeAddress(a);

@@ -125,15 +125,17 @@ final class LentSlab {
   }
 
   /**
-   * The index of the block at offset from start, or -1 if no block starts there. Exact
-   * division by multiplication, as the core's _sf_owner_index: for off = q size + r, the low
-   * 42 bits of off * recip are below recip exactly when r == 0.
+   * The index of the block at offset off (0 <= off < SIZE: the callers found the slab by the
+   * address's slab-aligned part) from start, or -1 if no block starts there. Exact division by
+   * multiplication, as the core's _sf_owner_index: for off = q size + r, the low 42 bits of
+   * off * recip are below recip exactly when r == 0. Bounded by state.length (= capacity), so
+   * that the JIT drops the bounds check of the state read that follows.
    */
   int index(long off) {
-    if (off < 0 || off >= SIZE) return -1;
+    assert off >= 0 && off < SIZE : off;
     long prod = off * recip;
     int i = (int) (prod >>> RECIP_SHIFT);
-    return (prod & RECIP_MASK) < recip && i < capacity ? i : -1;
+    return (prod & RECIP_MASK) < recip && i < state.length ? i : -1;
   }
 
   /** Blocks below it may have been written: what segfit_slab_return needs. Owner or sweep. */

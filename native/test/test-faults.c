@@ -749,6 +749,6 @@ int main(void) {
   printf("faults-paths: injected");
   for (unsigned op = 0; op < SF_FAULT_COUNT; op++)
     printf(" %s %llu", _sf_fault_name(op), (unsigned long long)total_faults[op]);
-  printf("\nfault-paths: ok\n");
+  printf("\nfaults-paths: ok\n");
   return 0;
 }

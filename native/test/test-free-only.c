@@ -35,16 +35,6 @@ static void run_in_thread(void *(*fn)(void *), void *arg) {
   CHECK(pthread_join(t, NULL) == 0);
 }
 
-static void fill(unsigned char *p, size_t n, unsigned seed) {
-  for (size_t i = 0; i < n; i++) p[i] = (unsigned char)(seed + i * 7);
-}
-
-static int filled(const unsigned char *p, size_t n, unsigned seed) {
-  for (size_t i = 0; i < n; i++)
-    if (p[i] != (unsigned char)(seed + i * 7)) return 0;
-  return 1;
-}
-
 /* --- first calls ---------------------------------------------------------------------------- */
 typedef struct job_s {
   void *block;
@@ -121,11 +111,11 @@ static void first_calls(void) {
   for (int i = 0; i < 4; i++) {
     job_t job = {segfit_alloc(g_heap, from[i]), to[i], NULL};
     CHECK(job.block != NULL);
-    fill(job.block, from[i], (unsigned)i);
+    th_fill(job.block, from[i], (unsigned)i);
     run_in_thread(first_realloc, &job);
     CHECK_MSG(job.result != NULL, "first-call realloc %zu -> %zu: %s", from[i], to[i],
               segfit_strerror(segfit_last_error()));
-    CHECK(filled(job.result, from[i] < to[i] ? from[i] : to[i], (unsigned)i));
+    CHECK(th_intact(job.result, from[i] < to[i] ? from[i] : to[i], (unsigned)i));
     CHECK(segfit_free(g_heap, job.result) == 0);
   }
   job_t job = {NULL, 777, NULL};

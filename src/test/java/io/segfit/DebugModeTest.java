@@ -26,9 +26,8 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
+import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
@@ -214,26 +213,17 @@ class DebugModeTest {
     assumeFalse(TestSupport.EMULATED, "no child JVM under qemu-user");
     int size = (2 << 20) + 100; // large (own mapping), not a multiple of any page size
     Path hsErr = dir.resolve("hs_err.log");
-    List<String> cmd = new ArrayList<>(TestSupport.javaLauncher());
-    cmd.addAll(List.of("-Xmx64m", "-XX:+UseSerialGC", "-XX:-CreateCoredumpOnCrash",
-        "-XX:ErrorFile=" + hsErr, "--enable-native-access=ALL-UNNAMED"));
-    cmd.addAll(TestSupport.segfitProperties());
-    cmd.addAll(List.of("-cp", TestSupport.classPath(), ChildMain.class.getName(), "guard-page",
-        Integer.toString(size)));
-    Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
-        .redirectOutput(dir.resolve("out.log").toFile()).start();
-    boolean ended = p.waitFor(5, TimeUnit.MINUTES);
-    if (!ended) {
-      p.destroyForcibly().waitFor();
-    }
-    String out = Files.readString(dir.resolve("out.log"), StandardCharsets.UTF_8);
-    assertTrue(ended, "child hung:\n" + out);
+    TestSupport.Child child = TestSupport.runOwnChild(dir,
+        List.of("-Xmx64m", "-XX:+UseSerialGC", "-XX:-CreateCoredumpOnCrash",
+            "--enable-native-access=ALL-UNNAMED"), Map.of(), 5, "guard-page",
+        Integer.toString(size));
+    String out = child.stdout();
     assertFalse(out.contains("SURVIVED"), "two pages of overrun went unnoticed:\n" + out);
     Matcher block = Pattern.compile("BLOCK (\\d+) (\\d+)").matcher(out);
     assertTrue(block.find(), "child did not get to the overrun:\n" + out);
     long address = Long.parseLong(block.group(1));
     assertEquals(size, Long.parseLong(block.group(2)));
-    assertTrue(p.exitValue() != 0, "child exit status 0:\n" + out);
+    assertTrue(child.exitCode() != 0, "child exit status 0:\n" + out);
     assertTrue(Files.exists(hsErr), "child died without a crash report:\n" + out);
     String report = Files.readString(hsErr, StandardCharsets.ISO_8859_1);
     Matcher si = Pattern.compile("si_signo: 11 \\(SIGSEGV\\), si_code: \\d+ \\((\\w+)\\), "

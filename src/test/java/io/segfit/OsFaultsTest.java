@@ -22,12 +22,10 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.File;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
+import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
@@ -40,12 +38,13 @@ class OsFaultsTest {
 
   @Test
   void everyNthCallRefused(@TempDir Path dir) throws Exception {
-    runChild(dir, "mmap=every:7,munmap=every:3,mremap=every:3,madvise=every:2,membarrier=every:2");
+    runFaultsChild(dir,
+        "mmap=every:7,munmap=every:3,mremap=every:3,madvise=every:2,membarrier=every:2");
   }
 
   @Test
   void randomCallsRefused(@TempDir Path dir) throws Exception {
-    runChild(dir, "all=rate:0.1,seed=20261121");
+    runFaultsChild(dir, "all=rate:0.1,seed=20261121");
   }
 
   /** The fault-injecting JNI library of this platform's native build directory. */
@@ -58,36 +57,18 @@ class OsFaultsTest {
     return lib;
   }
 
-  static void runChild(Path dir, String plan) throws Exception {
+  static void runFaultsChild(Path dir, String plan) throws Exception {
     // Under qemu-user java.home is the aarch64 JRE, which only the qemu wrapper can start; the
     // C fault tests (faults-*) run there instead, with 4 and 64 KiB pages.
     assumeFalse(TestSupport.EMULATED, "no child JVM under qemu-user");
     Path stop = dir.resolve("stop");
-    List<String> cmd = new ArrayList<>(TestSupport.javaLauncher());
-    cmd.addAll(List.of("-Xmx256m", "-XX:ErrorFile=" + dir.resolve("hs_err.log"),
-        "--enable-native-access=ALL-UNNAMED"));
-    for (String p : TestSupport.segfitProperties()) {
-      if (!p.startsWith("-Dsegfit.library.path=")) {
-        cmd.add(p);
-      }
-    }
-    cmd.add("-Dsegfit.library.path=" + faultsLibrary());
-    cmd.addAll(List.of("-cp", TestSupport.classPath(), ChildMain.class.getName(), "faults",
-        stop.toString()));
-    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
-        .redirectOutput(dir.resolve("out.log").toFile());
-    pb.environment().put("SEGFIT_FAULTS", plan + ",stop=" + stop);
-    Process p = pb.start();
-    boolean ended = p.waitFor(10, TimeUnit.MINUTES);
-    if (!ended) {
-      p.destroyForcibly().waitFor();
-    }
-    String out = Files.readString(dir.resolve("out.log"), StandardCharsets.UTF_8);
+    TestSupport.Child child = TestSupport.runOwnChild(dir,
+        List.of("-Xmx256m", "--enable-native-access=ALL-UNNAMED",
+            "-Dsegfit.library.path=" + faultsLibrary()),
+        Map.of("SEGFIT_FAULTS", plan + ",stop=" + stop), 10, "faults", stop.toString());
+    String out = child.stdout();
     System.out.println("[child " + plan + "] " + out.replace("\n", "\n[child] "));
-    assertTrue(ended, "child hung:\n" + out);
-    assertTrue(!Files.exists(dir.resolve("hs_err.log")), "child JVM crashed:\n" + out);
-    assertTrue(out.contains("RESULT ok"), "child failed:\n" + out);
-    assertEquals(0, p.exitValue(), "child exit status:\n" + out);
+    assertEndedWell(dir, child);
     Matcher report = REPORT.matcher(out);
     assertTrue(report.find(), "the core never reported its faults:\n" + out);
     long faults = 0;
@@ -101,29 +82,22 @@ class OsFaultsTest {
   void childJvmOutOfAddressSpace(@TempDir Path dir) throws Exception {
     assumeFalse(TestSupport.EMULATED, "qemu-user does not enforce RLIMIT_AS");
     assumeTrue(new File("/usr/bin/prlimit").canExecute(), "prlimit (util-linux) missing");
-    List<String> cmd = new ArrayList<>(TestSupport.javaLauncher());
-    cmd.addAll(List.of("-Xint", "-Xmx48m", "-Xms48m", "-XX:+UseSerialGC",
-        "-XX:ReservedCodeCacheSize=16m", "-XX:CompressedClassSpaceSize=32m",
-        "-XX:MaxMetaspaceSize=64m", "-Xss512k", "-XX:ErrorFile=" + dir.resolve("hs_err.log"),
-        "--enable-native-access=ALL-UNNAMED"));
-    cmd.addAll(TestSupport.segfitProperties());
-    cmd.addAll(List.of("-cp", TestSupport.classPath(), ChildMain.class.getName(),
-        "os-out-of-memory"));
-    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
-        .redirectOutput(dir.resolve("out.log").toFile());
-    pb.environment().put("MALLOC_ARENA_MAX", "2");
-    Process p = pb.start();
-    boolean ended = p.waitFor(10, TimeUnit.MINUTES);
-    if (!ended) {
-      p.destroyForcibly().waitFor();
-    }
-    String out = Files.readString(dir.resolve("out.log"), StandardCharsets.UTF_8);
-    System.out.println("[child] " + out.replace("\n", "\n[child] "));
-    assertTrue(ended, "child hung:\n" + out);
-    assertTrue(!Files.exists(dir.resolve("hs_err.log")), "child JVM crashed:\n" + out + "\n"
-        + (Files.exists(dir.resolve("hs_err.log")) ? Files.readString(dir.resolve("hs_err.log"))
-            : ""));
+    TestSupport.Child child = TestSupport.runOwnChild(dir,
+        List.of("-Xint", "-Xmx48m", "-Xms48m", "-XX:+UseSerialGC",
+            "-XX:ReservedCodeCacheSize=16m", "-XX:CompressedClassSpaceSize=32m",
+            "-XX:MaxMetaspaceSize=64m", "-Xss512k", "--enable-native-access=ALL-UNNAMED"),
+        Map.of("MALLOC_ARENA_MAX", "2"), 10, "os-out-of-memory");
+    System.out.println("[child] " + child.stdout().replace("\n", "\n[child] "));
+    assertEndedWell(dir, child);
+  }
+
+  /** The child ended by itself, without a JVM crash, saying "RESULT ok" with exit status 0. */
+  private static void assertEndedWell(Path dir, TestSupport.Child child) throws Exception {
+    Path hsErr = dir.resolve("hs_err.log");
+    String out = child.stdout();
+    assertTrue(!Files.exists(hsErr), "child JVM crashed:\n" + out + "\n"
+        + (Files.exists(hsErr) ? Files.readString(hsErr) : ""));
     assertTrue(out.contains("RESULT ok"), "child failed:\n" + out);
-    assertEquals(0, p.exitValue(), "child exit status:\n" + out);
+    assertEquals(0, child.exitCode(), "child exit status:\n" + out);
   }
 }

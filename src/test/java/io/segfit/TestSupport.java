@@ -20,6 +20,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Tag;
@@ -168,6 +169,37 @@ final class TestSupport {
       Files.deleteIfExists(out);
       Files.deleteIfExists(err);
     }
+  }
+
+  /**
+   * Runs a mode of ChildMain in a JVM of its own, in dir: its options, this JVM's segfit.*
+   * properties (those the options do not set), a crash report in dir/hs_err.log, stdout and
+   * stderr together in the result's stdout (in the order written), and env added to the
+   * environment. Fails if the child does not end within the minutes given.
+   */
+  static Child runOwnChild(Path dir, List<String> jvmOptions, Map<String, String> env,
+      int minutes, String... modeAndArgs) throws IOException, InterruptedException {
+    List<String> cmd = new ArrayList<>(javaLauncher());
+    cmd.add("-XX:ErrorFile=" + dir.resolve("hs_err.log"));
+    cmd.addAll(jvmOptions);
+    for (String p : segfitProperties()) {
+      String name = p.substring(0, p.indexOf('=') + 1);
+      if (jvmOptions.stream().noneMatch(o -> o.startsWith(name))) cmd.add(p);
+    }
+    cmd.addAll(List.of("-cp", classPath(), ChildMain.class.getName()));
+    cmd.addAll(Arrays.asList(modeAndArgs));
+    Path log = dir.resolve("out.log");
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
+        .redirectOutput(log.toFile());
+    pb.environment().putAll(env);
+    Process p = pb.start();
+    boolean ended = p.waitFor(minutes, TimeUnit.MINUTES);
+    if (!ended) {
+      p.destroyForcibly().waitFor();
+    }
+    String out = Files.readString(log, StandardCharsets.UTF_8);
+    assertTrue(ended, "child hung:\n" + out);
+    return new Child(p.exitValue(), out, "");
   }
 
   /** Whether this JVM accepts --enable-native-access (JDK 17 does, as an incubator option). */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The Java workload of sys-preload-jvm (preload-programs.sh --jvm): a JVM whose own malloc is
+ * The Java workload of shim-jvm (preload-programs.sh --jvm): a JVM whose own malloc is
  * segfit's (the LD_PRELOAD shim) must print exactly what it prints on glibc malloc.
  *
  * Four threads each do what a service's JVM does to native memory: collections and strings

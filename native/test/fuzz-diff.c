@@ -16,7 +16,7 @@
  * A stale pointer whose slab may have been reused or released can legitimately be reported as
  * ALREADY_FREE or NOT_A_BLOCK; right after its free, for a slab block of a heap with a long
  * purge delay, only ALREADY_FREE is accepted. Built a second time on the fault-injecting core
- * (faulttest.h, --random only): then a call the OS refused must fail with OUT_OF_MEMORY and
+ * (testhelper.h, --random only): then a call the OS refused must fail with OUT_OF_MEMORY and
  * change nothing (the model stays as it was: a failed realloc's block keeps its contents and
  * usable size).
  */
@@ -28,7 +28,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "faulttest.h"
+#include "testhelper.h"
 #include "segfit.h"
 
 #define SLOTS 48
@@ -38,14 +38,10 @@
 #define MAX_OPS 2000
 #define SAMPLE 512   /* bytes checked at each end of a block (everything if smaller) */
 
-static void fail(const char *file, int line, const char *what, const char *detail) {
-  fprintf(stderr, "%s:%d: model mismatch: %s%s%s\n", file, line, what, detail ? ": " : "",
-          detail ? detail : "");
-  abort();   /* libFuzzer records the input; the replay driver dies with it */
-}
-#define EXPECT(cond) ((cond) ? (void)0 : fail(__FILE__, __LINE__, #cond, NULL))
-#define EXPECT_CODE(got, want)                                                                 \
-  ((got) == (want) ? (void)0 : fail(__FILE__, __LINE__, #got " == " #want, segfit_strerror(got)))
+/* The core and the model disagree (the check family aborts: libFuzzer records the input, the
+   replay driver dies with it). */
+#define MISMATCH(what, detail) FAIL("model mismatch: %s: %s", what, detail)
+#define EXPECT_CODE(got, want) CHECK_MSG((got) == (want), "%s", segfit_strerror(got))
 
 typedef struct block_s {
   unsigned char *ptr;
@@ -113,7 +109,7 @@ static void verify_layout(const block_t *b, size_t layout, size_t n) {
     if (b->ptr[i] != pattern(b->seed, i)) {
       char detail[96];
       snprintf(detail, sizeof detail, "block %p size %zu byte %zu", (void *)b->ptr, b->size, i);
-      fail(__FILE__, __LINE__, "contents kept", detail);
+      MISMATCH("contents kept", detail);
     }
   }
 }
@@ -138,14 +134,14 @@ static size_t pick_size(input_t *in) {
 }
 
 static void check_placement(const model_t *m, const block_t *b) {
-  EXPECT(((uintptr_t)b->ptr & 15) == 0);
-  EXPECT(((uintptr_t)b->ptr & (b->align - 1)) == 0);
-  EXPECT(b->usable >= b->size);
+  CHECK(((uintptr_t)b->ptr & 15) == 0);
+  CHECK(((uintptr_t)b->ptr & (b->align - 1)) == 0);
+  CHECK(b->usable >= b->size);
   for (int i = 0; i < SLOTS; i++) {
     const block_t *o = &m->slot[i];
     if (o->ptr == NULL || o == b) continue;
     int apart = o->ptr + o->usable <= b->ptr || b->ptr + b->usable <= o->ptr;
-    if (!apart) fail(__FILE__, __LINE__, "live blocks overlap", NULL);
+    if (!apart) FAIL("model mismatch: live blocks overlap");
   }
 }
 
@@ -166,11 +162,11 @@ static void age_stale(model_t *m) {
 }
 
 static void expect_failure(void *p, int code) {
-  EXPECT(p == NULL);
+  CHECK(p == NULL);
   EXPECT_CODE(segfit_last_error(), code);
   int want_errno = code == SEGFIT_E_INVALID_SIZE || code == SEGFIT_E_INVALID_ALIGNMENT ||
                    code == SEGFIT_E_CLOSED ? EINVAL : ENOMEM;
-  if (code != SEGFIT_E_CLOSED) EXPECT(errno == want_errno);
+  if (code != SEGFIT_E_CLOSED) CHECK(errno == want_errno);
 }
 
 static void drop_slot(model_t *m, int s) { memset(&m->slot[s], 0, sizeof m->slot[s]); }
@@ -194,30 +190,30 @@ static void do_alloc(model_t *m, int s, int h, int kind, size_t size, size_t ali
   if (p == NULL) {
     int code = segfit_last_error();
     if (ft_refused(code, faults)) {
-      EXPECT(errno == ENOMEM);
+      CHECK(errno == ENOMEM);
       return;
     }
     if (code == SEGFIT_E_LIMIT && m->limit[h] != 0) {
       segfit_stats_t st;
       EXPECT_CODE(segfit_stats(m->heap[h], &st), SEGFIT_E_OK);
-      EXPECT(st.limit_hits > 0);
-      EXPECT(st.committed_bytes + st.large_bytes <= m->limit[h] || st.committed_bytes <= m->limit[h]);
-      EXPECT(errno == ENOMEM);
+      CHECK(st.limit_hits > 0);
+      CHECK(st.committed_bytes + st.large_bytes <= m->limit[h] || st.committed_bytes <= m->limit[h]);
+      CHECK(errno == ENOMEM);
       return;
     }
-    fail(__FILE__, __LINE__, "allocation of a valid size failed", segfit_strerror(code));
+    MISMATCH("allocation of a valid size failed", segfit_strerror(code));
   }
   block_t *b = &m->slot[s];
   *b = (block_t){p, size, 0, kind == 2 && align > 16 ? align : 16, h, (uint8_t)(size * 13 + s)};
   int64_t usable = segfit_usable_size(m->heap[h], p);
-  EXPECT(usable >= 0);
+  CHECK(usable >= 0);
   b->usable = (size_t)usable;
   check_placement(m, b);
   forget_stale(m, p);
   if (kind == 1) {
     size_t n = size < 65536 ? size : 65536;
-    for (size_t i = 0; i < n; i++) EXPECT(b->ptr[i] == 0);
-    for (size_t i = n; i < size; i += 65521) EXPECT(b->ptr[i] == 0);
+    for (size_t i = 0; i < n; i++) CHECK(b->ptr[i] == 0);
+    for (size_t i = n; i < size; i += 65521) CHECK(b->ptr[i] == 0);
   }
   fill(b);
 }
@@ -231,13 +227,13 @@ static void check_stats(model_t *m, int h) {
       blocks++;
       requested += m->slot[i].size;
     }
-  EXPECT(st.live_blocks == blocks);
-  EXPECT(st.live_bytes >= requested);
-  EXPECT(st.allocs - st.frees == st.live_blocks);
+  CHECK(st.live_blocks == blocks);
+  CHECK(st.live_bytes >= requested);
+  CHECK(st.allocs - st.frees == st.live_blocks);
   uint64_t per_class = st.large.live_blocks;
   for (uint32_t c = 0; c < st.class_count; c++) per_class += st.classes[c].live_blocks;
-  EXPECT(per_class == st.live_blocks);
-  EXPECT(m->limit[h] == 0 || st.max_bytes == m->limit[h]);
+  CHECK(per_class == st.live_blocks);
+  CHECK(m->limit[h] == 0 || st.max_bytes == m->limit[h]);
 }
 
 static int create_heap(model_t *m, int h, uint32_t how) {
@@ -251,7 +247,7 @@ static int create_heap(model_t *m, int h, uint32_t how) {
   uint64_t faults = ft_thread_faults();
   int rc = segfit_heap_create(&opt, &m->heap[h]);
   if (rc != SEGFIT_E_OK && ft_refused(rc, faults)) {
-    EXPECT(m->heap[h] == NULL);
+    CHECK(m->heap[h] == NULL);
     m->creations++;
     return rc;
   }
@@ -308,7 +304,7 @@ static void run_op(model_t *m, input_t *in) {
           EXPECT_CODE(code, m->limit[h] ? SEGFIT_E_LIMIT : SEGFIT_E_OK);
         if (b->ptr != NULL) {   /* unchanged and still live */
           verify(b, b->size);
-          EXPECT(segfit_usable_size(m->heap[h], b->ptr) == (int64_t)b->usable);
+          CHECK(segfit_usable_size(m->heap[h], b->ptr) == (int64_t)b->usable);
         }
         break;
       }
@@ -326,7 +322,7 @@ static void run_op(model_t *m, input_t *in) {
         fill(b);
       }
       int64_t usable = segfit_usable_size(m->heap[h], p);
-      EXPECT(usable >= 0);
+      CHECK(usable >= 0);
       b->usable = (size_t)usable;
       forget_stale(m, p);
       check_placement(m, b);
@@ -353,7 +349,7 @@ static void run_op(model_t *m, input_t *in) {
         char detail[160];
         snprintf(detail, sizeof detail, "%s; size %zu usable %zu align %zu", segfit_strerror(rc),
                  b->size, b->usable, b->align);
-        fail(__FILE__, __LINE__, "sized free of a live block", detail);
+        MISMATCH("sized free of a live block", detail);
       }
       remember_stale(m, b->ptr, h, b->usable <= small_max);
       drop_slot(m, s);
@@ -367,14 +363,14 @@ static void run_op(model_t *m, input_t *in) {
       if (st.fresh && st.small && m->purge_delay[st.heap] > 1000) EXPECT_CODE(rc, SEGFIT_E_ALREADY_FREE);
       else if (rc != SEGFIT_E_NOT_A_BLOCK) EXPECT_CODE(rc, SEGFIT_E_ALREADY_FREE);
       int64_t usable = segfit_usable_size(m->heap[st.heap], st.ptr);
-      EXPECT(usable == SEGFIT_E_ALREADY_FREE || usable == SEGFIT_E_NOT_A_BLOCK);
+      CHECK(usable == SEGFIT_E_ALREADY_FREE || usable == SEGFIT_E_NOT_A_BLOCK);
       break;
     }
     case OP_INTERIOR_FREE: {
       if (b->ptr == NULL || b->size < 2) break;
       size_t off = 1 + take(in, 2) % (b->size - 1);
       EXPECT_CODE(segfit_free(m->heap[h], b->ptr + off), SEGFIT_E_NOT_A_BLOCK);
-      EXPECT(segfit_usable_size(m->heap[h], b->ptr + off) == SEGFIT_E_NOT_A_BLOCK);
+      CHECK(segfit_usable_size(m->heap[h], b->ptr + off) == SEGFIT_E_NOT_A_BLOCK);
       verify(b, b->size);
       break;
     }
@@ -387,7 +383,7 @@ static void run_op(model_t *m, input_t *in) {
         if (rc != SEGFIT_E_ALREADY_FREE || b->usable % segfit_page_size() != 0)
           EXPECT_CODE(rc, SEGFIT_E_NOT_A_BLOCK);
         verify(b, b->size);
-        EXPECT(segfit_usable_size(m->heap[h], b->ptr) == (int64_t)b->usable);
+        CHECK(segfit_usable_size(m->heap[h], b->ptr) == (int64_t)b->usable);
       }
       char local[64];
       EXPECT_CODE(segfit_free(m->heap[h], foreign + 16 * (take(in, 1) % 16)), SEGFIT_E_NOT_A_BLOCK);
@@ -396,7 +392,7 @@ static void run_op(model_t *m, input_t *in) {
       break;
     }
     case OP_USABLE:
-      if (b->ptr != NULL) EXPECT(segfit_usable_size(m->heap[h], b->ptr) == (int64_t)b->usable);
+      if (b->ptr != NULL) CHECK(segfit_usable_size(m->heap[h], b->ptr) == (int64_t)b->usable);
       break;
     case OP_TRIM:
       segfit_trim((take(in, 1) & 1) ? NULL : m->heap[h]);
@@ -437,7 +433,7 @@ static void run_op(model_t *m, input_t *in) {
         errno = 0;
         expect_failure(segfit_realloc(m->heap[h], b->ptr, SEGFIT_MAX_SIZE + 1), SEGFIT_E_INVALID_SIZE);
         verify(b, b->size);
-        EXPECT(segfit_usable_size(m->heap[h], b->ptr) == (int64_t)b->usable);
+        CHECK(segfit_usable_size(m->heap[h], b->ptr) == (int64_t)b->usable);
       }
       for (int i = 0; i < m->ndead; i++) {
         errno = 0;
@@ -516,8 +512,7 @@ int main(int argc, char **argv) {
   if (argc == 4 && strcmp(argv[1], "--random") == 0) {
     uint64_t x = strtoull(argv[2], NULL, 0) | 1;
     long count = atol(argv[3]);
-    const char *scale = getenv("SEGFIT_TEST_SCALE");
-    if (scale != NULL && atof(scale) > 0) count = (long)((double)count * atof(scale)) + 1;
+    count = th_scaled(count);
     static uint8_t buf[4096];
     ft_begin();
     for (long k = 0; k < count; k++) {

@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-# sys-preload-programs and sys-preload-jvm: real programs give the same output on the segfit
+# shim-programs and shim-jvm: real programs give the same output on the segfit
 # core (through the LD_PRELOAD malloc shim) as on glibc malloc.
 #
 #   preload-programs.sh <path/to/libsegfit-malloc.so> <work dir>
@@ -80,8 +80,8 @@ if [ -n "$jdk" ]; then
   run javac sh -c "rm -rf classes && $javac && cd classes && find . -type f | LC_ALL=C sort | xargs sha256sum"
   run java "$jdk/bin/java" -Xmx128m -XX:+UseG1GC --enable-native-access=ALL-UNNAMED \
     -Dsegfit.library.path="$jni" -cp classes "$here/PreloadWorkload.java"
-  [ "$failed" -eq 0 ] || { echo "sys-preload-jvm: FAILED" >&2; exit 1; }
-  echo "sys-preload-jvm: ok"
+  [ "$failed" -eq 0 ] || { echo "shim-jvm: FAILED" >&2; exit 1; }
+  echo "shim-jvm: ok"
   exit 0
 fi
 
@@ -142,7 +142,7 @@ int main(void) {
 }
 EOF
 run gcc-obj sh -c 'gcc -O2 -c prog.c -o prog.o && od -An -tx1 prog.o'
-run gcc-obj-big sh -c "gcc -O2 -I'$here/../include' -c '$here/fuzz-diff.c' -o fuzz-diff.o && od -An -tx1 fuzz-diff.o"
+run gcc-obj-big sh -c "gcc -O2 -I'$here/../include' -I'$here/../src' -D_GNU_SOURCE -c '$here/fuzz-diff.c' -o fuzz-diff.o && od -An -tx1 fuzz-diff.o"
 gcc -O2 prog.c -o prog
 run prog ./prog
 
@@ -154,5 +154,5 @@ if command -v git >/dev/null; then
   run git sh -c "rm -rf gitrepo && mkdir gitrepo && cp -r '$here/../include' '$here' gitrepo/ && cd gitrepo && git init -q . && git add -A && git write-tree && git ls-files -s"
 fi
 
-[ "$failed" -eq 0 ] || { echo "sys-preload-programs: FAILED" >&2; exit 1; }
-echo "sys-preload-programs: ok"
+[ "$failed" -eq 0 ] || { echo "shim-programs: FAILED" >&2; exit 1; }
+echo "shim-programs: ok"

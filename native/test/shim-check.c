@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* sys-shim: the malloc shim as the process allocator (run with LD_PRELOAD=libsegfit-malloc.so).
+/* shim: the malloc shim as the process allocator (run with LD_PRELOAD=libsegfit-malloc.so).
  *
  * Checks that malloc really resolves into the shim, then the malloc family's contract as glibc
  * programs rely on it: malloc(0), overflow and impossible sizes (NULL + ENOMEM), calloc zeroing
@@ -10,7 +10,7 @@
  * blocks cross threads; that dlopen (the loader allocating through the shim) works; and that
  * fork works, also while other threads allocate ("fork N"), the child allocating and freeing
  * (blocks of its parent too) and dying of SIGALRM if it hangs.
- * Uses only libc: the segfit API inside the shim is not exported.
+ * Uses only libc and testhelper.h's checks: the segfit API inside the shim is not exported.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -29,14 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                                            \
-  do {                                                                                         \
-    if (!(cond)) {                                                                             \
-      fprintf(stderr, "%s:%d: check failed: %s (errno %d)\n", __FILE__, __LINE__, #cond,       \
-              errno);                                                                          \
-      exit(1);                                                                                 \
-    }                                                                                          \
-  } while (0)
+#include "testhelper.h"
 
 /* Opaque calls: the compiler may not fold malloc semantics it knows into constants. */
 static void *(*volatile p_malloc)(size_t) = malloc;
@@ -276,15 +269,15 @@ static void check_fork(int forks) {
 }
 
 /* shim-check            the malloc family's contract, foreign pointers, threads, dlopen, and a
- *                       fork of a single-threaded process (sys-shim)
- * shim-check fork N     N forks while other threads allocate (sys-shim-fork) */
+ *                       fork of a single-threaded process (shim)
+ * shim-check fork N     N forks while other threads allocate (shim-fork) */
 int main(int argc, char **argv) {
   check_resolved();
   if (argc == 3 && strcmp(argv[1], "fork") == 0) {
     int forks = atoi(argv[2]);
     CHECK(forks > 0);
     check_fork(forks);
-    printf("sys-shim-fork: ok (%d forks under load)\n", forks);
+    printf("shim-fork: ok (%d forks under load)\n", forks);
     return 0;
   }
   CHECK(argc == 1);
@@ -295,6 +288,6 @@ int main(int argc, char **argv) {
   check_threads();
   check_dlopen();
   check_fork(0);
-  printf("sys-shim: ok\n");
+  printf("shim: ok\n");
   return 0;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* core-api: the public C API of segfit, one named check per promise of segfit.h.
+/* api: the public C API of segfit, one named check per promise of segfit.h.
  *
  * Covers size-class arithmetic (every size up to the small maximum against a slow reference),
  * alignment, zeroing, realloc (in place, moved, mremapped), checked free (foreign, interior,
@@ -168,28 +168,28 @@ TEST(realloc_in_place_moved_remapped) {
   th_fill(p, 40, 1);
   /* Within the class: same pointer. */
   uint8_t *q = segfit_realloc(h, p, 48);
-  CHECK(q == p && th_filled(q, 40, 1));
+  CHECK(q == p && th_intact(q, 40, 1));
   /* Across classes: moved, contents kept. */
   q = segfit_realloc(h, p, 5000);
-  CHECK(q != NULL && q != p && th_filled(q, 40, 1));
+  CHECK(q != NULL && q != p && th_intact(q, 40, 1));
   CHECK_EQ(segfit_free(h, p), SEGFIT_E_ALREADY_FREE);
   th_fill(q, 5000, 2);
   /* Small to large. */
   p = segfit_realloc(h, q, (size_t)3 << 20);
-  CHECK(p != NULL && th_filled(p, 5000, 2));
+  CHECK(p != NULL && th_intact(p, 5000, 2));
   th_fill(p, (size_t)3 << 20, 3);
   /* Large to large: mremap keeps the contents. */
   q = segfit_realloc(h, p, (size_t)40 << 20);
-  CHECK(q != NULL && th_filled(q, (size_t)3 << 20, 3));
+  CHECK(q != NULL && th_intact(q, (size_t)3 << 20, 3));
   CHECK_EQ(segfit_usable_size(h, q), (size_t)40 << 20);
   p = segfit_realloc(h, q, (size_t)2 << 20);
-  CHECK(p != NULL && th_filled(p, (size_t)2 << 20, 3));
+  CHECK(p != NULL && th_intact(p, (size_t)2 << 20, 3));
   /* Same page count: in place. */
   q = segfit_realloc(h, p, ((size_t)2 << 20) - 1);
   CHECK(q == p);
   /* Large to small. */
   p = segfit_realloc(h, q, 1000);
-  CHECK(p != NULL && th_filled(p, 1000, 3));
+  CHECK(p != NULL && th_intact(p, 1000, 3));
   CHECK_EQ(segfit_usable_size(h, p), 1024);
   CHECK(segfit_stats(h, &st) == 0);
   CHECK(st.reallocs_in_place >= 2 && st.reallocs_moved >= 3 && st.reallocs_remapped >= 2);
@@ -200,7 +200,7 @@ TEST(realloc_in_place_moved_remapped) {
   CHECK(segfit_realloc(h, p, SEGFIT_MAX_SIZE + 1) == NULL);
   CHECK_EQ(segfit_last_error(), SEGFIT_E_INVALID_SIZE);
   CHECK_EQ(errno, EINVAL);
-  CHECK(th_filled(p, 1000, 3));
+  CHECK(th_intact(p, 1000, 3));
   int local = 0;
   CHECK(segfit_realloc(h, &local, 10) == NULL);
   CHECK_EQ(segfit_last_error(), SEGFIT_E_NOT_A_BLOCK);
@@ -243,7 +243,7 @@ TEST(checked_free_rejects_bad_pointers) {
   CHECK_EQ(segfit_free_sized(h, p2, 60), 0);
   CHECK_EQ(segfit_free_sized(h, big, (size_t)2 << 20), 0);
   /* Nothing was harmed. */
-  CHECK(th_filled(p, 64, 9));
+  CHECK(th_intact(p, 64, 9));
   CHECK_EQ(segfit_usable_size(other, o), 64);
   /* Double frees. */
   CHECK_EQ(segfit_free(h, p), 0);
@@ -474,7 +474,6 @@ TEST(limit_is_enforced) {
    the largest grown by mremap (its pages stay). Growing needs the difference within the limit;
    without it the kept mapping goes back to the OS and the request is refused as LIMIT. */
 TEST(kept_large_mappings_are_reused) {
-  const size_t MiB = (size_t)1 << 20;
   segfit_options_t o;
   segfit_options_init(&o);
   o.max_bytes = 4 * MiB;
@@ -839,9 +838,9 @@ TEST(debug_canaries_fill_and_guards) {
   p = segfit_alloc(h, 40);
   th_fill(p, 40, 5);
   p = segfit_realloc(h, p, 4000);
-  CHECK(th_filled(p, 40, 5));
+  CHECK(th_intact(p, 40, 5));
   p = segfit_realloc(h, p, (size_t)3 << 20);
-  CHECK(th_filled(p, 40, 5));
+  CHECK(th_intact(p, 40, 5));
   CHECK_EQ(segfit_free(h, p), 0);
   /* Guard pages around large blocks. */
   uint8_t *big = segfit_alloc(h, (size_t)2 << 20);
@@ -994,12 +993,6 @@ TEST(purge_after_delay_without_calls) {
   CHECK_EQ(segfit_heap_destroy(h), 0);
 }
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 TEST(steady_round_trips_keep_their_slab) {
   /* 1 MiB round trips for a while (several purger ticks): the busy thread's current slab is
      never purged under it, and no segment comes or goes. */
@@ -1008,7 +1001,7 @@ TEST(steady_round_trips_keep_their_slab) {
   segfit_stats_t st1, st2;
   CHECK(segfit_stats(h, &st1) == 0);
   long n = 0;
-  for (double end = now_ms() + 300; now_ms() < end; n++) {
+  for (double end = th_now_ms() + 300; th_now_ms() < end; n++) {
     uint8_t *p = segfit_alloc(h, (size_t)1 << 20);
     p[n % 4096] = 1;
     CHECK_EQ(segfit_free(h, p), 0);
@@ -1172,7 +1165,7 @@ TEST(calls_after_thread_teardown) {
 }
 
 int main(void) {
-  printf("core-api (page size %zu)\n", segfit_page_size());
+  printf("api (page size %zu)\n", segfit_page_size());
   RUN(size_classes_match_reference);
   RUN(usable_size_is_class_size);
   RUN(zero_size_blocks_are_unique);
@@ -1203,6 +1196,6 @@ int main(void) {
   RUN(huge_pages_are_requested);
   RUN(fork_while_other_threads_allocate);
   RUN(calls_after_thread_teardown);
-  printf("core-api: ok\n");
+  printf("api: ok\n");
   return 0;
 }

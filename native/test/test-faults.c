@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* fault-paths: each of the OS's refusals, one at a time, on the fault-injecting core; then the
+/* faults-paths: each of the OS's refusals, one at a time, on the fault-injecting core; then the
  * realloc driver under faults; then RLIMIT_AS (real, in forked children) in the middle of a
  * growth by mremap and at a thread's first allocation.
  *
@@ -21,10 +21,7 @@
 #include <unistd.h>
 
 #include "faults.h"
-#include "procinfo.h"
 #include "testhelper.h"
-
-#define MiB ((size_t)1 << 20)
 
 /* --- plans and figures ------------------------------------------------------------------------ */
 static uint64_t total_faults[SF_FAULT_COUNT];
@@ -78,7 +75,7 @@ static long resident(const void *p, size_t len) {
 
 /* Mappings of the process; 0 under the sanitizers, whose own allocators map memory at any
    time (the comparisons then hold trivially; the residency checks still apply). */
-static long count_maps(void) { return SANITIZED ? 0 : procinfo_maps(); }
+static long count_maps(void) { return SANITIZED ? 0 : th_maps(); }
 
 static void expect_refused(void *p) {
   CHECK(p == NULL);
@@ -188,7 +185,7 @@ TEST(mremap_refused_realloc_unchanged) {
     errno = 0;
     expect_refused(segfit_realloc(h, p, to[i]));
     CHECK_EQ(segfit_usable_size(h, p), usable);
-    CHECK(th_filled(p, size, 7));
+    CHECK(th_intact(p, size, 7));
     segfit_stats_t st = stats(h);
     CHECK_EQ(st.committed_bytes, before.committed_bytes);
     CHECK_EQ(st.live_bytes, before.live_bytes);
@@ -197,7 +194,7 @@ TEST(mremap_refused_realloc_unchanged) {
   CHECK_EQ(plan_off(SF_FAULT_MREMAP), 3);
   uint8_t *q = segfit_realloc(h, p, 8 * MiB);
   CHECK(q != NULL);
-  CHECK(th_filled(q, size, 7));
+  CHECK(th_intact(q, size, 7));
   CHECK_EQ(segfit_free(h, q), 0);
   CHECK_EQ(segfit_trim(h), 0);
   CHECK_EQ(stats(h).committed_bytes, 0);
@@ -457,11 +454,11 @@ static size_t rsize(th_rng_t *r) {
 /* Checks a block's pattern at both ends and in the middle (large blocks are not read whole). */
 static int rintact(const rblock_t *b) {
   size_t n = b->size < 4096 ? b->size : 4096;
-  if (!th_filled(b->p, n, b->seed)) return 0;
+  if (!th_intact(b->p, n, b->seed)) return 0;
   if (b->size > n) {
     const uint8_t *t = b->p + b->size - 4096;
     for (size_t i = 0; i < 4096; i++)
-      if (t[i] != (uint8_t)(b->seed + (b->size - 4096 + i) * 131)) return 0;
+      if (t[i] != th_pattern(b->seed, b->size - 4096 + i)) return 0;
   }
   return 1;
 }
@@ -470,7 +467,7 @@ static void rfill(rblock_t *b) {
   size_t n = b->size < 4096 ? b->size : 4096;
   th_fill(b->p, n, b->seed);
   if (b->size > n)
-    for (size_t i = b->size - 4096; i < b->size; i++) b->p[i] = (uint8_t)(b->seed + i * 131);
+    for (size_t i = b->size - 4096; i < b->size; i++) b->p[i] = th_pattern(b->seed, i);
 }
 
 typedef struct { segfit_heap_t *heap; uint64_t seed; long ops, refused, moved; } rarg_t;
@@ -502,7 +499,7 @@ static void *realloc_driver(void *argp) {
     if (x->p != NULL) {
       size_t kept = x->size < ns ? x->size : ns;
       size_t n = kept < 4096 ? kept : 4096;
-      CHECK(th_filled(q, n, x->seed));
+      CHECK(th_intact(q, n, x->seed));
       a->moved += q != x->p;
     }
     CHECK(segfit_usable_size(a->heap, q) >= (int64_t)ns);
@@ -524,17 +521,12 @@ static void *realloc_driver(void *argp) {
   return NULL;
 }
 
-static double test_scale(void) {
-  const char *s = getenv("SEGFIT_TEST_SCALE");
-  return s != NULL && atof(s) > 0 ? atof(s) : 1.0;
-}
-
 static void realloc_under(const char *spec) {
   sf_fault_plan_t pl;
   CHECK_EQ(_sf_fault_parse(spec, &pl), 0);
   segfit_heap_t *h = th_heap("realloc", -1), *h0 = th_heap("realloc-0", 0);
   rarg_t a[3] = {{h, 11, 0, 0, 0}, {h, 12, 0, 0, 0}, {h0, 13, 0, 0, 0}};
-  long ops = (long)(6000 * test_scale());
+  long ops = th_scaled(6000);
   _sf_fault_plan(&pl);
   pthread_t t[3];
   for (int i = 0; i < 3; i++) {
@@ -580,7 +572,7 @@ TEST(realloc_driver_random) { realloc_under("all=rate:0.2,seed=99"); }
 static void limit_as(size_t room) {
   struct rlimit rl;
   CHECK_EQ(getrlimit(RLIMIT_AS, &rl), 0);
-  rl.rlim_cur = procinfo_vm_size() + room;
+  rl.rlim_cur = th_vm_size() + room;
   CHECK_EQ(setrlimit(RLIMIT_AS, &rl), 0);
   void *probe = mmap(NULL, room + ((size_t)1 << 30), PROT_NONE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -629,11 +621,11 @@ static void mremap_growth_child(void) {
     if (q == NULL) {
       expect_refused(q);
       CHECK_EQ(segfit_usable_size(h, p), (int64_t)size);
-      CHECK(th_filled(p, 8 * MiB, 3));
+      CHECK(th_intact(p, 8 * MiB, 3));
       CHECK_EQ(stats(h).committed_bytes, size);
       break;
     }
-    CHECK(th_filled(q, 8 * MiB, 3));
+    CHECK(th_intact(q, 8 * MiB, 3));
     memset(q + size, 0x77, next - size);   /* the new part is usable */
     p = q;
     size = next;
@@ -643,7 +635,7 @@ static void mremap_growth_child(void) {
   printf("    RLIMIT_AS: grown %d times by mremap to %zu MiB, then refused; block intact\n",
          grown, size / MiB);
   uint8_t *q = segfit_realloc(h, p, 8 * MiB);   /* shrinking needs no new room */
-  CHECK(q != NULL && th_filled(q, 8 * MiB, 3));
+  CHECK(q != NULL && th_intact(q, 8 * MiB, 3));
   CHECK_EQ(segfit_free(h, q), 0);
   CHECK_EQ(segfit_trim(h), 0);
   segfit_stats_t st = stats(h);
@@ -737,7 +729,7 @@ TEST(rlimit_as_first_allocation_of_a_thread) {
 
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
-  printf("fault-paths (page size %zu)\n", segfit_page_size());
+  printf("faults-paths (page size %zu)\n", segfit_page_size());
   RUN(rlimit_as_first_allocation_of_a_thread);   /* first: see there */
   RUN(plan_syntax);
   RUN(munmap_refused_large_block);
@@ -754,9 +746,9 @@ int main(void) {
   RUN(realloc_driver_every);
   RUN(realloc_driver_random);
   RUN(rlimit_as_mremap_growth);
-  printf("fault-paths: injected");
+  printf("faults-paths: injected");
   for (unsigned op = 0; op < SF_FAULT_COUNT; op++)
     printf(" %s %llu", _sf_fault_name(op), (unsigned long long)total_faults[op]);
-  printf("\nfault-paths: ok\n");
+  printf("\nfaults-paths: ok\n");
   return 0;
 }

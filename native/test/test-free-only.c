@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* sys-free-only: threads that only free create no heap, and every API works as a thread's first
+/* threads-free-only: threads that only free create no heap, and every API works as a thread's first
  * call (the JVM's Cleaner and reference-handler threads free memory they never allocated).
  *
  * 1. The main thread allocates N blocks; 2,000 short-lived threads, one after another, each free a
@@ -12,7 +12,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "systest.h"
+#include "testhelper.h"
 
 #define FREERS 2000
 
@@ -33,16 +33,6 @@ static void run_in_thread(void *(*fn)(void *), void *arg) {
   pthread_t t;
   CHECK(pthread_create(&t, NULL, fn, arg) == 0);
   CHECK(pthread_join(t, NULL) == 0);
-}
-
-static void fill(unsigned char *p, size_t n, unsigned seed) {
-  for (size_t i = 0; i < n; i++) p[i] = (unsigned char)(seed + i * 7);
-}
-
-static int filled(const unsigned char *p, size_t n, unsigned seed) {
-  for (size_t i = 0; i < n; i++)
-    if (p[i] != (unsigned char)(seed + i * 7)) return 0;
-  return 1;
 }
 
 /* --- first calls ---------------------------------------------------------------------------- */
@@ -108,7 +98,7 @@ static void *first_foreign_free(void *arg) {
 static void *first_stats_trim(void *arg) {
   (void)arg;
   segfit_stats_t st;
-  systest_stats(g_heap, &st);
+  th_stats(g_heap, &st);
   segfit_trim(g_heap);
   segfit_trim(NULL);
   return NULL;
@@ -121,11 +111,11 @@ static void first_calls(void) {
   for (int i = 0; i < 4; i++) {
     job_t job = {segfit_alloc(g_heap, from[i]), to[i], NULL};
     CHECK(job.block != NULL);
-    fill(job.block, from[i], (unsigned)i);
+    th_fill(job.block, from[i], (unsigned)i);
     run_in_thread(first_realloc, &job);
     CHECK_MSG(job.result != NULL, "first-call realloc %zu -> %zu: %s", from[i], to[i],
               segfit_strerror(segfit_last_error()));
-    CHECK(filled(job.result, from[i] < to[i] ? from[i] : to[i], (unsigned)i));
+    CHECK(th_intact(job.result, from[i] < to[i] ? from[i] : to[i], (unsigned)i));
     CHECK(segfit_free(g_heap, job.result) == 0);
   }
   job_t job = {NULL, 777, NULL};
@@ -144,11 +134,11 @@ static void first_calls(void) {
 int main(void) {
   segfit_options_t opt;
   segfit_options_init(&opt);
-  opt.name = "sys-free-only";
+  opt.name = "threads-free-only";
   int rc = segfit_heap_create(&opt, &g_heap);
   CHECK_MSG(rc == 0, "heap_create: %s", segfit_strerror(rc));
 
-  g_per_thread = systest_scaled(50);
+  g_per_thread = th_scaled(50);
   long n = g_per_thread * FREERS;
   g_blocks = calloc((size_t)n, sizeof *g_blocks);
   CHECK(g_blocks != NULL);
@@ -159,13 +149,13 @@ int main(void) {
   /* Warm the thread machinery (stack cache, libc's per-thread state) before measuring RSS. */
   run_in_thread(first_stats_trim, NULL);
   segfit_stats_t heap0, all0, heap1, all1;
-  systest_stats(g_heap, &heap0);
-  systest_stats(NULL, &all0);
-  uint64_t rss0 = systest_rss();
+  th_stats(g_heap, &heap0);
+  th_stats(NULL, &all0);
+  uint64_t rss0 = th_rss();
   for (long t = 0; t < FREERS; t++) run_in_thread(freer, (void *)(intptr_t)t);
-  uint64_t rss1 = systest_rss();
-  systest_stats(g_heap, &heap1);
-  systest_stats(NULL, &all1);
+  uint64_t rss1 = th_rss();
+  th_stats(g_heap, &heap1);
+  th_stats(NULL, &all1);
   printf("%d free-only threads freed %ld blocks: remote frees +%llu, abandoned +%llu, reserved "
          "%llu -> %llu, committed %llu -> %llu, RSS %+.1f KiB\n",
          FREERS, n, (unsigned long long)(heap1.remote_frees - heap0.remote_frees),
@@ -178,15 +168,15 @@ int main(void) {
   CHECK(all1.abandoned_slabs == all0.abandoned_slabs);
   CHECK(all1.reserved_bytes <= all0.reserved_bytes);
   CHECK(all1.committed_bytes <= all0.committed_bytes);
-  CHECK_MSG(!systest_rss_checks() || rss1 <= rss0 + (uint64_t)FREERS * 1024,
+  CHECK_MSG(!th_rss_checks() || rss1 <= rss0 + (uint64_t)FREERS * 1024,
             "free-only threads grew RSS");
   free(g_blocks);
 
   first_calls();
   segfit_stats_t end;
-  systest_stats(g_heap, &end);
+  th_stats(g_heap, &end);
   CHECK(end.live_blocks == 0);
   CHECK(segfit_heap_destroy(g_heap) == 0);
-  printf("sys-free-only: ok\n");
+  printf("threads-free-only: ok\n");
   return 0;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* segfit hostile tests (issue 12): a heap filled to its limit and emptied allocates again.
+/* limit-reclaim: a heap filled to its limit and emptied allocates again.
  *
  * The limit (max_bytes) counts committed bytes, and an emptied heap still holds committed
  * memory that is not live: empty slabs kept by thread heaps (the owner's current slabs, slabs
@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "systest.h"
+#include "testhelper.h"
 
 #define LONG_DELAY_MS 60000
 /* The heaps' limit: 32 MiB, or 8 MiB when SEGFIT_TEST_SCALE shrinks the work (sanitizers,
@@ -42,7 +42,7 @@ static segfit_heap_t *new_heap(const char *name, uint64_t limit, int debug) {
 
 static segfit_stats_t stats_of(segfit_heap_t *heap) {
   segfit_stats_t s;
-  systest_stats(heap, &s);
+  th_stats(heap, &s);
   return s;
 }
 
@@ -128,9 +128,9 @@ static int do_request(segfit_heap_t *heap, request_t r, void *source, int *err) 
     for (size_t i = 0; i < size; i += 4096) CHECK_MSG(p[i] == 0, "zeroed: byte %zu", i);
   }
   size_t kept = request_source_size(r);
-  if (kept != 0) CHECK_MSG(systest_intact(p, kept, 77), "%s: contents lost", request_names[r]);
-  systest_fill(p, size, 5);   /* every page of it is usable */
-  CHECK_MSG(systest_intact(p, size, 5), "%s: block does not hold its bytes", request_names[r]);
+  if (kept != 0) CHECK_MSG(th_intact(p, kept, 77), "%s: contents lost", request_names[r]);
+  th_fill(p, size, 5);   /* every page of it is usable */
+  CHECK_MSG(th_intact(p, size, 5), "%s: block does not hold its bytes", request_names[r]);
   CHECK_MSG(segfit_free(heap, p) == 0, "%s: free", request_names[r]);
   return 1;
 }
@@ -181,7 +181,7 @@ static int run_case(size_t block, request_t r, setup_t setup) {
   if (source_size != 0) {
     source = segfit_alloc(heap, source_size);
     CHECK_MSG(source != NULL, "source block");
-    systest_fill(source, source_size, 77);
+    th_fill(source, source_size, 77);
   }
   fill_t f = {heap, block, NULL, 0, 0, 0};
   owner_t o = {&f, setup == SETUP_IDLE_OWNER, setup == SETUP_EXITED_OWNER,
@@ -228,7 +228,7 @@ static int run_case(size_t block, request_t r, setup_t setup) {
     pthread_join(a, NULL);
   }
   if (source != NULL) {
-    CHECK_MSG(systest_intact(source, source_size, 77), "a failed realloc changed its block");
+    CHECK_MSG(th_intact(source, source_size, 77), "a failed realloc changed its block");
     CHECK_MSG(segfit_free(heap, source) == 0, "free source");
   }
   segfit_stats_t end = stats_of(heap);
@@ -304,7 +304,7 @@ static void test_true_refusal(void) {
   size_t kept = 0;
   for (size_t i = 0; i < f.n; i++) {
     if (i % per_slab == 0) {
-      systest_fill(f.held[i], block, i);
+      th_fill(f.held[i], block, i);
       kept++;
     } else {
       CHECK_MSG(segfit_free(heap, f.held[i]) == 0, "free");
@@ -325,7 +325,7 @@ static void test_true_refusal(void) {
   CHECK_MSG(refused.committed_bytes > refused.live_bytes, "nothing held beside the live bytes");
   for (size_t i = 0; i < f.n; i++) {
     if (f.held[i] == NULL) continue;
-    CHECK_MSG(systest_intact(f.held[i], block, i), "block %zu changed", i);
+    CHECK_MSG(th_intact(f.held[i], block, i), "block %zu changed", i);
     CHECK_MSG(segfit_free(heap, f.held[i]) == 0, "free");
   }
   free(f.held);
@@ -385,7 +385,7 @@ static void *racer_main(void *arg) {
         r->refusals++;
         break;
       }
-      systest_fill(p, size < 256 ? size : 256, n + r->seed);
+      th_fill(p, size < 256 ? size : 256, n + r->seed);
       held[n] = p;
       held_size[n++] = size;
     }
@@ -394,7 +394,7 @@ static void *racer_main(void *arg) {
     if (n > 0 && r->refusals > 0) r->after_refusal++;
     for (size_t i = 0; i < n; i++) {
       size_t len = held_size[i] < 256 ? held_size[i] : 256;
-      CHECK_MSG(systest_intact(held[i], len, i + r->seed), "racer %u: block %zu damaged",
+      CHECK_MSG(th_intact(held[i], len, i + r->seed), "racer %u: block %zu damaged",
                 r->seed, i);
       CHECK_MSG(segfit_free(r->heap, held[i]) == 0, "free");
     }
@@ -415,7 +415,7 @@ static void test_racing(void) {
   pthread_mutex_unlock(&o.lock);
   racer_t r[RACERS];
   for (int i = 0; i < RACERS; i++) {
-    r[i] = (racer_t){heap, 1000u + (unsigned)i, systest_scaled(40), 0, 0};
+    r[i] = (racer_t){heap, 1000u + (unsigned)i, th_scaled(40), 0, 0};
     CHECK_MSG(pthread_create(&t[i], NULL, racer_main, &r[i]) == 0, "pthread_create");
   }
   size_t refusals = 0;
@@ -446,7 +446,7 @@ static void test_racing(void) {
 }
 
 int main(void) {
-  heap_limit = systest_scale() < 1 ? 8 * MiB : 32 * MiB;
+  heap_limit = th_scale() < 1 ? 8 * MiB : 32 * MiB;
   printf("  limit %zu MiB\n", heap_limit >> 20);
   test_matrix();
   test_statistics();

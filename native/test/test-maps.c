@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* sys-max-map-count: vm.max_map_count, the kernel's limit on a process's mappings (65,530 by
+/* max-map-count: vm.max_map_count, the kernel's limit on a process's mappings (65,530 by
  * default), must neither refuse allocations nor leak mappings.
  *
  * 140,000 large blocks (one mapping each; neighbours merge into a few mappings), then every
@@ -15,9 +15,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
-#include "procinfo.h"
-#include "systest.h"
+#include "testhelper.h"
 
 static long max_map_count(void) {
   FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
@@ -31,7 +29,7 @@ static long max_map_count(void) {
 
 int main(void) {
   if (SANITIZED) {   /* their runtimes map memory of their own, and die at the limit */
-    printf("skip: sys-max-map-count runs the process out of mappings\n");
+    printf("skip: max-map-count runs the process out of mappings\n");
     return 0;
   }
   const long blocks = 140000;
@@ -42,7 +40,7 @@ int main(void) {
   o.name = "max-map-count";
   segfit_heap_t *heap;
   CHECK(segfit_heap_create(&o, &heap) == 0);
-  long maps_before = procinfo_maps();
+  long maps_before = th_maps();
   CHECK(maps_before > 0);
   unsigned char **p = calloc((size_t)blocks, sizeof *p);
   CHECK(p != NULL);
@@ -52,9 +50,9 @@ int main(void) {
               segfit_strerror(segfit_last_error()));
     p[i][0] = (unsigned char)i;   /* one page each: 140,000 pages of memory, not 140 GiB */
   }
-  long maps_full = procinfo_maps();
+  long maps_full = th_maps();
   for (long i = 0; i < blocks; i += 2) CHECK_MSG(segfit_free(heap, p[i]) == 0, "free %ld", i);
-  long maps_split = procinfo_maps();
+  long maps_split = th_maps();
   size_t pending_bytes;
   uint64_t lost;
   size_t pending = _sf_os_unmap_pending(&pending_bytes, &lost);
@@ -67,16 +65,16 @@ int main(void) {
      are real here, not injected. */
   if (limit > 0 && limit < blocks / 2) CHECK_MSG(pending > 0, "no munmap was refused");
   segfit_stats_t st;
-  systest_stats(heap, &st);
+  th_stats(heap, &st);
   CHECK(st.live_blocks == (uint64_t)blocks / 2);
   for (long i = 1; i < blocks; i += 2) {
     CHECK_MSG(p[i][0] == (unsigned char)i, "block %ld changed", i);
     CHECK_MSG(segfit_free(heap, p[i]) == 0, "free %ld", i);
   }
   segfit_trim(heap);
-  systest_stats(heap, &st);
+  th_stats(heap, &st);
   pending = _sf_os_unmap_pending(&pending_bytes, &lost);
-  long maps_after = procinfo_maps();
+  long maps_after = th_maps();
   printf("all freed and trimmed: live %llu, committed %llu, pending %zu, %ld mappings\n",
          (unsigned long long)st.live_blocks, (unsigned long long)st.committed_bytes, pending,
          maps_after);
@@ -89,6 +87,6 @@ int main(void) {
             maps_before);
   CHECK(segfit_heap_destroy(heap) == 0);
   free(p);
-  printf("sys-max-map-count: ok\n");
+  printf("max-map-count: ok\n");
   return 0;
 }

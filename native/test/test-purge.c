@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* sys-purge: memory goes back to the OS while the allocating thread sleeps.
+/* purge: memory goes back to the OS while the allocating thread sleeps.
  *
  * Thread A allocates 256 MiB of small blocks from a heap with a 50 ms purge delay, chained into a
  * list through their first word, and hands the list to thread B, which frees every block. Then
@@ -15,7 +15,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "systest.h"
+#include "testhelper.h"
 
 #define PURGE_DELAY_MS 50
 
@@ -38,7 +38,7 @@ static double g_freed_at;            /* when B finished, ms */
 static uint64_t g_bytes;
 
 static void wait_phase(int phase) {
-  while (atomic_load(&g_phase) < phase) systest_sleep_ms(1);
+  while (atomic_load(&g_phase) < phase) th_sleep_ms(1);
 }
 
 static void *allocator(void *arg) {
@@ -71,7 +71,7 @@ static void *freer(void *arg) {
     CHECK_MSG(rc == 0, "free: %s", segfit_strerror(rc));
     p = next;
   }
-  g_freed_at = systest_now_ms();
+  g_freed_at = th_now_ms();
   atomic_store(&g_phase, 2);
   wait_phase(3);
   return NULL;
@@ -79,7 +79,7 @@ static void *freer(void *arg) {
 
 /* What the test watches: RSS, or the heap's committed bytes. */
 static uint64_t observe(void) {
-  return g_by_stats ? systest_committed(g_heap) : systest_rss();
+  return g_by_stats ? th_committed(g_heap) : th_rss();
 }
 
 static void run(int round, uint64_t target, long slack_ms) {
@@ -98,12 +98,12 @@ static void run(int round, uint64_t target, long slack_ms) {
      may still hold the previous round's residue, which the purger is releasing meanwhile. */
   uint64_t committed_limit = g_bytes / 20 + 4 * MiB;
   uint64_t rss = observe();
-  while ((rss > limit || systest_committed(g_heap) > committed_limit) &&
-         systest_now_ms() < deadline) {
-    systest_sleep_ms(2);
+  while ((rss > limit || th_committed(g_heap) > committed_limit) &&
+         th_now_ms() < deadline) {
+    th_sleep_ms(2);
     rss = observe();
   }
-  double took = systest_now_ms() - g_freed_at;
+  double took = th_now_ms() - g_freed_at;
   atomic_store(&g_phase, 3);
   CHECK(pthread_join(a, NULL) == 0);
   CHECK(pthread_join(b, NULL) == 0);
@@ -114,7 +114,7 @@ static void run(int round, uint64_t target, long slack_ms) {
   CHECK_MSG(rss_full >= rss0 + g_bytes / 2, "the workload did not show; the test is blind");
   CHECK_MSG(rss <= limit, "memory did not go back within 2 x purge delay + slack");
   segfit_stats_t st;
-  systest_stats(g_heap, &st);
+  th_stats(g_heap, &st);
   printf("round %d: live %llu B, committed %llu B, purges %llu, purged %llu B\n", round,
          (unsigned long long)st.live_bytes, (unsigned long long)st.committed_bytes,
          (unsigned long long)st.purges, (unsigned long long)st.purged_bytes);
@@ -128,16 +128,16 @@ int main(void) {
   long slack_ms = s != NULL ? atol(s) : 400;
   const char *by = getenv("SEGFIT_TEST_PURGE_BY_STATS");
   g_by_stats = by != NULL ? by[0] == '1' : BY_STATS_DEFAULT;
-  uint64_t target = (uint64_t)systest_scaled(256) * MiB;
+  uint64_t target = (uint64_t)th_scaled(256) * MiB;
   segfit_options_t opt;
   segfit_options_init(&opt);
-  opt.name = "sys-purge";
+  opt.name = "purge";
   opt.purge_delay_ms = PURGE_DELAY_MS;
   int rc = segfit_heap_create(&opt, &g_heap);
   CHECK_MSG(rc == 0, "heap_create: %s", segfit_strerror(rc));
   run(1, target, slack_ms);
   run(2, target, slack_ms);
   CHECK(segfit_heap_destroy(g_heap) == 0);
-  printf("sys-purge: ok\n");
+  printf("purge: ok\n");
   return 0;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* sys-tls-static, sys-tls-dynamic: the core dlopen()ed, as the JVM loads it, allocating and
+/* tls-static, tls-dynamic: the core dlopen()ed, as the JVM loads it, allocating and
  * freeing from several threads. The fast paths read the thread's record at a fixed offset from
  * the thread pointer when the library's TLS turned out static at init, and through the TLS
  * descriptor otherwise (thread.c, sf_tls_probe). Run once as loaded (glibc gives a late library

@@ -52,6 +52,7 @@ class CallPathTest {
   }
 
   @Test
+  @TestSupport.ChildJvm
   void forcedJniGivesTheSameResultsAndExceptions() throws Exception {
     TestSupport.Child fast = TestSupport.runChild(options(), Cases.class.getName());
     TestSupport.Child jni = TestSupport.runChild(options("-Dsegfit.ffm=false"),
@@ -69,6 +70,7 @@ class CallPathTest {
   }
 
   @Test
+  @TestSupport.ChildJvm
   void invalidSwitchKeepsJniAndSaysSo() throws Exception {
     assumeTrue(Runtime.version().feature() >= 22, "the switch exists on JDK 22+");
     TestSupport.Child child = TestSupport.runChild(options("-Dsegfit.ffm=maybe"),
@@ -80,6 +82,7 @@ class CallPathTest {
   }
 
   @Test
+  @TestSupport.ChildJvm
   void withoutTheFlagJdk24WarnsOnceAndStillTakesFfm() throws Exception {
     assumeTrue(Runtime.version().feature() >= 24, "JNI warnings start with JDK 24 (JEP 472)");
     List<String> noFlag = new ArrayList<>(TestSupport.libraryOptions());

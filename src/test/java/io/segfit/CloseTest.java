@@ -6,13 +6,17 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.SplittableRandom;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 
@@ -111,6 +115,194 @@ class CloseTest {
       assertTrue(unexpected.isEmpty(), () -> "unexpected: " + unexpected);
       assertEquals(threads, rejected.get(), "every worker saw the heap close");
       assertThrows(IllegalStateException.class, heap::close);
+    }
+  }
+
+  // Closing under load, many rounds: each worker must end with IllegalStateException (the heap
+  // is closed), never another exception type and never a crash; of two threads closing at once
+  // exactly one succeeds and the other gets IllegalStateException, as does any later close; and
+  // the heap's memory is released exactly once: after many rounds, each holding tens of MiB when
+  // closed, the process's RSS is back near where it started. Workers reach block memory only
+  // through heap calls (allocateZeroed's memset, reallocate's copy), never through a buffer: a
+  // buffer used after its heap is closed is a use-after-free no allocator can catch (see the
+  // README ("Safety")). Nothing here is timed: the closer waits until every worker has done some
+  // work, by count.
+  static final int ROUNDS = TestSupport.scaled(60, 6);
+  static final int WORKERS = 3;
+  /** Held by every round when it is closed: a heap never released would show in RSS at once. */
+  static final int BALLAST = 32 << 20;
+
+  @Test
+  @TestSupport.Slow
+  void closeUnderLoadReleasesOnceAndOthersSeeIllegalState() throws Exception {
+    // A first round warms up the JIT and the native library, so the baseline is honest.
+    round(-1);
+    System.gc();
+    long baseline = TestSupport.rss();
+    long peak = 0;
+    long released = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+      released += round(r);
+      peak = Math.max(peak, TestSupport.rss());
+    }
+    long end = TestSupport.rss();
+    long leakedIfNeverFreed = (long) ROUNDS * BALLAST;
+    System.out.printf("concurrent close: %d rounds, RSS baseline %d MiB, peak %d MiB, end %d MiB,"
+        + " %d MiB released by the closes (%d MiB of ballast)%n", ROUNDS, baseline >> 20,
+        peak >> 20, end >> 20, released >> 20, leakedIfNeverFreed >> 20);
+    // Each close gave its ballast back to the OS...
+    assertTrue(released >= leakedIfNeverFreed / 2, "closes released only " + released
+        + " bytes of RSS; the rounds held " + leakedIfNeverFreed + " bytes when closed");
+    // ...and nothing piled up across rounds.
+    assertTrue(end - baseline < Math.min(leakedIfNeverFreed / 2, 512L << 20),
+        "RSS grew from " + baseline + " to " + end + " bytes over " + ROUNDS + " rounds");
+  }
+
+  /** One round; returns how much RSS fell when the heap was closed. */
+  private static long round(int r) throws Exception {
+    Heap heap = Heap.builder().name("close-race-" + r).build();
+    // Ballast: touched memory, still live when the heap is closed.
+    List<ByteBuffer> ballast = new ArrayList<>();
+    for (int n = 0; n < BALLAST; n += 1 << 20) {
+      ballast.add(touched(heap.allocate(1 << 20)));
+      for (int k = 0; k < 16; k++) {
+        ballast.add(touched(heap.allocate(4096)));
+      }
+    }
+    CountDownLatch working = new CountDownLatch(WORKERS);
+    AtomicReference<Throwable> wrong = new AtomicReference<>();
+    List<Thread> workers = new ArrayList<>();
+    for (int w = 0; w < WORKERS; w++) {
+      final int seed = r * 31 + w;
+      Thread t = new Thread(() -> {
+        boolean[] counted = {false};
+        try {
+          work(heap, new SplittableRandom(seed), working, counted);
+          wrong.compareAndSet(null, new AssertionError("worker ended without an exception"));
+        } catch (IllegalStateException expected) {
+          if (!counted[0]) {
+            wrong.compareAndSet(null, new AssertionError("IllegalStateException before close",
+                expected));
+          }
+        } catch (Throwable t2) {
+          wrong.compareAndSet(null, t2);
+        } finally {
+          if (!counted[0]) {
+            working.countDown(); // never leave the closer waiting
+          }
+        }
+      }, "close-race-" + r + "-" + w);
+      workers.add(t);
+      t.start();
+    }
+    working.await();
+    long before = TestSupport.rss();
+    // Two closers race: exactly one closes, the other gets IllegalStateException.
+    CyclicBarrier both = new CyclicBarrier(2);
+    AtomicReference<Throwable> otherOutcome = new AtomicReference<>();
+    Thread other = new Thread(() -> otherOutcome.set(closeAfter(both, heap)), "closer-" + r);
+    other.start();
+    Throwable mine = closeAfter(both, heap);
+    other.join();
+    long released = before - TestSupport.rss();
+    Throwable theirs = otherOutcome.get();
+    boolean oneClosed = (mine == null) != (theirs == null);
+    Throwable loser = mine != null ? mine : theirs;
+    assertTrue(oneClosed && loser instanceof IllegalStateException,
+        "two racing closes: " + mine + " / " + theirs);
+    for (Thread t : workers) {
+      t.join();
+    }
+    if (wrong.get() != null) {
+      fail("round " + r + ": a worker saw something other than IllegalStateException",
+          wrong.get());
+    }
+    assertThrows(IllegalStateException.class, heap::close, "second close");
+    assertThrows(IllegalStateException.class, () -> heap.allocate(16), "allocate after close");
+    assertThrows(IllegalStateException.class, () -> heap.free(ballast.get(0)),
+        "free after close");
+    assertThrows(IllegalStateException.class, () -> heap.allocateAddress(16),
+        "allocateAddress after close");
+    return released;
+  }
+
+  /** Closes the heap once both closers are ready; returns what it threw, or null. */
+  private static Throwable closeAfter(CyclicBarrier barrier, Heap heap) {
+    try {
+      barrier.await();
+      heap.close();
+      return null;
+    } catch (Throwable t) {
+      return t;
+    }
+  }
+
+  /** Writes one byte in every 4 KiB of the buffer, so that its pages are resident. */
+  private static ByteBuffer touched(ByteBuffer b) {
+    for (int i = 0; i < b.capacity(); i += 4096) {
+      b.put(i, (byte) 1);
+    }
+    return b;
+  }
+
+  /** Allocates, reallocates and frees until the heap is closed (IllegalStateException). */
+  private static void work(Heap heap, SplittableRandom rnd, CountDownLatch working,
+      boolean[] counted) {
+    List<ByteBuffer> buffers = new ArrayList<>();
+    List<Long> addresses = new ArrayList<>();
+    long ops = 0;
+    while (true) {
+      int size = rnd.nextInt(8) == 0 ? rnd.nextInt(2 << 20) : rnd.nextInt(4096);
+      switch (rnd.nextInt(9)) {
+        case 0, 1 -> buffers.add(heap.allocate(size));
+        case 2 -> buffers.add(heap.allocateZeroed(size));
+        case 3 -> addresses.add(heap.allocateAddress(size));
+        case 4 -> {
+          if (!buffers.isEmpty()) {
+            int i = rnd.nextInt(buffers.size());
+            buffers.set(i, heap.reallocate(buffers.get(i), size));
+          }
+        }
+        case 5 -> {
+          if (!addresses.isEmpty()) {
+            int i = rnd.nextInt(addresses.size());
+            addresses.set(i, heap.reallocateAddress(addresses.get(i), size));
+          }
+        }
+        case 6 -> {
+          if (!buffers.isEmpty()) {
+            heap.free(buffers.remove(rnd.nextInt(buffers.size())));
+          }
+        }
+        case 7 -> {
+          if (!addresses.isEmpty()) {
+            long a = addresses.remove(rnd.nextInt(addresses.size()));
+            if (heap.usableSizeAddress(a) < 0) {
+              throw new AssertionError("usableSizeAddress negative");
+            }
+            heap.freeAddress(a);
+          }
+        }
+        default -> {
+          if (rnd.nextInt(16) == 0) {
+            heap.trim();
+          } else {
+            heap.stats();
+          }
+        }
+      }
+      if (buffers.size() + addresses.size() > 64) {
+        if (!buffers.isEmpty()) {
+          heap.free(buffers.remove(0));
+        }
+        if (!addresses.isEmpty()) {
+          heap.freeAddress(addresses.remove(0));
+        }
+      }
+      if (++ops == 200) {
+        counted[0] = true;
+        working.countDown();
+      }
     }
   }
 }

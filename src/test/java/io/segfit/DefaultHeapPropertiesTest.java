@@ -13,6 +13,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** The segfit.* properties configure the default heap (in child JVMs: it is created once). */
+@TestSupport.ChildJvm
 class DefaultHeapPropertiesTest {
 
   private static TestSupport.Child child(String... props) throws Exception {

@@ -45,6 +45,7 @@ class LoaderTest {
   }
 
   @Test
+  @TestSupport.ChildJvm
   void goodLoadPrintsNothingOnStderr() throws Exception {
     List<String> o = options();
     o.addAll(TestSupport.libraryOptions());
@@ -55,6 +56,7 @@ class LoaderTest {
   }
 
   @Test
+  @TestSupport.ChildJvm
   void nativeAccessWarningNamesOurModuleNotAHelper() throws Exception {
     assumeTrue(Runtime.version().feature() >= 24, "JNI warnings start with JDK 24 (JEP 472)");
     List<String> noFlag = new ArrayList<>(TestSupport.libraryOptions());
@@ -65,6 +67,7 @@ class LoaderTest {
   }
 
   @Test
+  @TestSupport.ChildJvm
   void overridePathToATextFileKeepsTheRealCause() throws Exception {
     Path text = Files.createTempFile("not-a-library", ".so");
     try {
@@ -85,6 +88,7 @@ class LoaderTest {
   }
 
   @Test
+  @TestSupport.ChildJvm
   void overridePathToAMissingFile() throws Exception {
     TestSupport.Child child = TestSupport.runChild(
         options("-Dsegfit.library.path=/nonexistent/libsegfit.so"), ChildMain.class.getName(),
@@ -94,6 +98,7 @@ class LoaderTest {
   }
 
   @Test
+  @TestSupport.ChildJvm
   void libraryOfTheOtherArchitectureGivesTheWrongElfClassError() throws Exception {
     String arch = System.getProperty("os.arch");
     String otherDir = arch.equals("aarch64") ? "linux_64" : "linux_arm64";
@@ -114,6 +119,7 @@ class LoaderTest {
   }
 
   @Test
+  @TestSupport.ChildJvm
   void unsupportedPlatformNamesOsArchAndResource() throws Exception {
     TestSupport.Child child = TestSupport.runChild(options("-Dos.arch=sparcv9"),
         ChildMain.class.getName(), "probe");
@@ -124,6 +130,7 @@ class LoaderTest {
   }
 
   @Test
+  @TestSupport.ChildJvm
   void worksWithoutJdkJfr() throws Exception {
     // jdk.jfr is optional (requires static): a runtime without it still allocates and frees.
     List<String> o = options("--limit-modules", "java.base,java.management");
@@ -135,6 +142,7 @@ class LoaderTest {
   }
 
   @Test
+  @TestSupport.ChildJvm
   void concurrentFirstUseLoadsOnce() throws Exception {
     List<String> o = options();
     o.addAll(TestSupport.libraryOptions());
@@ -145,6 +153,7 @@ class LoaderTest {
   }
 
   @Test
+  @TestSupport.ChildJvm
   void unusableExtractionDirectoryIsNamed() throws Exception {
     assumeTrue(System.getProperty("segfit.library.path") == null, "loads from a path here");
     Path file = Files.createTempFile("segfit-tmpdir", ".file");

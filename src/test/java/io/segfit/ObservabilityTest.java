@@ -186,6 +186,7 @@ class ObservabilityTest {
   }
 
   @Test
+  @TestSupport.ChildJvm
   void leakReportGoesToSystemLoggerWithTheAllocationStack() throws Exception {
     // In a child JVM on the class path, where System.Logger goes to java.util.logging's console.
     List<String> o = new ArrayList<>(TestSupport.nativeAccess());

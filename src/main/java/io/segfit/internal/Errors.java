@@ -124,7 +124,7 @@ public final class Errors {
     return other(code, heap, "reallocate", address);
   }
 
-  /** The exception for a failed free or usableSize of the block at address. */
+  /** The exception for a failed free or usableSizeAddress of the block at address. */
   public static RuntimeException block(long code, String heap, String operation, long address) {
     return other(code, heap, operation, address);
   }

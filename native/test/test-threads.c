@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* core-stress: the allocator under concurrent use. Deterministic seeds; not a benchmark.
+/* threads: the allocator under concurrent use, and threads that come and go. Deterministic
+ * seeds; not a benchmark. Two parts, each one ctest test (test-threads stress | churn):
  *
+ * stress
  * 1. transfer: worker threads allocate blocks of random sizes (small, medium, some large),
  *    stamp them with a pattern derived from their address and size, and pass most of them to
  *    other workers through queues; whoever frees a block first checks its pattern. Workers exit
@@ -11,8 +13,20 @@
  *    free must win and nothing may crash.
  * 3. destroy race: threads allocate and free on a heap that the main thread destroys under
  *    them; every call after that must fail with CLOSED, none may crash or touch unmapped memory.
+ *
+ * churn: 10,000 short-lived threads leave committed memory bounded and statistics exact.
+ *    Threads run in waves of CHURN_WAVE. Each allocates CHURN_BLOCKS blocks of 16 B - 8 KiB,
+ *    frees half at once (local frees), and swaps the other half into random slots of a shared
+ *    transfer table, freeing whatever block it displaces (often one of a thread that has already
+ *    exited: a free into an abandoned slab). Every block carries its size and a pattern derived
+ *    from its address, checked before it is freed. After each tenth of the threads, and at the
+ *    end, the test checks that the heap's statistics agree exactly with the blocks in the table,
+ *    and that committed bytes and RSS stay bounded: RSS may not keep growing once the first
+ *    tenth of the threads has run.
+ *
  * SEGFIT_TEST_SCALE (a factor) shrinks the work under qemu and the sanitizers. Built a second
- * time on the fault-injecting core (faulttest.h): the same work while the OS refuses calls.
+ * time on the fault-injecting core (testhelper.h, faults.cmake): the same work while the OS
+ * refuses calls.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -23,17 +37,7 @@
 
 #include "testhelper.h"
 
-static double scale(void) {
-  const char *s = getenv("SEGFIT_TEST_SCALE");
-  double v = s != NULL ? atof(s) : 1.0;
-  return v > 0 ? v : 1.0;
-}
-static long scaled(long n) {
-  long v = (long)((double)n * scale());
-  return v < 1 ? 1 : v;
-}
-
-/* --- blocks with a checkable pattern ------------------------------------------------------- */
+/* --- blocks with a checkable pattern ---------------------------------------------------------- */
 static uint64_t stamp_of(const void *p, size_t size) {
   return ((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull) ^ size;
 }
@@ -59,7 +63,7 @@ static void check_stamp(const void *p, size_t size) {
 
 typedef struct { void *p; size_t size; int64_t usable; } item_t;
 
-/* --- 1. transfer ---------------------------------------------------------------------------- */
+/* --- stress 1. transfer ----------------------------------------------------------------------- */
 #define NWORKERS 4
 #define QCAP 512
 
@@ -184,7 +188,7 @@ static void *worker(void *argp) {
 static void test_transfer(void) {
   heap = th_heap("stress-transfer", 20);
   for (int i = 0; i < NWORKERS; i++) pthread_mutex_init(&queues[i].lock, NULL);
-  long ops = scaled(40000);
+  long ops = th_scaled(40000);
   int generations = 4;
   for (int g = 0; g < generations; g++) {
     pthread_t t[NWORKERS];
@@ -228,7 +232,7 @@ static void test_transfer(void) {
   ft_resume();
 }
 
-/* --- 2. remap race --------------------------------------------------------------------------- */
+/* --- stress 2. remap race --------------------------------------------------------------------- */
 static _Atomic(void *) race_ptr;
 static _Atomic(int) race_round = -1, race_done_b = -1, race_stop;
 static _Atomic(int) race_free_rc;
@@ -264,7 +268,7 @@ static void test_remap_race(void) {
   CHECK(pthread_create(&b, NULL, race_freer, NULL) == 0);
   CHECK(pthread_create(&c, NULL, race_asker, NULL) == 0);
   th_rng_t r = {777};
-  int rounds = (int)scaled(2000), realloc_won = 0, free_won = 0, b_freed_new = 0;
+  int rounds = (int)th_scaled(2000), realloc_won = 0, free_won = 0, b_freed_new = 0;
   for (int round = 0; round < rounds; round++) {
     static const size_t sizes[] = {100, 5000, 300000, (size_t)2 << 20, (size_t)9 << 20};
     size_t from = sizes[th_below(&r, 5)], to = sizes[th_below(&r, 5)] + th_below(&r, 100000);
@@ -306,7 +310,7 @@ static void test_remap_race(void) {
   CHECK_EQ(segfit_heap_destroy(heap), 0);
 }
 
-/* --- 3. destroy race ------------------------------------------------------------------------- */
+/* --- stress 3. destroy race ------------------------------------------------------------------- */
 static segfit_heap_t *_Atomic doomed;
 static _Atomic(int) doomed_closed_seen;
 static void *_Atomic doomed_swap;   /* a block passed between workers: remote frees race too */
@@ -346,7 +350,7 @@ static void *doomed_worker(void *arg) {
 }
 
 static void test_destroy_race(void) {
-  int rounds = (int)scaled(20);
+  int rounds = (int)th_scaled(20);
   if (rounds < 3) rounds = 3;
   for (int round = 0; round < rounds; round++) {
     atomic_store(&doomed, th_heap("stress-doomed", round % 2 ? 0 : -1));
@@ -363,25 +367,173 @@ static void test_destroy_race(void) {
   printf("  destroy race: %d rounds\n", rounds);
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+/* --- churn ------------------------------------------------------------------------------------ */
+#define CHURN_SLOTS 2048
+#define CHURN_BLOCKS 32
+#define CHURN_WAVE 8
+
+static segfit_heap_t *churn_heap;
+static _Atomic(void *) churn_slot[CHURN_SLOTS];
+
+static uint64_t churn_mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  return x;
 }
 
-int main(void) {
-  printf("core-stress (page size %zu, scale %.2f)\n", segfit_page_size(), scale());
+static void churn_stamp(unsigned char *p, size_t size) {
+  memcpy(p, &size, sizeof size);
+  unsigned char v = (unsigned char)churn_mix((uintptr_t)p);
+  for (size_t i = sizeof size; i < size; i++) p[i] = (unsigned char)(v + i);
+}
+
+static void churn_check_and_free(unsigned char *p) {
+  size_t size;
+  memcpy(&size, p, sizeof size);
+  CHECK(size >= 16 && size <= 8192);
+  unsigned char v = (unsigned char)churn_mix((uintptr_t)p);
+  for (size_t i = sizeof size; i < size; i++)
+    CHECK_MSG(p[i] == (unsigned char)(v + i), "block %p (size %zu) corrupted at %zu", (void *)p,
+              size, i);
+  int rc = segfit_free(churn_heap, p);
+  CHECK_MSG(rc == 0, "free %p: %s", (void *)p, segfit_strerror(rc));
+}
+
+static void *churn_worker(void *arg) {
+  uint64_t seed = (uint64_t)(uintptr_t)arg;
+  unsigned char *mine[CHURN_BLOCKS];
+  for (int i = 0; i < CHURN_BLOCKS; i++) {
+    seed = churn_mix(seed + 0x9E3779B97F4A7C15ull);
+    size_t size = (seed & 7) == 0 ? 1024 + (seed >> 8) % 7169 : 16 + (seed >> 8) % 1009;
+    mine[i] = FT_RETRY(segfit_alloc(churn_heap, size));
+    CHECK(mine[i] != NULL);
+    churn_stamp(mine[i], size);
+  }
+  for (int i = 0; i < CHURN_BLOCKS; i += 2) churn_check_and_free(mine[i]);
+  for (int i = 1; i < CHURN_BLOCKS; i += 2) {
+    seed = churn_mix(seed);
+    void *old = atomic_exchange(&churn_slot[seed % CHURN_SLOTS], mine[i]);
+    if (old != NULL) churn_check_and_free(old);
+  }
+  return NULL;
+}
+
+/* Checks the statistics against the table; returns the live usable bytes. */
+static uint64_t churn_check_stats(const char *when) {
+  uint64_t blocks = 0, bytes = 0;
+  for (int i = 0; i < CHURN_SLOTS; i++) {
+    void *p = atomic_load(&churn_slot[i]);
+    if (p == NULL) continue;
+    int64_t usable = segfit_usable_size(churn_heap, p);
+    CHECK_MSG(usable >= 16, "usable_size of a live block: %s", segfit_strerror((int)usable));
+    blocks++;
+    bytes += (uint64_t)usable;
+  }
+  segfit_stats_t st;
+  th_stats(churn_heap, &st);
+  uint64_t rss = th_rss();
+  printf("%s: live %llu blocks / %llu B (stats %llu / %llu), committed %.1f MiB, RSS %.1f MiB, "
+         "abandoned %llu, adopted %llu, remote frees %llu\n",
+         when, (unsigned long long)blocks, (unsigned long long)bytes,
+         (unsigned long long)st.live_blocks, (unsigned long long)st.live_bytes,
+         (double)st.committed_bytes / MiB, (double)rss / MiB,
+         (unsigned long long)st.abandoned_slabs, (unsigned long long)st.adopted_slabs,
+         (unsigned long long)st.remote_frees);
+  CHECK(st.live_blocks == blocks);
+  CHECK(st.live_bytes == bytes);
+  CHECK(st.allocs - st.frees == st.live_blocks);
+  uint64_t class_blocks = 0;
+  for (uint32_t c = 0; c < st.class_count; c++) class_blocks += st.classes[c].live_blocks;
+  CHECK(class_blocks + st.large.live_blocks == st.live_blocks);
+  /* Bounded: the live bytes twice over (fragmentation across 2048 scattered survivors in ~150
+   * size classes) plus a fixed allowance for the slabs of the CHURN_WAVE threads running at
+   * once. */
+  CHECK_MSG(st.committed_bytes <= 2 * bytes + 48 * MiB, "committed %llu B for %llu live B",
+            (unsigned long long)st.committed_bytes, (unsigned long long)bytes);
+  return bytes;
+}
+
+static void test_churn(void) {
+  long threads = th_scaled(10000);
+  if (threads < 10 * CHURN_WAVE) threads = 10 * CHURN_WAVE;
+  segfit_options_t opt;
+  segfit_options_init(&opt);
+  opt.name = "threads-churn";
+#ifdef SEGFIT_FAULTS
+  opt.purge_delay_ms = 0;   /* emptied slabs go back at once: more OS calls to refuse */
+#endif
+  int rc = FT_RETRY_RC(segfit_heap_create(&opt, &churn_heap));
+  CHECK_MSG(rc == 0, "heap_create: %s", segfit_strerror(rc));
+
+  uint64_t rss_warm = 0;
+  long done = 0;
+  for (int tenth = 1; tenth <= 10; tenth++) {
+    for (; done < threads * tenth / 10; done += CHURN_WAVE) {
+      pthread_t t[CHURN_WAVE];
+      for (int i = 0; i < CHURN_WAVE; i++)
+        CHECK(pthread_create(&t[i], NULL, churn_worker, (void *)(uintptr_t)(done + i + 1)) == 0);
+      for (int i = 0; i < CHURN_WAVE; i++) CHECK(pthread_join(t[i], NULL) == 0);
+    }
+    char when[64];
+    snprintf(when, sizeof when, "after %ld threads", done);
+    churn_check_stats(when);
+    if (tenth == 1) rss_warm = th_rss();
+  }
+  uint64_t rss_end = th_rss();
+  CHECK_MSG(!th_rss_checks() || rss_end <= rss_warm + 16 * MiB,
+            "RSS grew by %.1f MiB between the first tenth of the threads and the end",
+            ((double)rss_end - (double)rss_warm) / MiB);
+
+  for (int i = 0; i < CHURN_SLOTS; i++) {
+    void *p = atomic_exchange(&churn_slot[i], NULL);
+    if (p != NULL) churn_check_and_free(p);
+  }
+  ft_pause();   /* the faults stop: everything freed goes back now */
+  segfit_trim(churn_heap);
+  segfit_stats_t st;
+  th_stats(churn_heap, &st);
+  printf("after freeing all and trim: live %llu, committed %.1f MiB, segments %llu, slabs %llu\n",
+         (unsigned long long)st.live_bytes, (double)st.committed_bytes / MiB,
+         (unsigned long long)st.segments, (unsigned long long)st.slabs);
+  CHECK(st.live_blocks == 0 && st.live_bytes == 0);
+  CHECK_MSG(st.committed_bytes <= 4 * MiB, "trim left %llu B committed in an empty heap",
+            (unsigned long long)st.committed_bytes);
+  CHECK(segfit_heap_destroy(churn_heap) == 0);
+  printf("  churn: %ld threads\n", threads);
+}
+
+/* --- main ------------------------------------------------------------------------------------- */
+static void run_part(const char *name, void (*part)(void)) {
+  th_current = name;
+  double t0 = th_now_ms();
+  part();
+  printf("  ok  %s (%.1f s)\n", name, (th_now_ms() - t0) / 1e3);
+  fflush(stdout);
+}
+
+/* test-threads [stress | churn]...: the parts named, every part without an argument. */
+int main(int argc, char **argv) {
+  int stress = argc < 2, churn = argc < 2;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "stress") == 0) {
+      stress = 1;
+    } else if (strcmp(argv[i], "churn") == 0) {
+      churn = 1;
+    } else {
+      fprintf(stderr, "usage: %s [stress | churn]...\n", argv[0]);
+      return 2;
+    }
+  }
+  printf("threads (page size %zu, scale %.2f)\n", segfit_page_size(), th_scale());
   ft_begin();
-  double t0 = now_s();
-  test_transfer();
-  printf("  ok  transfer (%.1f s)\n", now_s() - t0);
-  t0 = now_s();
-  test_remap_race();
-  printf("  ok  remap race (%.1f s)\n", now_s() - t0);
-  t0 = now_s();
-  test_destroy_race();
-  printf("  ok  destroy race (%.1f s)\n", now_s() - t0);
-  ft_end("core-stress");
-  printf("core-stress: ok\n");
+  if (stress) {
+    run_part("transfer", test_transfer);
+    run_part("remap race", test_remap_race);
+    run_part("destroy race", test_destroy_race);
+  }
+  if (churn) run_part("churn", test_churn);
+  ft_end("threads");
+  printf("threads: ok\n");
   return 0;
 }

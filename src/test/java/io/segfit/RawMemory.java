@@ -8,7 +8,7 @@
  *
  * For tests only: nothing checks that an address is mapped, exactly as in user code.
  */
-package io.segfit.hostile;
+package io.segfit;
 
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;

@@ -6,7 +6,7 @@
  * must be rejected without effect (double free, foreign buffers, interior addresses and slices).
  *
  * The model: every live block has a seed, and its bytes [0, size) must hold the seed's pattern
- * (Hostile.patternByte). Each action checks what it touches: a new block has the requested
+ * (TestSupport.patternByte). Each action checks what it touches: a new block has the requested
  * size and alignment (and zeros, for allocateZeroed); a reallocation keeps min(old, new) bytes;
  * a block is checked in full before it is freed, reallocated or handed over. When the threads
  * are done (the heap is quiescent) the heap's live blocks, live bytes (the sum of the blocks'
@@ -14,14 +14,12 @@
  * nothing may be live. Scripts shrink action by action,
  * sizes toward 0, so a failure ends as a short script. Work per try shrinks under emulation.
  */
-package io.segfit.hostile;
+package io.segfit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.segfit.Heap;
-import io.segfit.HeapStats;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -42,8 +40,8 @@ import net.jqwik.api.Tuple;
 
 class HeapModelPropertyTest {
   /** Largest block a script asks for: above segfit's small-object maximum, so large blocks too. */
-  static final int MAX_SIZE = Hostile.EMULATED ? 300_000 : 1_500_000;
-  static final int MAX_ACTIONS = Hostile.EMULATED ? 40 : 150;
+  static final int MAX_SIZE = TestSupport.EMULATED ? 300_000 : 1_500_000;
+  static final int MAX_ACTIONS = TestSupport.EMULATED ? 40 : 150;
 
   enum Kind { ALLOC, ZEROED, ALIGNED, ALLOC_ADDRESS, REALLOC, REALLOC_ADDRESS, FREE, FREE_ADDRESS,
     TRIM, HANDOFF, ADOPT, STATS, DOUBLE_FREE, BAD_FREE }
@@ -123,12 +121,12 @@ class HeapModelPropertyTest {
       this.seed = seed;
     }
 
-    Hostile.Bytes bytes() {
-      return buffer != null ? Hostile.Bytes.of(buffer) : Hostile.Bytes.at(address);
+    TestSupport.Bytes bytes() {
+      return buffer != null ? TestSupport.Bytes.of(buffer) : TestSupport.Bytes.at(address);
     }
 
     void check(String when) {
-      long bad = Hostile.firstMismatch(bytes(), seed, 0, size);
+      long bad = TestSupport.firstMismatch(bytes(), seed, 0, size);
       assertEquals(-1, bad, when + ": byte " + bad + " of a " + size + "-byte "
           + (buffer != null ? "buffer" : "address") + " block changed");
     }
@@ -225,7 +223,7 @@ class HeapModelPropertyTest {
       case ZEROED: {
         ByteBuffer b = heap.allocateZeroed(a.size());
         checkShape(b, a.size());
-        long nz = Hostile.firstNonZero(Hostile.Bytes.of(b), a.size());
+        long nz = TestSupport.firstNonZero(TestSupport.Bytes.of(b), a.size());
         assertEquals(-1, nz, "allocateZeroed(" + a.size() + "): byte " + nz + " not zero");
         live.add(filled(b, 0, a.size()));
         allocations.incrementAndGet();
@@ -267,7 +265,8 @@ class HeapModelPropertyTest {
           assertTrue(addr != 0 && heap.usableSizeAddress(addr) >= a.size(), a + ": usable size");
           moved = new Block(null, addr, a.size(), old.seed);
         }
-        long bad = Hostile.firstMismatch(moved.bytes(), old.seed, 0, Math.min(old.size, a.size()));
+        long bad = TestSupport.firstMismatch(moved.bytes(), old.seed, 0,
+            Math.min(old.size, a.size()));
         assertEquals(-1, bad, a + " from " + old.size + " bytes: byte " + bad + " not kept");
         live.set(i, filled(moved.buffer, moved.address, a.size()));
         break;
@@ -361,7 +360,7 @@ class HeapModelPropertyTest {
 
   private static Block filled(ByteBuffer b, long address, int size) {
     Block block = new Block(b, address, size, SEEDS.getAndIncrement());
-    Hostile.fill(block.bytes(), block.seed, 0, size);
+    TestSupport.fill(block.bytes(), block.seed, 0, size);
     return block;
   }
 

@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * A heap filled to its limit and emptied allocates again (issue 12). The limit counts committed
- * memory, and an emptied heap still holds committed memory it does not use: empty slabs kept by
- * thread heaps (the owner's current slabs, slabs whose blocks another thread freed), the dirty
- * pools, freed large mappings kept for reuse. A request that would cross the limit reclaims all
- * of that before it fails. The heaps have a purge delay of a minute, so the background purger
- * cannot give the memory back in time and hide a missing reclaim.
+ * A heap's limit (maxBytes). First the refusal: every entry point fails with
+ * HeapOutOfMemoryError naming the heap, its limit and its live bytes; nothing held is lost or
+ * changed; the statistics count exactly what is held; and after frees the heap allocates again.
+ *
+ * Then the reclaim: a heap filled to its limit and emptied allocates again. The limit counts
+ * committed memory, and an emptied heap still holds committed memory it does not use: empty
+ * slabs kept by thread heaps (the owner's current slabs, slabs whose blocks another thread
+ * freed), the dirty pools, freed large mappings kept for reuse. A request that would cross the
+ * limit reclaims all of that before it fails. The heaps have a purge delay of a minute, so the
+ * background purger cannot give the memory back in time and hide a missing reclaim.
  *
  * The matrix: heaps filled to the limit with blocks of 64 B .. 3 MiB, emptied, then asked for
  * memory within the limit through every entry point that can need memory (small, medium, large,
@@ -15,15 +19,12 @@
  * statistics count the reclaim, and a refusal that remains tells live bytes from free bytes the
  * heap could not reclaim.
  */
-package io.segfit.hostile;
+package io.segfit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.segfit.Heap;
-import io.segfit.HeapOutOfMemoryError;
-import io.segfit.HeapStats;
 import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import java.time.Duration;
@@ -37,13 +38,101 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
-class HeapLimitReclaimTest {
+class LimitTest {
   private static final int MIB = 1 << 20;
   /** 32 MiB; 8 MiB under emulation. Request sizes are fractions of it. */
-  private static final int LIMIT = Hostile.EMULATED ? 8 * MIB : 32 * MIB;
+  private static final int LIMIT = TestSupport.EMULATED ? 8 * MIB : 32 * MIB;
   private static final Duration LONG_DELAY = Duration.ofMinutes(1);
   private static final int[] FILL_SIZES = {64, 4096, 65536, MIB, 3 * MIB};
+
+  /** The limit of the refusal test. */
+  private static final long REFUSAL_LIMIT = 8L << 20;
+
+  @ParameterizedTest(name = "blocks of {0} bytes")
+  @ValueSource(ints = {64, 4096, 65536, 1 << 20, (2 << 20) + 100})
+  void limitRefusesCleanlyAndRecovers(int size) {
+    String name = "limit-" + size;
+    try (Heap heap = Heap.builder().name(name).maxBytes(REFUSAL_LIMIT).purgeDelay(Duration.ZERO)
+        .build()) {
+      List<ByteBuffer> held = new ArrayList<>();
+      HeapOutOfMemoryError refused = null;
+      while (refused == null) {
+        try {
+          ByteBuffer b = heap.allocate(size);
+          TestSupport.fill(TestSupport.Bytes.of(b), held.size(), 0, size);
+          held.add(b);
+          assertTrue(held.size() <= 2 * REFUSAL_LIMIT / size + 16, "the limit never bit");
+        } catch (HeapOutOfMemoryError e) {
+          refused = e;
+        }
+      }
+      assertTrue(!held.isEmpty(), "not one block under the limit");
+      HeapStats atLimit = heap.stats();
+      assertMessage(refused, name, atLimit.liveBytes());
+      assertEquals(held.size(), atLimit.liveBlocks(), "live blocks at the limit");
+      assertTrue(atLimit.liveBytes() <= REFUSAL_LIMIT, "live bytes above the limit: " + atLimit);
+      assertTrue(atLimit.committedBytes() <= REFUSAL_LIMIT,
+          "committed bytes above the limit: " + atLimit);
+
+      // Every entry point refuses alike, and refusals change nothing.
+      assertMessage(assertThrows(HeapOutOfMemoryError.class, () -> heap.allocateZeroed(size)),
+          name, atLimit.liveBytes());
+      assertMessage(assertThrows(HeapOutOfMemoryError.class,
+          () -> heap.allocateAligned(size, 4096)), name, atLimit.liveBytes());
+      assertMessage(assertThrows(HeapOutOfMemoryError.class,
+          () -> heap.allocateAddress(size)), name, atLimit.liveBytes());
+      assertMessage(assertThrows(HeapOutOfMemoryError.class,
+          () -> heap.allocate((int) REFUSAL_LIMIT + 1)), name, atLimit.liveBytes());
+      ByteBuffer first = held.get(0);
+      assertMessage(assertThrows(HeapOutOfMemoryError.class,
+          () -> heap.reallocate(first, (int) REFUSAL_LIMIT)), name, atLimit.liveBytes());
+      HeapStats after = heap.stats();
+      assertEquals(atLimit.liveBlocks(), after.liveBlocks(), "refusals changed live blocks");
+      assertEquals(atLimit.liveBytes(), after.liveBytes(), "refusals changed live bytes");
+
+      // Free every other block (contents intact), then the same number fits again.
+      int freed = 0;
+      for (int i = 0; i < held.size(); i += 2) {
+        assertEquals(-1, TestSupport.firstMismatch(TestSupport.Bytes.of(held.get(i)), i, 0, size),
+            "block " + i + " changed");
+        heap.free(held.get(i));
+        held.set(i, null);
+        freed++;
+      }
+      heap.trim();
+      for (int i = 0; i < held.size() && freed > 0; i += 2, freed--) {
+        ByteBuffer b = heap.allocate(size);
+        TestSupport.fill(TestSupport.Bytes.of(b), i, 0, size);
+        held.set(i, b);
+      }
+      for (int i = 0; i < held.size(); i++) {
+        if (held.get(i) != null) {
+          assertEquals(-1, TestSupport.firstMismatch(TestSupport.Bytes.of(held.get(i)), i, 0, size),
+              "block " + i + " changed");
+          heap.free(held.get(i));
+        }
+      }
+      HeapStats end = heap.stats();
+      assertEquals(0, end.liveBlocks(), "live blocks after freeing all: " + end);
+      assertEquals(0, end.liveBytes(), "live bytes after freeing all: " + end);
+      assertTrue(end.limitHits() >= 6, "limit hits: " + end);
+    }
+  }
+
+  /** The message names the heap, the limit and the live bytes (in bytes, as a plain number). */
+  private static void assertMessage(HeapOutOfMemoryError e, String name, long liveBytes) {
+    assertTrue(e.isLimitReached(), "the limit refused, not the OS: " + e);
+    assertEquals(name, e.heapName());
+    assertEquals(REFUSAL_LIMIT, e.maxBytes());
+    String m = e.getMessage();
+    assertTrue(m != null && m.contains(name), "message lacks the heap's name: " + m);
+    assertTrue(m.contains(Long.toString(REFUSAL_LIMIT)),
+        "message lacks the limit " + REFUSAL_LIMIT + ": " + m);
+    assertTrue(m.contains(Long.toString(liveBytes)),
+        "message lacks the live bytes " + liveBytes + ": " + m);
+  }
 
   /** Blocks seen through one of the two APIs: a ByteBuffer, or a raw address (a Long). */
   enum Api {
@@ -57,7 +146,9 @@ class HeapLimitReclaimTest {
         return h.reallocate((ByteBuffer) block, size);
       }
       @Override void free(Heap h, Object block) { h.free((ByteBuffer) block); }
-      @Override Hostile.Bytes bytes(Object block) { return Hostile.Bytes.of((ByteBuffer) block); }
+      @Override TestSupport.Bytes bytes(Object block) {
+        return TestSupport.Bytes.of((ByteBuffer) block);
+      }
       @Override long misalignment(Object block, int alignment) {
         return ((ByteBuffer) block).alignmentOffset(0, alignment);
       }
@@ -72,7 +163,7 @@ class HeapLimitReclaimTest {
         return h.reallocateAddress((Long) block, size);
       }
       @Override void free(Heap h, Object block) { h.freeAddress((Long) block); }
-      @Override Hostile.Bytes bytes(Object block) { return Hostile.Bytes.at((Long) block); }
+      @Override TestSupport.Bytes bytes(Object block) { return TestSupport.Bytes.at((Long) block); }
       @Override long misalignment(Object block, int alignment) {
         return (Long) block & (alignment - 1);
       }
@@ -83,7 +174,7 @@ class HeapLimitReclaimTest {
     abstract Object allocateAligned(Heap h, int size, int alignment);
     abstract Object reallocate(Heap h, Object block, int size);
     abstract void free(Heap h, Object block);
-    abstract Hostile.Bytes bytes(Object block);
+    abstract TestSupport.Bytes bytes(Object block);
     abstract long misalignment(Object block, int alignment);
   }
 
@@ -111,15 +202,15 @@ class HeapLimitReclaimTest {
       else if (this == ZEROED) b = api.allocateZeroed(heap, size);
       else if (source != 0) b = api.reallocate(heap, sourceBlock, size);
       else b = api.allocate(heap, size);
-      Hostile.Bytes bytes = api.bytes(b);
+      TestSupport.Bytes bytes = api.bytes(b);
       if (this == ALIGNED) assertEquals(0, api.misalignment(b, MIB), "misaligned");
-      if (this == ZEROED) assertEquals(-1, Hostile.firstNonZero(bytes, size), "not zeroed");
+      if (this == ZEROED) assertEquals(-1, TestSupport.firstNonZero(bytes, size), "not zeroed");
       if (source != 0) {
-        assertEquals(-1, Hostile.firstMismatch(bytes, 77, 0, source), "contents lost");
+        assertEquals(-1, TestSupport.firstMismatch(bytes, 77, 0, source), "contents lost");
       }
       int tail = Math.max(source, size - 4096);   // the far end is usable too
-      Hostile.fill(bytes, 5, tail, size);
-      assertEquals(-1, Hostile.firstMismatch(bytes, 5, tail, size));
+      TestSupport.fill(bytes, 5, tail, size);
+      assertEquals(-1, TestSupport.firstMismatch(bytes, 5, tail, size));
       api.free(heap, b);
     }
   }
@@ -154,7 +245,7 @@ class HeapLimitReclaimTest {
         assertTrue(e.isLimitReached(), e::toString);
         return held;
       }
-      Hostile.Bytes bytes = api.bytes(b);
+      TestSupport.Bytes bytes = api.bytes(b);
       bytes.put(0, (byte) 1);
       bytes.put(size - 1, (byte) 2);
       held.add(b);
@@ -175,7 +266,7 @@ class HeapLimitReclaimTest {
       Object source = null;
       if (request.source != 0) {
         source = api.allocate(heap, request.source);
-        Hostile.fill(api.bytes(source), 77, 0, request.source);
+        TestSupport.fill(api.bytes(source), 77, 0, request.source);
       }
       CountDownLatch filled = new CountDownLatch(1);
       CountDownLatch done = new CountDownLatch(1);
@@ -225,18 +316,21 @@ class HeapLimitReclaimTest {
     }
   }
 
+  @TestSupport.Slow
   @ParameterizedTest(name = "buffers, owner thread: {0} B blocks, then {1}")
   @MethodSource("matrix")
   void buffersFromTheOwnerThread(int fillSize, Request request) throws Exception {
     runCase(Api.BUFFERS, Setup.OWNER, fillSize, request);
   }
 
+  @TestSupport.Slow
   @ParameterizedTest(name = "addresses, owner thread: {0} B blocks, then {1}")
   @MethodSource("matrix")
   void addressesFromTheOwnerThread(int fillSize, Request request) throws Exception {
     runCase(Api.ADDRESSES, Setup.OWNER, fillSize, request);
   }
 
+  @TestSupport.Slow
   @ParameterizedTest(name = "buffers, another thread, idle owner: {0} B blocks, then {1}")
   @MethodSource("matrix")
   void buffersFromAnotherThreadWhileTheOwnerIdles(int fillSize, Request request)
@@ -244,6 +338,7 @@ class HeapLimitReclaimTest {
     runCase(Api.BUFFERS, Setup.IDLE_OWNER, fillSize, request);
   }
 
+  @TestSupport.Slow
   @ParameterizedTest(name = "addresses, another thread freed the owner's blocks: {0} B, then {1}")
   @MethodSource("matrix")
   void addressesFromAnotherThreadThatFreedTheBlocks(int fillSize, Request request)

@@ -17,10 +17,8 @@
  * (max(64 MiB, 25%)). Run by scripts/soak, from the test class path: it is not in the jar.
  * Usage: Soak <seconds> <csv file>
  */
-package io.segfit.hostile;
+package io.segfit;
 
-import io.segfit.Heap;
-import io.segfit.HeapStats;
 import java.io.PrintWriter;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -63,37 +61,37 @@ public final class Soak {
     final long address;
     final int size;
     final long seed;
-    final Hostile.Bytes bytes;
+    final TestSupport.Bytes bytes;
 
     Block(ByteBuffer buffer, long address, int size, long seed) {
       this.buffer = buffer;
       this.address = address;
       this.size = size;
       this.seed = seed;
-      this.bytes = buffer != null ? Hostile.Bytes.of(buffer) : Hostile.Bytes.at(address);
+      this.bytes = buffer != null ? TestSupport.Bytes.of(buffer) : TestSupport.Bytes.at(address);
     }
   }
 
   /** Fills a block: every byte of small blocks, a stride of larger ones (RSS stays honest). */
-  static void fill(Hostile.Bytes b, int n, long seed) {
+  static void fill(TestSupport.Bytes b, int n, long seed) {
     int step = n <= 4096 ? 1 : 509;
     for (int i = 0; i < n; i += step) {
-      b.put(i, Hostile.patternByte(seed, i));
+      b.put(i, TestSupport.patternByte(seed, i));
     }
     if (n > 0) {
-      b.put(n - 1, Hostile.patternByte(seed, n - 1));
+      b.put(n - 1, TestSupport.patternByte(seed, n - 1));
     }
   }
 
   /** Checks the first n bytes of a block of size bytes filled by fill; false on a mismatch. */
-  static boolean check(Hostile.Bytes b, int size, long seed, int n) {
+  static boolean check(TestSupport.Bytes b, int size, long seed, int n) {
     int step = size <= 4096 ? 1 : 509;
     for (int i = 0; i < n; i += step) {
-      if (b.get(i) != Hostile.patternByte(seed, i)) {
+      if (b.get(i) != TestSupport.patternByte(seed, i)) {
         return false;
       }
     }
-    return n == size && n > 0 ? b.get(n - 1) == Hostile.patternByte(seed, n - 1) : true;
+    return n == size && n > 0 ? b.get(n - 1) == TestSupport.patternByte(seed, n - 1) : true;
   }
 
   private void verify(Block k, String when) {
@@ -149,7 +147,7 @@ public final class Soak {
     int kept = Math.min(size, k.size);
     int step = k.size <= 4096 ? 1 : 509;
     for (int i = 0; i < kept; i += step) {
-      if (moved.bytes.get(i) != Hostile.patternByte(k.seed, i)) {
+      if (moved.bytes.get(i) != TestSupport.patternByte(k.seed, i)) {
         checksumErrors.incrementAndGet();
         System.err.printf("CHECKSUM ERROR after reallocate %d -> %d bytes at %d%n", k.size, size,
             i);
@@ -245,7 +243,7 @@ public final class Soak {
           workers.set(w, startWorker(w, generation.incrementAndGet()));
         }
         HeapStats s = heap.stats();
-        long rss = Hostile.rss();
+        long rss = TestSupport.rss();
         long t = (System.nanoTime() - start) / 1_000_000_000L;
         samples.add(new long[] {t, rss});
         out.printf("%d,%d,%d,%d,%d,%d,%d%n", t, rss, s.committedBytes(), s.liveBytes(),

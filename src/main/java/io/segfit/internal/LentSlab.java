@@ -4,13 +4,13 @@
  * blocks and the buffer objects made for them, all in Java arrays, so that allocating and
  * freeing its blocks reads no native memory and makes no native call.
  *
- * Owner-only fields (free, top, inAvail) are touched by the owning thread
- * alone, or by a sweep once the owner has died (Thread.isAlive() false: everything it did
- * happens-before the sweep). Other threads touch only what a free needs: a block's state,
- * flipped from LIVE to FREE with a compare-and-set, and the remote stack. The remote stack is a stack
- * of block indices linked through remoteNext: anyone pushes, only the owner (or the sweep)
- * takes the whole stack at once, so there is no ABA. Invariant (owner's view): the blocks not
- * on the free stack, capacity - top, are the LIVE ones and those on the remote stack.
+ * Owner-only fields (free, top, inAvail) are touched by the owning thread alone, or by a sweep
+ * once the owner has died (Thread.isAlive() false: everything it did happens-before the sweep).
+ * Other threads touch only what a free needs: a block's state, flipped from LIVE to FREE with a
+ * compare-and-set, and the remote stack. The remote stack is a stack of block indices linked
+ * through remoteNext: anyone pushes, only the owner (or the sweep) takes the whole stack at
+ * once, so there is no ABA. Invariant (owner's view): the blocks not on the free stack,
+ * capacity - top, are the LIVE ones and those on the remote stack.
  */
 package io.segfit.internal;
 

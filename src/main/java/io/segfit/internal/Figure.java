@@ -11,34 +11,29 @@ package io.segfit.internal;
 import java.util.ArrayList;
 import java.util.List;
 
-public final class Figure {
-  /** Whether a figure only grows over a heap's life or describes the moment. */
+/**
+ * @param field the member of segfit_stats_t (segfit_class_stats_t), e.g. {@code live_bytes}
+ * @param accessor the no-argument method of io.segfit.HeapStats (SizeClassStats) that returns
+ *     the figure; capitalised after "get", the attribute of io.segfit.HeapMXBean
+ * @param metric the dotted name after a reporter's prefix, e.g. {@code live}
+ * @param tags key-value pairs telling apart figures that share a metric name
+ * @param kind whether the figure only grows over a heap's life or describes the moment
+ * @param unit the base unit ({@code bytes}, {@code blocks}...), empty for a count of events
+ * @param description one line that says what the figure counts
+ * @param index the figure's place in the statistics array (see Stats), or in a size class's
+ *     record of it
+ */
+public record Figure(String field, String accessor, String metric, List<String> tags, Kind kind,
+    String unit, String description, int index) {
   public enum Kind { COUNTER, GAUGE }
 
-  private final String field;
-  private final String accessor;
-  private final String metric;
-  private final List<String> tags;
-  private final Kind kind;
-  private final String unit;
-  private final String description;
-  private final int index;
-
-  /**
-   * metric: the dotted name, then optionally "{key=value,...}"; index: in the statistics array
-   * (see Stats), or in a record of a size class.
-   */
-  Figure(String field, String accessor, String metric, String kind, String unit,
+  /** A figure from a list entry, whose metric is the dotted name then optionally "{k=v,...}". */
+  static Figure of(String field, String accessor, String metric, String kind, String unit,
       String description, int index) {
-    this.field = field;
-    this.accessor = accessor;
     int brace = metric.indexOf('{');
-    this.metric = brace < 0 ? metric : metric.substring(0, brace);
-    this.tags = brace < 0 ? List.of() : tags(field, metric.substring(brace));
-    this.kind = Kind.valueOf(kind);
-    this.unit = unit;
-    this.description = description;
-    this.index = index;
+    return new Figure(field, accessor, brace < 0 ? metric : metric.substring(0, brace),
+        brace < 0 ? List.of() : tags(field, metric.substring(brace)), Kind.valueOf(kind), unit,
+        description, index);
   }
 
   private static List<String> tags(String field, String braced) {
@@ -57,48 +52,6 @@ public final class Figure {
           + braced + "', not in {key=value,...}");
     }
     return List.copyOf(out);
-  }
-
-  /** The member of segfit_stats_t (segfit_class_stats_t), e.g. {@code live_bytes}. */
-  public String field() {
-    return field;
-  }
-
-  /**
-   * The no-argument method of io.segfit.HeapStats (SizeClassStats) that returns the figure;
-   * capitalised after "get", the attribute of io.segfit.HeapMXBean.
-   */
-  public String accessor() {
-    return accessor;
-  }
-
-  /** The dotted name after a reporter's prefix, e.g. {@code live}. */
-  public String metric() {
-    return metric;
-  }
-
-  /** Tags as key-value pairs, telling apart figures that share a metric name. */
-  public List<String> tags() {
-    return tags;
-  }
-
-  public Kind kind() {
-    return kind;
-  }
-
-  /** The base unit ({@code bytes}, {@code blocks}...), empty for a plain count of events. */
-  public String unit() {
-    return unit;
-  }
-
-  /** One line that says what the figure counts. */
-  public String description() {
-    return description;
-  }
-
-  /** The figure's place in the statistics array, or in a size class's record of it. */
-  public int index() {
-    return index;
   }
 
   @Override

@@ -39,7 +39,7 @@ public final class Stats {
   public static final int NATIVE_LENGTH = HEADER + (NativeHeap.maxClasses() + 1) * CLASS_FIELDS;
 
   /** The facade's own figures, counted in Java; the caller of stats() puts them in. */
-  private static final List<Figure> FACADE = List.of(new Figure("leaks_reported", "leaksReported",
+  private static final List<Figure> FACADE = List.of(Figure.of("leaks_reported", "leaksReported",
       "leaks", "COUNTER", "", "leaks reported by the heap's leak detection", NATIVE_LENGTH));
 
   /** Every figure of a heap, the core's (SEGFIT_STATS) then the facade's. */
@@ -80,7 +80,7 @@ public final class Stats {
     for (int i = 0; i < count; i++) {
       String[] c = new String[NativeHeap.STAT_COLUMNS];
       for (int k = 0; k < c.length; k++) c[k] = NativeHeap.statColumn(perClass, i, k);
-      out.add(new Figure(c[NativeHeap.STAT_FIELD], c[NativeHeap.STAT_ACCESSOR],
+      out.add(Figure.of(c[NativeHeap.STAT_FIELD], c[NativeHeap.STAT_ACCESSOR],
           c[NativeHeap.STAT_METRIC], c[NativeHeap.STAT_KIND], c[NativeHeap.STAT_UNIT],
           c[NativeHeap.STAT_DESCRIPTION], i));
     }

@@ -185,17 +185,21 @@ SEGFIT_API int segfit_free_sized(segfit_heap_t *heap, void *ptr, size_t size);
 SEGFIT_API int64_t segfit_usable_size(segfit_heap_t *heap, const void *ptr);
 
 /* Slab lending, for a caller that manages a slab's blocks itself (the Java facade's thread
- * caches). segfit_slab_lend takes an empty slab (SEGFIT_LEND_SLAB_SIZE bytes, aligned to its
- * size) for blocks of exactly block_size (a class size of at most SEGFIT_LEND_MAX_BLOCK), counts all of it as committed, and returns its start: block i is at
- * start + i * block_size. Blocks below *reserved were handed out before (their memory was
- * written), the others never since the slab was last purged. While lent, every native call
- * rejects its blocks (NOT_A_BLOCK); the borrower must tell its own blocks from the core's.
- * Returns NULL and sets the last error: INVALID_SIZE, INVALID_OPTION (a debug heap), LIMIT,
- * OUT_OF_MEMORY, CLOSED. segfit_slab_return gives back a slab whose blocks are all free;
- * handed_out: blocks below it may have been written (at least the *reserved it was lent with).
- * Returns 0, NOT_A_BLOCK (not a lent slab of the heap), INVALID_SIZE or CLOSED. */
-#define SEGFIT_LEND_MAX_BLOCK 8192
-#define SEGFIT_LEND_SLAB_SIZE 65536   /* a lent slab's size and alignment */
+ * caches). segfit_slab_lend takes an empty slab for blocks of exactly block_size (a class size
+ * of at most SEGFIT_LEND_MAX_BLOCK), counts all of it as committed, and returns its start:
+ * block i is at start + i * block_size, for i below segfit_slab_lend_size(block_size) /
+ * block_size. The slab is aligned to its size, a multiple of SEGFIT_LEND_SLAB_MIN. Blocks below
+ * *reserved were handed out before (their memory was written), the others never since the slab
+ * was last purged. While lent, every native call rejects its blocks (NOT_A_BLOCK); the borrower
+ * must tell its own blocks from the core's. Returns NULL and sets the last error: INVALID_SIZE,
+ * INVALID_OPTION (a debug heap), LIMIT, OUT_OF_MEMORY, CLOSED. segfit_slab_return gives back a
+ * slab whose blocks are all free; handed_out: blocks below it may have been written (at least
+ * the *reserved it was lent with). Returns 0, NOT_A_BLOCK (not a lent slab of the heap),
+ * INVALID_SIZE or CLOSED. */
+#define SEGFIT_LEND_MAX_BLOCK 65536
+#define SEGFIT_LEND_SLAB_MIN 65536   /* the smallest lent slab's size */
+/* The size of the slabs lent for block_size, or 0 if such blocks are not lent. */
+SEGFIT_API size_t segfit_slab_lend_size(size_t block_size);
 SEGFIT_API void *segfit_slab_lend(segfit_heap_t *heap, size_t block_size, uint32_t *reserved);
 SEGFIT_API int segfit_slab_return(segfit_heap_t *heap, void *start, uint32_t handed_out);
 /* memmove between blocks of the heap inside a call on it, so that a concurrent

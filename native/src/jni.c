@@ -87,9 +87,15 @@ JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_defaultPurgeDelayMs(J
   return SEGFIT_DEFAULT_PURGE_DELAY_MS;
 }
 
-/* Class: io.segfit.internal.NativeHeap  Method: lendSlabSize  Signature: ()J */
-JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_lendSlabSize(JNIEnv *env, jclass cls) {
-  return SEGFIT_LEND_SLAB_SIZE;
+/* Class: io.segfit.internal.NativeHeap  Method: lendSlabMin  Signature: ()J */
+JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_lendSlabMin(JNIEnv *env, jclass cls) {
+  return SEGFIT_LEND_SLAB_MIN;
+}
+
+/* Class: io.segfit.internal.NativeHeap  Method: lendSlabSize  Signature: (J)J */
+JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_lendSlabSize(JNIEnv *env, jclass cls,
+                                                                       jlong block_size) {
+  return block_size > 0 ? (jlong)segfit_slab_lend_size((size_t)block_size) : 0;
 }
 
 /* Class: io.segfit.internal.NativeHeap  Method: lendMax  Signature: ()J */
@@ -337,7 +343,7 @@ JNIEXPORT jlong JNICALL Java_io_segfit_internal_NativeHeap_lendSlab(JNIEnv *env,
                                                                    jlong heap, jlong block_size) {
   uint32_t reserved = 0;
   void *start = segfit_slab_lend(heap_of(heap), (size_t)block_size, &reserved);
-  /* The slab is SEGFIT_LEND_SLAB_SIZE aligned and reserved below that: one value carries both. */
+  /* The slab is SEGFIT_LEND_SLAB_MIN aligned and reserved below that: one value carries both. */
   return start != NULL ? (jlong)((uintptr_t)start | reserved) : failure();
 }
 

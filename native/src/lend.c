@@ -15,20 +15,30 @@
 
 #include "internal.h"
 
-_Static_assert(SEGFIT_LEND_MAX_BLOCK == SF_KIND0_MAX, "lent slabs are the smallest kind's");
-_Static_assert(SEGFIT_LEND_SLAB_SIZE == (size_t)64 << 10, "_sf_kind_slab_size(0)");
+_Static_assert(SEGFIT_LEND_MAX_BLOCK == SF_KIND1_MAX, "lent slabs are of the two smaller kinds");
+_Static_assert(SEGFIT_LEND_SLAB_MIN == (size_t)64 << 10, "_sf_kind_slab_size(0)");
 
 static sf_heap_t *sf_lend_heap(segfit_heap_t *heap) {
   return heap != NULL ? heap : _sf_heap_default();
 }
 
+/* The class whose blocks are exactly block_size and may be lent, or SF_CLASSES. */
+static unsigned sf_lend_class(size_t block_size) {
+  if (block_size == 0 || block_size > SEGFIT_LEND_MAX_BLOCK) return SF_CLASSES;
+  unsigned cls = _sf_size_class(block_size);
+  return _sf_class_size[cls] == block_size ? cls : SF_CLASSES;
+}
+
+size_t segfit_slab_lend_size(size_t block_size) {
+  unsigned cls = sf_lend_class(block_size);
+  return cls < SF_CLASSES ? _sf_kind_slab_size(_sf_class_kind(cls)) : 0;
+}
+
 void *segfit_slab_lend(segfit_heap_t *heap, size_t block_size, uint32_t *reserved) {
   heap = sf_lend_heap(heap);
   if (heap == NULL) return _sf_fail_ptr(SEGFIT_E_OUT_OF_MEMORY);
-  if (block_size == 0 || block_size > SEGFIT_LEND_MAX_BLOCK || reserved == NULL)
-    return _sf_fail_ptr(SEGFIT_E_INVALID_SIZE);
-  unsigned cls = _sf_size_class(block_size);
-  if (_sf_class_size[cls] != block_size) return _sf_fail_ptr(SEGFIT_E_INVALID_SIZE);
+  unsigned cls = sf_lend_class(block_size);
+  if (cls >= SF_CLASSES || reserved == NULL) return _sf_fail_ptr(SEGFIT_E_INVALID_SIZE);
   sf_op_t op;
   int err = _sf_thread_begin(&op, heap);
   if (err != 0) return _sf_fail_ptr(err);

@@ -526,8 +526,14 @@ TEST(lent_slabs_are_the_borrowers) {
   uint32_t reserved = 99;
   CHECK(segfit_slab_lend(h, 100, &reserved) == NULL);   /* not a class size */
   CHECK_EQ(segfit_last_error(), SEGFIT_E_INVALID_SIZE);
-  CHECK(segfit_slab_lend(h, 16384, &reserved) == NULL); /* not a 64 KiB slab's class */
+  CHECK(segfit_slab_lend(h, 80 << 10, &reserved) == NULL); /* a 4 MiB slab's class */
   CHECK_EQ(segfit_last_error(), SEGFIT_E_INVALID_SIZE);
+  CHECK_EQ(segfit_slab_lend_size(64), 64 << 10);
+  CHECK_EQ(segfit_slab_lend_size(8192), 64 << 10);
+  CHECK_EQ(segfit_slab_lend_size(10240), 512 << 10);
+  CHECK_EQ(segfit_slab_lend_size(65536), 512 << 10);
+  CHECK_EQ(segfit_slab_lend_size(100), 0);
+  CHECK_EQ(segfit_slab_lend_size(80 << 10), 0);
   segfit_stats_t before, st;
   CHECK(segfit_stats(h, &before) == 0);
   uint8_t *s = segfit_slab_lend(h, 64, &reserved);
@@ -558,6 +564,19 @@ TEST(lent_slabs_are_the_borrowers) {
   /* The core's own allocations now take the returned slab's blocks, in order. */
   void *a = segfit_alloc(h, 64);
   CHECK(a == s);
+  CHECK_EQ(segfit_free(h, a), 0);
+  /* Blocks above 8 KiB come in 512 KiB slabs, the same way. */
+  uint8_t *big = segfit_slab_lend(h, 16384, &reserved);
+  CHECK(big != NULL && ((uintptr_t)big & ((512 << 10) - 1)) == 0);
+  CHECK_EQ(reserved, 0);
+  memset(big, 0x5A, 512 << 10);
+  CHECK_EQ(segfit_free(h, big + 16384), SEGFIT_E_NOT_A_BLOCK);
+  CHECK_EQ(segfit_slab_return(h, big, 33), SEGFIT_E_INVALID_SIZE);
+  CHECK_EQ(segfit_slab_return(h, big, 2), 0);
+  CHECK_EQ(segfit_free(h, big + 16384), SEGFIT_E_ALREADY_FREE);
+  CHECK_EQ(segfit_free(h, big + 2 * 16384), SEGFIT_E_NOT_A_BLOCK);   /* never handed out */
+  a = segfit_alloc(h, 16384);
+  CHECK(a == big);
   CHECK_EQ(segfit_free(h, a), 0);
   /* Destroy with a slab still lent. */
   CHECK(segfit_slab_lend(h, 8192, &reserved) != NULL);

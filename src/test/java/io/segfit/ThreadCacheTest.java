@@ -43,17 +43,18 @@ class ThreadCacheTest {
     try (Heap heap = cached("lent")) {
       long a = heap.allocateAddress(64);
       ByteBuffer b = heap.allocate(1000);
-      ByteBuffer big = heap.allocate(16 << 10);
+      ByteBuffer big = heap.allocate(80 << 10);
       // The core does not know lent blocks: it must never be asked about them.
       assertEquals(Errors.NOT_A_BLOCK, NativeHeap.usableSize(handle(heap), a));
       assertEquals(Errors.NOT_A_BLOCK, NativeHeap.usableSize(handle(heap),
           NativeHeap.address(b)));
-      assertEquals(16 << 10, NativeHeap.usableSize(handle(heap), NativeHeap.address(big)));
+      assertEquals(80 << 10, NativeHeap.usableSize(handle(heap), NativeHeap.address(big)),
+          "above SEGFIT_LEND_MAX_BLOCK: the core's");
       assertEquals(64, heap.usableSizeAddress(a));
       assertEquals(1024, heap.usableSizeAddress(NativeHeap.address(b)));
       HeapStats s = heap.stats();
       assertEquals(3, s.liveBlocks());
-      assertEquals(64 + 1024 + (16 << 10), s.liveBytes());
+      assertEquals(64 + 1024 + (80 << 10), s.liveBytes());
       assertEquals(3, s.allocations());
       heap.freeAddress(a);
       heap.free(b);
@@ -124,6 +125,57 @@ class ThreadCacheTest {
       assertThrows(IllegalArgumentException.class, () -> other.free(b));
       heap.free(b.duplicate());   // a duplicate designates the block: it frees it
       assertThrows(IllegalStateException.class, () -> heap.free(b));
+    }
+  }
+
+  /** Blocks of 8 KiB - 64 KiB come in 512 KiB slabs, which span several slots of the tables
+      that find a block's slab: every block of such a slab is found, by address and by buffer. */
+  @Test
+  void blocksUpTo64KiBComeFromLargerLentSlabs() throws Exception {
+    try (Heap heap = cached("lent-512k")) {
+      int size = 16 << 10;
+      List<ByteBuffer> buffers = new ArrayList<>();
+      List<Long> addresses = new ArrayList<>();
+      for (int i = 0; i < 40; i++) {   // more than a slab's 32 blocks
+        buffers.add(heap.allocate(size));
+        addresses.add(heap.allocateAddress(size + 1));
+      }
+      for (ByteBuffer b : buffers) {
+        assertEquals(Errors.NOT_A_BLOCK, NativeHeap.usableSize(handle(heap),
+            NativeHeap.address(b)));
+      }
+      long last = addresses.get(39);
+      assertEquals(20 << 10, heap.usableSizeAddress(last));
+      assertThrows(IllegalArgumentException.class, () -> heap.freeAddress(last + 4096));
+      assertEquals(80, heap.stats().liveBlocks());
+      // Half freed by another thread, by buffer and by address, the rest here.
+      Thread t = new Thread(() -> {
+        for (int i = 0; i < 40; i += 2) {
+          heap.free(buffers.get(i));
+          heap.freeAddress(addresses.get(i));
+        }
+      });
+      t.start();
+      t.join();
+      for (int i = 1; i < 40; i += 2) {
+        heap.free(buffers.get(i));
+        heap.freeAddress(addresses.get(i));
+      }
+      assertThrows(IllegalStateException.class, () -> heap.free(buffers.get(31)));
+      assertThrows(IllegalStateException.class, () -> heap.freeAddress(last));
+      assertEquals(0, heap.stats().liveBlocks());
+
+      // A buffer of the top class, 8 KiB below its block size, is reused as it is.
+      ByteBuffer low = heap.allocate((56 << 10) + 1);
+      heap.free(low);
+      assertSame(low, heap.allocate((56 << 10) + 1));
+      heap.free(low);
+      ByteBuffer full = heap.allocate(64 << 10);
+      assertEquals(64 << 10, full.capacity());
+      assertNotSame(low, full);
+      full.putLong((64 << 10) - 8, -1L);
+      heap.free(full);
+      assertEquals(0, heap.stats().liveBlocks());
     }
   }
 

@@ -25,23 +25,26 @@ final class LentSlab {
   static final int FREE = 2;
   /**
    * A state word (16 bits, as short[] keeps the array small in cache): the state in its low
-   * bits, above them 1 + the capacity of the block's buffer (0: none yet), so that allocation
-   * knows whether the buffer fits without reading the buffer object, which is cold in a batch.
+   * bits, above them 1 + how far the capacity of the block's buffer is below the block size
+   * (0: no buffer yet), so that allocation knows whether the buffer fits without reading the
+   * buffer object, which is cold in a batch. A buffer's capacity is in the block's class, so the
+   * distance is below the class spacing (at most SEGFIT_LEND_MAX_BLOCK / 8).
    */
   private static final int STATE_BITS = 2;
   private static final int STATE_MASK = (1 << STATE_BITS) - 1;
   private static final int WORD_MASK = 0xFFFF;
 
   static {
-    if ((NativeHeap.lendMax() + 1) << STATE_BITS > WORD_MASK) {
+    if ((NativeHeap.lendMax() / 8 + 1) << STATE_BITS > WORD_MASK) {
       throw new ExceptionInInitializerError("SEGFIT_LEND_MAX_BLOCK does not fit a state word");
     }
   }
 
-  /** A lent slab's size, which is also its alignment (SEGFIT_LEND_SLAB_SIZE). */
-  static final int SIZE = (int) NativeHeap.lendSlabSize();
-  static final int SHIFT = Integer.numberOfTrailingZeros(SIZE);
-  /** Exact division by multiplication: offset * recip stays below 2^63 for offset < SIZE. */
+  /** The smallest lent slab's size (SEGFIT_LEND_SLAB_MIN): every lent slab is aligned to it
+      and spans a whole number of such units. */
+  static final int UNIT = (int) NativeHeap.lendSlabMin();
+  static final int UNIT_SHIFT = Integer.numberOfTrailingZeros(UNIT);
+  /** Exact division by multiplication: offset * recip stays below 2^63 for offset < size. */
   private static final int RECIP_SHIFT = 42;
   private static final long RECIP_MASK = (1L << RECIP_SHIFT) - 1;
 
@@ -51,6 +54,9 @@ final class LentSlab {
   private static final int PAD = 16;
 
   final long start;
+  /** The slab's size (segfit_slab_lend_size), also its alignment; mask = -size. */
+  final int size;
+  final long mask;
   final int cls;
   final int blockSize;
   final int capacity;
@@ -104,15 +110,17 @@ final class LentSlab {
   private final int head;
 
   /** A slab with no block, so that the fast path needs no null check. */
-  static final LentSlab EMPTY = new LentSlab(null, 0, 0, 16, 0);
+  static final LentSlab EMPTY = new LentSlab(null, 0, UNIT, 0, 16, 0);
 
-  LentSlab(ThreadCache owner, long start, int cls, int blockSize, int reserved) {
+  LentSlab(ThreadCache owner, long start, int size, int cls, int blockSize, int reserved) {
     this.owner = owner;
     this.ownerThread = owner == null ? null : owner.thread;
     this.start = start;
+    this.size = size;
+    this.mask = -size;
     this.cls = cls;
     this.blockSize = blockSize;
-    this.capacity = owner == null ? 0 : SIZE / blockSize;
+    this.capacity = owner == null ? 0 : size / blockSize;
     this.recip = ((1L << RECIP_SHIFT) + blockSize - 1) / blockSize;
     this.state = new short[capacity];
     this.buffers = new ByteBuffer[capacity];
@@ -125,14 +133,14 @@ final class LentSlab {
   }
 
   /**
-   * The index of the block at offset off (0 <= off < SIZE: the callers found the slab by the
-   * address's slab-aligned part) from start, or -1 if no block starts there. Exact division by
+   * The index of the block at offset off (0 <= off < size: the callers found the slab by the
+   * address's unit) from start, or -1 if no block starts there. Exact division by
    * multiplication, as the core's _sf_owner_index: for off = q size + r, the low 42 bits of
    * off * recip are below recip exactly when r == 0. Bounded by state.length (= capacity), so
    * that the JIT drops the bounds check of the state read that follows.
    */
   int index(long off) {
-    assert off >= 0 && off < SIZE : off;
+    assert off >= 0 && off < size : off;
     long prod = off * recip;
     int i = (int) (prod >>> RECIP_SHIFT);
     return (prod & RECIP_MASK) < recip && i < state.length ? i : -1;
@@ -204,7 +212,7 @@ final class LentSlab {
    */
   ByteBuffer handOut(int i, int size) {
     int w = state[i] & WORD_MASK;
-    if (w >>> STATE_BITS == size + 1) {
+    if (w >>> STATE_BITS == blockSize - size + 1) {
       state[i] = (short) (w & ~STATE_MASK | LIVE);
       return buffers[i];
     }
@@ -215,7 +223,7 @@ final class LentSlab {
   /** Owner: b, of the capacity size, is the buffer of block i, LIVE and not yet given out. */
   ByteBuffer setBuffer(int i, int size, ByteBuffer b) {
     buffers[i] = b;
-    state[i] = word(size, LIVE);
+    state[i] = word(size);
     return b;
   }
 
@@ -228,12 +236,13 @@ final class LentSlab {
   ByteBuffer rebuffer(int i, int size, ByteBuffer b) {
     buffers[i] = b;
     short w = (short) STATE.getVolatile(state, i);
-    if ((w & STATE_MASK) == LIVE) STATE.compareAndSet(state, i, w, word(size, LIVE));
+    if ((w & STATE_MASK) == LIVE) STATE.compareAndSet(state, i, w, word(size));
     return b;
   }
 
-  private static short word(int capacity, int state) {
-    return (short) ((capacity + 1) << STATE_BITS | state);
+  /** The word of a LIVE block whose buffer has the capacity size (in the class). */
+  private short word(int capacity) {
+    return (short) ((blockSize - capacity + 1) << STATE_BITS | LIVE);
   }
 
   /** Owner: frees LIVE block i (checked by the caller). */

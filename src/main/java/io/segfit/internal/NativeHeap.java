@@ -36,8 +36,10 @@ public final class NativeHeap {
   public static native long smallMax();
   /** SEGFIT_DEFAULT_PURGE_DELAY_MS. */
   public static native long defaultPurgeDelayMs();
-  /** SEGFIT_LEND_SLAB_SIZE: a lent slab's size and alignment. */
-  public static native long lendSlabSize();
+  /** SEGFIT_LEND_SLAB_MIN: the smallest lent slab's size; every lent slab is aligned to it. */
+  public static native long lendSlabMin();
+  /** segfit_slab_lend_size: the size (and alignment) of the slabs lent for blockSize, or 0. */
+  public static native long lendSlabSize(long blockSize);
   /** SEGFIT_LEND_MAX_BLOCK: the largest block size of a lent slab. */
   public static native long lendMax();
   /** segfit_page_size(). */
@@ -103,7 +105,7 @@ public final class NativeHeap {
 
   // --- slabs lent to SlabCache ---------------------------------------------------------------
   /**
-   * segfit_slab_lend: the slab's start (aligned to lendSlabSize()) ORed with the count of blocks
+   * segfit_slab_lend: the slab's start (aligned to lendSlabMin()) ORed with the count of blocks
    * handed out before (reserved, below that size), or a negative code.
    */
   public static native long lendSlab(long heap, long blockSize);

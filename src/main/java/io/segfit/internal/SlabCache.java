@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * A heap's thread caches: small blocks (up to SEGFIT_LEND_MAX_BLOCK) allocated and freed in
+ * A heap's thread caches: blocks up to SEGFIT_LEND_MAX_BLOCK allocated and freed in
  * Java, with no native call, from slabs the core lends to each platform thread
  * (native/src/lend.c). docs/hot-path.md tells how a block travels and why each misuse is still
  * caught; in short:
@@ -48,8 +48,9 @@ public final class SlabCache {
   private static final long MAX_SIZE = NativeHeap.maxSize();
   private static final int LOW_BITS = NativeHeap.regionShift();
   private static final int LOW_UNIT = 1 << LOW_BITS;
-  private static final int SLABS_PER_REGION = 1 << (LOW_BITS - LentSlab.SHIFT);
-  /** Slots of the address table, by the slab-size units of an address: 2^16 slabs direct-mapped. */
+  private static final int UNITS_PER_REGION = 1 << (LOW_BITS - LentSlab.UNIT_SHIFT);
+  /** Slots of the address table, by the LentSlab.UNIT units of an address: 2^16 units
+      direct-mapped. */
   private static final int SLOTS = 1 << 16;
   private static final int THREAD_SLOTS = 256;
   private static final MethodHandle IS_VIRTUAL = isVirtualHandle();
@@ -59,19 +60,22 @@ public final class SlabCache {
   /** Slabs that owners keep empty, for sweeps to return once they waited the purge delay. */
   private final ConcurrentLinkedQueue<LentSlab> keptSlabs = new ConcurrentLinkedQueue<>();
   private volatile long lastSweep = System.nanoTime();
-  /** Class of a size by (size + 15) / 16, and each class's block size (from the core). */
+  /** Class of a size by (size + 15) / 16, each class's block size (from the core) and the size
+      of its lent slabs. */
   private final byte[] classBy16 = new byte[MAX / 16 + 1];
   private final int[] classSize;
+  private final int[] slabSize;
   private final ThreadCache[] byThread = new ThreadCache[THREAD_SLOTS];
   private final ThreadLocal<ThreadCache> local = new ThreadLocal<>();
-  /** Lent slabs by address: a slab in its slot, or (its slot taken) in collided. Written under
-      this, read without a lock: a thread that learned of a block learned after its slab's
-      entry was written. */
+  /** Lent slabs by address: a slab in the slot of each of its units, or (a slot taken) in
+      collided by the unit's address. Written under this, read without a lock: a thread that
+      learned of a block learned after its slab's entries were written. */
   private final LentSlab[] bySlot = new LentSlab[SLOTS];
   private final ConcurrentHashMap<Long, LentSlab> collided = new ConcurrentHashMap<>();
   private int collisions;
-  /** Lent slabs by the low 30 bits of their address, for buffers (checked by identity). */
-  private final LentSlab[] byLow = new LentSlab[SLABS_PER_REGION];
+  /** Lent slabs by the units of the low 30 bits of their address, for buffers (checked by
+      identity). */
+  private final LentSlab[] byLow = new LentSlab[UNITS_PER_REGION];
   /** Under this: the registered caches, the orphans and the folded counters of dead caches. */
   private final ArrayList<ThreadCache> caches = new ArrayList<>();
   private final ArrayList<LentSlab> orphans = new ArrayList<>();
@@ -100,8 +104,10 @@ public final class SlabCache {
       classes++;
     }
     classSize = new int[classes];
+    slabSize = new int[classes];
     for (int c = 0, s = 0; c < classes; c++) {
       classSize[c] = (int) blockSize(raw, c);
+      slabSize[c] = (int) NativeHeap.lendSlabSize(classSize[c]);
       for (; s * 16 <= classSize[c] && s < classBy16.length; s++) classBy16[s] = (byte) c;
     }
     deadAllocs = new long[classes];
@@ -179,7 +185,7 @@ public final class SlabCache {
    */
   public int free(ByteBuffer buffer) {
     int low = buffer.alignmentOffset(0, LOW_UNIT);
-    LentSlab s = byLow[low >>> LentSlab.SHIFT];
+    LentSlab s = byLow[low >>> LentSlab.UNIT_SHIFT];
     if (s == null) return NOT_MINE;
     int i = s.index(low - (s.start & (LOW_UNIT - 1)));
     if (i < 0 || s.buffers[i] != buffer) return NOT_MINE;
@@ -320,17 +326,20 @@ public final class SlabCache {
     }
     long r = NativeHeap.lendSlab(handle, classSize[cls]);
     if (r < 0) return null;
-    long start = r & -LentSlab.SIZE;
-    LentSlab s = new LentSlab(owner, start, cls, classSize[cls], (int) (r & (LentSlab.SIZE - 1)));
+    long start = r & -LentSlab.UNIT;
+    LentSlab s = new LentSlab(owner, start, slabSize[cls], cls, classSize[cls],
+        (int) (r & (LentSlab.UNIT - 1)));
     synchronized (this) {
-      int k = slot(start);
-      if (bySlot[k] == null) {
-        bySlot[k] = s;
-      } else {
-        collided.put(start, s);
-        collisions++;
+      for (long unit = start; unit - start < s.size; unit += LentSlab.UNIT) {
+        int k = slot(unit);
+        if (bySlot[k] == null) {
+          bySlot[k] = s;
+        } else {
+          collided.put(unit, s);
+          collisions++;
+        }
+        byLow[lowSlot(unit)] = s;
       }
-      byLow[lowSlot(start)] = s;
     }
     return s;
   }
@@ -361,13 +370,15 @@ public final class SlabCache {
   /** Returns an empty slab to the core: no table finds it after this. */
   void giveBack(LentSlab s) {
     synchronized (this) {
-      int k = slot(s.start);
-      if (bySlot[k] == s) {
-        bySlot[k] = null;
-      } else if (collided.remove(s.start) != null) {
-        collisions--;
+      for (long unit = s.start; unit - s.start < s.size; unit += LentSlab.UNIT) {
+        int k = slot(unit);
+        if (bySlot[k] == s) {
+          bySlot[k] = null;
+        } else if (collided.remove(unit, s)) {
+          collisions--;
+        }
+        if (byLow[lowSlot(unit)] == s) byLow[lowSlot(unit)] = null;
       }
-      if (byLow[lowSlot(s.start)] == s) byLow[lowSlot(s.start)] = null;
     }
     int rc = NativeHeap.returnSlab(handle, s.start, s.handedOut());
     if (rc != 0 && rc != Errors.CLOSED) {
@@ -377,17 +388,18 @@ public final class SlabCache {
   }
 
   private static int slot(long address) {
-    return (int) (address >>> LentSlab.SHIFT) & (SLOTS - 1);
+    return (int) (address >>> LentSlab.UNIT_SHIFT) & (SLOTS - 1);
   }
 
   private static int lowSlot(long address) {
-    return (int) (address >>> LentSlab.SHIFT) & (SLABS_PER_REGION - 1);
+    return (int) (address >>> LentSlab.UNIT_SHIFT) & (UNITS_PER_REGION - 1);
   }
 
+  /** The lent slab that holds address, or null. */
   private LentSlab slabAt(long address) {
     LentSlab s = bySlot[slot(address)];
-    if (s != null && s.start == (address & -LentSlab.SIZE)) return s;
-    return collisions == 0 ? null : collided.get(address & -LentSlab.SIZE);
+    if (s != null && (address & s.mask) == s.start) return s;
+    return collisions == 0 ? null : collided.get(address & -LentSlab.UNIT);
   }
 
   private int classOf(long size) {

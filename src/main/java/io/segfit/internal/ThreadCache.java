@@ -13,10 +13,10 @@ import java.util.ArrayList;
 import java.util.Arrays;
 
 final class ThreadCache {
-  /** Emptied slabs a cache keeps besides its current ones (8 MiB, as the core's thread heaps),
-      so that a thread that frees a batch and allocates it again needs no native call; the
-      rest go back at once, and kept ones once they waited the purge delay (SlabCache.sweep). */
-  static final int KEEP_EMPTY = 128;
+  /** Bytes of emptied slabs a cache keeps besides its current ones (as the core's thread
+      heaps), so that a thread that frees a batch and allocates it again needs no native call;
+      the rest go back at once, and kept ones once they waited the purge delay (SlabCache). */
+  static final long KEEP_BYTES = 8 << 20;
 
   final Thread thread;
   final SlabCache heap;
@@ -33,7 +33,8 @@ final class ThreadCache {
   final long[] remoteFrees;
   long reallocsInPlace;
   long reallocsMoved;
-  int keptEmpty;
+  /** Bytes of the slabs this cache keeps empty (LentSlab.isKept or taken by a sweep since). */
+  long keptBytes;
 
   @SuppressWarnings("unchecked")
   ThreadCache(Thread thread, SlabCache heap, int classes) {
@@ -94,7 +95,7 @@ final class ThreadCache {
    */
   private boolean own(LentSlab s) {
     if (s.isOwned()) return true;
-    keptEmpty--;
+    keptBytes -= s.size;
     if (s.take(LentSlab.OWNED)) return true;
     slabs[s.cls].remove(s);
     if (s.inAvail) {
@@ -110,11 +111,11 @@ final class ThreadCache {
    */
   void freedInto(LentSlab s) {
     if (s.used() == 0) {   // s was in use, so OWNED: only an empty slab is ever kept
-      if (keptEmpty >= KEEP_EMPTY) {
+      if (keptBytes + s.size > KEEP_BYTES) {
         giveBack(s);
         return;
       }
-      keptEmpty++;
+      keptBytes += s.size;
       s.markKept(System.nanoTime());
       heap.kept(s);
     }

@@ -40,7 +40,7 @@ public enum Option {
   LEAK_SAMPLING_INTERVAL("segfit.leakDetection.samplingInterval", "128",
       "With sampled leak detection, one ByteBuffer allocation in this many is tracked."),
   THREAD_CACHE("segfit.threadCache", "true",
-      "Serve blocks up to 8 KiB from slabs lent to each platform thread, in Java, with no native "
+      "Serve blocks up to 64 KiB from slabs lent to each platform thread, in Java, with no native "
           + "call (not for debug heaps, leak detection, heaps with a limit or a purge delay of 0); "
           + "`false` makes every call reach the core. Read when a heap is built."),
   JMX("segfit.jmx", "true",

@@ -17,9 +17,10 @@
  *   catch a double free racing with another thread).
  * - The fast path touches no native memory, so a call racing with close() cannot fault. A
  *   reallocation's copy is the one exception: it runs inside a core call (segfit_copy).
- * - A thread's emptied slabs go back to the core beyond a small budget; trim() returns the
- *   caller's empty ones and those of dead threads, whose other slabs become orphans that
- *   later sweeps return once other threads freed their blocks.
+ * - A thread's emptied slabs go back to the core beyond a small budget, and those it keeps
+ *   once they waited the purge delay (swept by the thread that needs a slab next, or by
+ *   Sweeper's thread); trim() returns the caller's empty ones and those of dead threads, whose
+ *   other slabs become orphans that later sweeps return once other threads freed their blocks.
  *
  * Not used for debug heaps and leak detection (both follow each block in the core or the
  * facade), heaps with a byte limit or a purge delay of 0 (their reclaim and purge reach only
@@ -60,6 +61,19 @@ public final class SlabCache {
   /** Slabs that owners keep empty, for sweeps to return once they waited the purge delay. */
   private final ConcurrentLinkedQueue<LentSlab> keptSlabs = new ConcurrentLinkedQueue<>();
   private volatile long lastSweep = System.nanoTime();
+  /** 1 while the sweeper (Sweeper) has this cache queued: one entry at a time. */
+  @SuppressWarnings("unused")
+  private volatile int sweepPending;
+  private static final VarHandle SWEEP_PENDING;
+
+  static {
+    try {
+      SWEEP_PENDING = MethodHandles.lookup().findVarHandle(SlabCache.class, "sweepPending",
+          int.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
   /** Class of a size by (size + 15) / 16, each class's block size (from the core) and the size
       of its lent slabs. */
   private final byte[] classBy16 = new byte[MAX / 16 + 1];
@@ -346,25 +360,55 @@ public final class SlabCache {
 
   /** An owner keeps s empty (LentSlab.markKept): a sweep may return it later. */
   void kept(LentSlab s) {
-    if (s.enqueue()) keptSlabs.add(s);
+    if (!s.enqueue()) return;
+    keptSlabs.add(s);
+    // After the add: a sweeper that just found the queue empty cleared sweepPending first.
+    if (sweepPending == 0 && SWEEP_PENDING.compareAndSet(this, 0, 1)) {
+      Sweeper.schedule(this, s.keptAt + purgeDelayNanos);
+    }
+  }
+
+  /**
+   * The sweeper's call: returns the kept slabs that waited the purge delay. Returns when to
+   * sweep again (System.nanoTime()), or Long.MIN_VALUE when no slab is kept any more, and
+   * then the next kept slab schedules a sweep.
+   */
+  long sweepKept() {
+    long next = returnKept(false);
+    if (next != Long.MIN_VALUE) return next;
+    sweepPending = 0;
+    // Before the read: an owner that kept a slab since the walk then saw sweepPending clear.
+    if (!keptSlabs.isEmpty() && SWEEP_PENDING.compareAndSet(this, 0, 1)) {
+      return System.nanoTime() + purgeDelayNanos;
+    }
+    return Long.MIN_VALUE;
   }
 
   /**
    * Returns the slabs owners keep empty that waited the purge delay (all: every one) to the
-   * core. Runs on whichever thread sweeps; LentSlab.take decides against the owner.
+   * core. Runs on whichever thread sweeps; LentSlab.take decides against the owner. Returns
+   * when the first slab still kept will have waited the delay (System.nanoTime()), or
+   * Long.MIN_VALUE when none is.
    */
-  private void returnKept(boolean all) {
+  private long returnKept(boolean all) {
     long now = System.nanoTime();
+    long next = Long.MIN_VALUE;
     for (Iterator<LentSlab> it = keptSlabs.iterator(); it.hasNext(); ) {
       LentSlab s = it.next();
       if (!s.isKept()) {
         s.dequeued();   // its owner took it back, and queues it again when it keeps it again
         it.remove();
-      } else if ((all || now - s.keptAt >= purgeDelayNanos) && s.take(LentSlab.STOLEN)) {
-        it.remove();
-        giveBack(s);
+      } else if (all || now - s.keptAt >= purgeDelayNanos) {
+        if (s.take(LentSlab.STOLEN)) {
+          it.remove();
+          giveBack(s);
+        }
+      } else {
+        long due = s.keptAt + purgeDelayNanos;
+        if (next == Long.MIN_VALUE || due - next < 0) next = due;
       }
     }
+    return next;
   }
 
   /** Returns an empty slab to the core: no table finds it after this. */

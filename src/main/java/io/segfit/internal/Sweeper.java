@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The thread that gives the slabs thread caches keep empty back to the core once they waited
+ * their heap's purge delay. An allocating thread's refill sweeps too, but a process whose
+ * threads went idle after a burst makes no refill: without this thread their emptied slabs (up
+ * to ThreadCache.KEEP_BYTES a thread) would stay resident until some thread needed a new slab.
+ *
+ * One daemon thread, segfit-sweep, for every heap, started when a slab is first kept. A heap is
+ * queued once (SlabCache.sweepPending) until a sweep finds nothing more to wait for; with no
+ * heap queued the thread waits without a timeout, so a steady state that keeps no slab never
+ * wakes it.
+ */
+package io.segfit.internal;
+
+import java.util.concurrent.DelayQueue;
+import java.util.concurrent.Delayed;
+import java.util.concurrent.TimeUnit;
+
+final class Sweeper {
+  private static final DelayQueue<Due> QUEUE = new DelayQueue<>();
+  /** Guarded by Sweeper.class. */
+  private static Thread thread;
+
+  private Sweeper() {}
+
+  /** A heap's next sweep, at System.nanoTime() value at. */
+  private static final class Due implements Delayed {
+    final SlabCache cache;
+    final long at;
+
+    Due(SlabCache cache, long at) {
+      this.cache = cache;
+      this.at = at;
+    }
+
+    @Override
+    public long getDelay(TimeUnit unit) {
+      return unit.convert(at - System.nanoTime(), TimeUnit.NANOSECONDS);
+    }
+
+    @Override
+    public int compareTo(Delayed o) {
+      return Long.compare(at, ((Due) o).at);
+    }
+  }
+
+  /** Sweeps cache at System.nanoTime() value at. The caller holds cache's one pending entry. */
+  static void schedule(SlabCache cache, long at) {
+    QUEUE.add(new Due(cache, at));
+    synchronized (Sweeper.class) {
+      if (thread == null) {
+        thread = new Thread(Sweeper::run, "segfit-sweep");
+        thread.setDaemon(true);
+        thread.start();
+      }
+    }
+  }
+
+  private static void run() {
+    while (true) {
+      Due due;
+      try {
+        due = QUEUE.take();
+      } catch (InterruptedException e) {
+        continue;   // nothing interrupts it on purpose; the queue still needs sweeping
+      }
+      long next;
+      try {
+        next = due.cache.sweepKept();
+      } catch (RuntimeException e) {
+        // The core refused a slab back (a bug): reported, and neither this heap's later sweeps
+        // nor other heaps' end with it.
+        Thread t = Thread.currentThread();
+        t.getUncaughtExceptionHandler().uncaughtException(t, e);
+        next = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
+      }
+      if (next != Long.MIN_VALUE) QUEUE.add(new Due(due.cache, next));
+    }
+  }
+}

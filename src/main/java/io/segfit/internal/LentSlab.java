@@ -18,7 +18,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 
-final class LentSlab {
+final class LentSlab extends LentSlabPad {
   /** Block states, this class's own (the core never reads them): never handed out, live, freed. */
   static final int NEVER = 0;
   static final int LIVE = 1;
@@ -50,26 +50,8 @@ final class LentSlab {
 
   private static final VarHandle STATE = MethodHandles.arrayElementVarHandle(short[].class);
   private static final VarHandle LINK = MethodHandles.arrayElementVarHandle(int[].class);
-  /** Ints around the remote stack's head with no other use: a cache line each side. */
-  private static final int PAD = 16;
 
-  final long start;
-  /** The slab's size (segfit_slab_lend_size), also its alignment; mask = -size. */
-  final int size;
-  final long mask;
-  final int cls;
-  final int blockSize;
-  final int capacity;
-  private final long recip;
-  final ThreadCache owner;
-  /** owner.thread, one load nearer for the free path's "is it mine" test. */
-  final Thread ownerThread;
-  /** State words (see STATE_BITS); written by the owner while a block is not LIVE, flipped
-      from LIVE to FREE by whichever thread frees it. */
-  private final short[] state;
-  final ByteBuffer[] buffers;
-  /** Owner: free block indices; the next allocation takes free[top - 1]. */
-  final int[] free;
+  /** Owner: the next allocation takes free[top - 1]. */
   int top;
   /** Owner: on the cache's stack of slabs with free blocks. */
   boolean inAvail;
@@ -100,33 +82,11 @@ final class LentSlab {
   private volatile int queued;
   /** When it was last kept (System.nanoTime), written before keep becomes KEPT. */
   long keptAt;
-  /**
-   * The remote stack: remoteNext[i] links block i to the one pushed before it (index + 1, 0 at
-   * the bottom); the top (index + 1, 0 when empty) is at head, padded off the links and off
-   * this object's fields, which the owner writes on every call: other threads' pushes then
-   * never wait for the owner's line, nor the owner for theirs.
-   */
-  private final int[] remoteNext;
-  private final int head;
-
   /** A slab with no block, so that the fast path needs no null check. */
   static final LentSlab EMPTY = new LentSlab(null, 0, UNIT, 0, 16, 0);
 
   LentSlab(ThreadCache owner, long start, int size, int cls, int blockSize, int reserved) {
-    this.owner = owner;
-    this.ownerThread = owner == null ? null : owner.thread;
-    this.start = start;
-    this.size = size;
-    this.mask = -size;
-    this.cls = cls;
-    this.blockSize = blockSize;
-    this.capacity = owner == null ? 0 : size / blockSize;
-    this.recip = ((1L << RECIP_SHIFT) + blockSize - 1) / blockSize;
-    this.state = new short[capacity];
-    this.buffers = new ByteBuffer[capacity];
-    this.free = new int[capacity];
-    this.head = capacity + PAD;
-    this.remoteNext = new int[capacity + 2 * PAD];
+    super(owner, start, size, cls, blockSize, ((1L << RECIP_SHIFT) + blockSize - 1) / blockSize);
     for (int i = 0; i < capacity; i++) free[i] = capacity - 1 - i;   // lowest address first
     this.top = capacity;
     for (int i = 0; i < reserved; i++) state[i] = FREE;
@@ -287,5 +247,69 @@ final class LentSlab {
       n++;
     }
     return n;
+  }
+}
+
+/**
+ * What every thread reads of a lent slab, set once; the owner's own fields (LentSlab's) come
+ * after LentSlabPad's padding, a cache line further (a superclass's fields precede its
+ * subclass's), so that a free from another thread never takes the line the owner writes on
+ * every call.
+ */
+abstract class LentSlabFinals {
+  /** Ints around the remote stack's head with no other use: a cache line each side. */
+  private static final int PAD = 16;
+
+  final long start;
+  /** The slab's size (segfit_slab_lend_size), also its alignment; mask = -size. */
+  final int size;
+  final long mask;
+  final int cls;
+  final int blockSize;
+  final int capacity;
+  /** For the exact division of LentSlab.index. */
+  final long recip;
+  final ThreadCache owner;
+  /** owner.thread, one load nearer for the free path's "is it mine" test. */
+  final Thread ownerThread;
+  /** State words (see LentSlab.STATE_BITS); written by the owner while a block is not LIVE,
+      flipped from LIVE to FREE by whichever thread frees it. */
+  final short[] state;
+  final ByteBuffer[] buffers;
+  /** Owner: free block indices, below LentSlab.top. */
+  final int[] free;
+  /**
+   * The remote stack: remoteNext[i] links block i to the one pushed before it (index + 1, 0 at
+   * the bottom); the top (index + 1, 0 when empty) is at head, padded off the links, so that
+   * other threads' pushes never wait for the owner's lines, nor the owner for theirs.
+   */
+  final int[] remoteNext;
+  final int head;
+
+  LentSlabFinals(ThreadCache owner, long start, int size, int cls, int blockSize, long recip) {
+    this.owner = owner;
+    this.ownerThread = owner == null ? null : owner.thread;
+    this.start = start;
+    this.size = size;
+    this.mask = -size;
+    this.cls = cls;
+    this.blockSize = blockSize;
+    this.capacity = owner == null ? 0 : size / blockSize;
+    this.recip = recip;
+    this.state = new short[capacity];
+    this.buffers = new ByteBuffer[capacity];
+    this.free = new int[capacity];
+    this.head = capacity + PAD;
+    this.remoteNext = new int[capacity + 2 * PAD];
+  }
+}
+
+/** A cache line between LentSlabFinals' fields and LentSlab's. */
+@SuppressWarnings("unused")
+abstract class LentSlabPad extends LentSlabFinals {
+  long p0, p1, p2, p3, p4, p5, p6, p7;
+
+  LentSlabPad(ThreadCache owner, long start, int size, int cls, int blockSize, long recip) {
+    super(owner, start, size, cls, blockSize, recip);
   }
 }

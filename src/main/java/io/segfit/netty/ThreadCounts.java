@@ -26,15 +26,35 @@ final class ThreadCounts {
     }
   }
 
-  /** One thread's share of the sum. Written by that thread only. */
-  static final class Record {
+  /** Whose record it is: read by every thread that releases a buffer of that thread. */
+  private static class RecordKey {
     final long threadId;
     final WeakReference<Thread> thread;
+
+    RecordKey(Thread t) {
+      threadId = t.getId();
+      thread = new WeakReference<>(t);
+    }
+  }
+
+  /** Keeps value off the line of RecordKey's fields (superclass fields come first), so that
+      another thread's read of threadId does not take the line its owner writes on every
+      allocation. */
+  @SuppressWarnings("unused")
+  private static class RecordPad extends RecordKey {
+    long p0, p1, p2, p3, p4, p5, p6, p7;
+
+    RecordPad(Thread t) {
+      super(t);
+    }
+  }
+
+  /** One thread's share of the sum. Written by that thread only. */
+  static final class Record extends RecordPad {
     long value;
 
     Record(Thread t) {
-      threadId = t.getId();
-      thread = new WeakReference<>(t);
+      super(t);
     }
   }
 

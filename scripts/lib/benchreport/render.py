@@ -18,6 +18,17 @@ NATIVE_BEGIN, NATIVE_END = "<!-- native-bench:begin -->", "<!-- native-bench:end
 NETTY_RIVALS = {"segfit": set(NETTY), "segfitLeakDefault": set(NETTY_LEAK)}
 
 
+def rivals(shape, seg):
+    """The peers a segfit row is divided by, None for all: a Netty row's are Netty's allocators
+    at the same leak setting (as in its target check); a shared heap arena's is the JDK's
+    shared arena, whose close is the same handshake with every thread."""
+    if shape.startswith("Netty"):
+        return NETTY_RIVALS.get(seg)
+    if seg == "segfitSharedArena":
+        return {"ffmSharedArena"}
+    return None
+
+
 def shape_table(table, shape):
     """Markdown: rows = peers, columns = sizes; a last row with segfit / best peer."""
     keys = sorted([k for k in table if k[0] == shape], key=lambda k: k[1] or 0)
@@ -46,7 +57,7 @@ def shape_table(table, shape):
     for seg in [p for p in order if is_segfit(p)]:
         cells = []
         for k in keys:
-            b = best_peer(table[k])
+            b = best_peer(table[k], only=rivals(shape, seg))
             if seg in table[k] and b:
                 cells.append("**%.2fx** (%s)" % (ratio(table[k][seg]["score"], b[0]), label(b[1])))
             else:
@@ -129,7 +140,9 @@ def report(bench_dir, doc):
     L.append("- Scores are the median of JMH's measurement iterations over all forks (JMH's mean and "
              "error are in the JSON; the charts' whiskers span the fastest to the slowest iteration); "
              "lower is better. B/op is Java heap allocation per operation from `-prof gc`. "
-             "Ratios are segfit's score divided by the best peer's: below 1 means segfit is faster. "
+             "Ratios are segfit's score divided by the best peer's (for a Netty row, of Netty's allocators "
+             "at the same leak setting; for a shared heap arena, the JDK's shared arena): below 1 "
+             "means segfit is faster. "
              "Latency percentiles are, likewise, the median over the iterations of each iteration's "
              "percentile (JMH's pooled percentiles are in the JSON, and the pooled p99.9 is in the "
              "latency tables).")
@@ -164,9 +177,7 @@ def report(bench_dir, doc):
             for key in sorted([k for k in t if k[0] == shape], key=lambda k: k[1] or 0):
                 peers = t[key]
                 for seg in sorted(p for p in peers if is_segfit(p)):
-                    # A Netty row's rivals are Netty's allocators at the same leak setting, as
-                    # in its target check.
-                    b = best_peer(peers, only=NETTY_RIVALS.get(seg) if shape.startswith("Netty") else None)
+                    b = best_peer(peers, only=rivals(shape, seg))
                     if b:
                         L.append("| %s | %s | %s | %s %s | %s (%s) | **%.2fx** |" % (
                             shape if seg == "segfit" else "%s (%s)" % (shape, SEGFIT_VARIANTS.get(seg, label(seg))),

@@ -18,8 +18,7 @@
  * - The fast path touches no native memory, so a call racing with close() cannot fault. A
  *   reallocation's copy is the one exception: it runs inside a core call (segfit_copy).
  * - A thread's emptied slabs go back to the core beyond a small budget, and those it keeps
- *   once they waited the purge delay (swept by the thread that needs a slab next, or by
- *   Sweeper's thread); trim() returns the caller's empty ones and those of dead threads, whose
+ *   once they waited the purge delay (Sweeper's thread sweeps them); trim() returns the caller's empty ones and those of dead threads, whose
  *   other slabs become orphans that later sweeps return once other threads freed their blocks.
  *
  * Not used for debug heaps and leak detection (both follow each block in the core or the
@@ -60,7 +59,6 @@ public final class SlabCache {
   private final long purgeDelayNanos;
   /** Slabs that owners keep empty, for sweeps to return once they waited the purge delay. */
   private final ConcurrentLinkedQueue<LentSlab> keptSlabs = new ConcurrentLinkedQueue<>();
-  private volatile long lastSweep = System.nanoTime();
   /** 1 while the sweeper (Sweeper) has this cache queued: one entry at a time. */
   @SuppressWarnings("unused")
   private volatile int sweepPending;
@@ -333,11 +331,6 @@ public final class SlabCache {
   }
 
   LentSlab lend(ThreadCache owner, int cls) {
-    long now = System.nanoTime();
-    if (now - lastSweep > purgeDelayNanos / 2) {
-      lastSweep = now;
-      returnKept(false);
-    }
     long r = NativeHeap.lendSlab(handle, classSize[cls]);
     if (r < 0) return null;
     long start = r & -LentSlab.UNIT;

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The thread that gives the slabs thread caches keep empty back to the core once they waited
- * their heap's purge delay. An allocating thread's refill sweeps too, but a process whose
- * threads went idle after a burst makes no refill: without this thread their emptied slabs (up
- * to ThreadCache.KEEP_BYTES a thread) would stay resident until some thread needed a new slab.
+ * their heap's purge delay, whatever the heap's threads do: threads that went idle after a
+ * burst would otherwise keep their emptied slabs (up to ThreadCache.KEEP_BYTES a thread)
+ * resident for good.
  *
  * One daemon thread, segfit-sweep, for every heap, started when a slab is first kept. A heap is
  * queued once (SlabCache.sweepPending) until a sweep finds nothing more to wait for; with no

@@ -10,8 +10,9 @@
  * Unsafe. Only a block that straddles a region boundary gets a NewDirectByteBuffer of its own.
  * Lookups go through a small direct-mapped table of immutable Region objects; a racy read is
  * harmless because a Region's fields are final and any Region in a slot is valid for its index.
- * Region buffers are shared by all heaps and live as long as the class; they give no access by
- * themselves, as they never leave this class.
+ * Region buffers are shared by all heaps and live as long as the class. They give no access by
+ * themselves: the only caller that holds one, Netty's direct buffer without Unsafe, reads and
+ * writes its own block through it at offsets it has checked, and never hands it out.
  */
 package io.segfit.internal;
 
@@ -56,14 +57,28 @@ public final class Regions {
    * The caller guarantees the memory is a live block (or part of one) of at least size bytes.
    */
   public static ByteBuffer view(long address, int size) {
-    long offset = address & MASK;
-    if (offset + size <= SIZE) {
-      long index = address >>> SHIFT;
-      Region region = TABLE[(int) index & TABLE_MASK];
-      if (region == null || region.index != index) region = region(index);
-      return region.buffer.slice((int) offset, size).order(ORDER);
-    }
-    return NativeHeap.wrap(address, size).order(ORDER);
+    ByteBuffer region = spanning(address, size);
+    return region != null ? region.slice(offset(address), size).order(ORDER)
+        : NativeHeap.wrap(address, size).order(ORDER);
+  }
+
+  /**
+   * The region buffer that holds the size bytes at address, or null when they straddle two
+   * regions. The block's first byte is at {@link #offset(long)} in it. The buffer spans the whole
+   * region, other owners' blocks included: the caller must keep its accesses within its block
+   * and must never hand the buffer out.
+   */
+  public static ByteBuffer spanning(long address, int size) {
+    if ((address & MASK) + size > SIZE) return null;
+    long index = address >>> SHIFT;
+    Region region = TABLE[(int) index & TABLE_MASK];
+    if (region == null || region.index != index) region = region(index);
+    return region.buffer;
+  }
+
+  /** Where address lies in its region's buffer. */
+  public static int offset(long address) {
+    return (int) (address & MASK);
   }
 
   private static Region region(long index) {

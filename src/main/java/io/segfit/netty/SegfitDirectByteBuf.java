@@ -4,25 +4,30 @@
  *
  * The block is allocated, resized and freed through the Heap's address API: capacity(n) is a
  * Heap.reallocateAddress (in place within a size class, mremap for large blocks), and the last
- * release() frees the block at once. Reference counting is Netty's own
- * (AbstractReferenceCountedByteBuf), so a second release() or any use after the last one throws
- * IllegalReferenceCountException before the block is touched: the core never sees a double free.
+ * release() frees the block at once. The reference count is a field of the buffer, changed by
+ * compare-and-set as Netty's own counts are: a second release() or any use after the last one
+ * throws IllegalReferenceCountException before the block is touched, so the core never sees a
+ * double free. (Netty 4.2's AbstractReferenceCountedByteBuf would add a RefCnt object of its own
+ * to every buffer: a fifth more to allocate, for nothing a buffer that is never recycled needs.)
  * Buffer objects are not recycled: a released object stays released for good, so a stale
  * reference can never release or read the block of a later owner.
  *
  * Memory access follows Netty's own direct buffers: where Netty has Unsafe
- * (PlatformDependent.hasUnsafe()), reads and writes go through the address; without it they go
- * through a ByteBuffer view of the block, made with the block (VarHandles fix the byte order).
- * memoryAddress() is offered where Netty's own direct buffers offer one. Views
- * that leave this class (nioBuffer, internalNioBuffer) are slices of segfit's region buffers,
- * made on demand: no up-call, no Unsafe.
+ * (PlatformDependent.hasUnsafe()), reads and writes go through the address; without it (Netty's
+ * default from JDK 24 on) they go through the buffer of the block's region at the block's offset,
+ * shared by every block there, so that a buffer costs no view of its own (VarHandles fix the byte
+ * order). memoryAddress() is offered where Netty's own direct buffers offer one. Views that leave
+ * this class (nioBuffer, internalNioBuffer) are slices of segfit's region buffers, made on
+ * demand: no up-call, no Unsafe.
  */
 package io.segfit.netty;
 
-import io.netty.buffer.AbstractReferenceCountedByteBuf;
+import io.netty.buffer.AbstractByteBuf;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
+import io.netty.util.IllegalReferenceCountException;
 import io.netty.util.internal.CleanableDirectBuffer;
+import io.netty.util.internal.ObjectUtil;
 import io.netty.util.internal.PlatformDependent;
 import io.segfit.Heap;
 import io.segfit.internal.Regions;
@@ -38,7 +43,7 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.GatheringByteChannel;
 import java.nio.channels.ScatteringByteChannel;
 
-final class SegfitDirectByteBuf extends AbstractReferenceCountedByteBuf {
+final class SegfitDirectByteBuf extends AbstractByteBuf {
   /** Whether memory is reached through its address, as Netty's unsafe direct buffers do. */
   static final boolean UNSAFE = PlatformDependent.hasUnsafe();
   /** Whether memoryAddress() is offered: where Netty's own direct buffers offer it (with Unsafe,
@@ -55,18 +60,32 @@ final class SegfitDirectByteBuf extends AbstractReferenceCountedByteBuf {
   private static final VarHandle INT_LE = view(int[].class, ByteOrder.LITTLE_ENDIAN);
   private static final VarHandle LONG_BE = view(long[].class, ByteOrder.BIG_ENDIAN);
   private static final VarHandle LONG_LE = view(long[].class, ByteOrder.LITTLE_ENDIAN);
+  private static final VarHandle REF_CNT;
 
+  static {
+    try {
+      REF_CNT = MethodHandles.lookup().findVarHandle(SegfitDirectByteBuf.class, "refCnt",
+          int.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+
+  // Eight fields and AbstractByteBuf's five indices: 64 bytes with compressed class pointers,
+  // one cache line and a fifth less than the buffer and RefCnt Netty's base class would make.
   private final SegfitByteBufAllocator alloc;
   /** The allocating thread's share of alloc's used direct memory. */
   private final ThreadCounts.Record counted;
   private long address;
   private int capacity;
-  /** Without Unsafe: the whole block, limit = capacity, read and written by absolute index only
-      and never handed out. Null with Unsafe. */
+  /** The references held; 0 once released, for good. After the constructor, read and changed
+      through REF_CNT only. */
+  private int refCnt;
+  /** Without Unsafe: the buffer the block is read and written through, by absolute index from
+      base: its region's buffer, shared and never handed out, or, for a block that straddles two
+      regions, a view of its own. Null with Unsafe. */
   private ByteBuffer memory;
-  /** The view internalNioBuffer() returns (its position and limit belong to the caller); made
-      on first use, dropped when the block moves. */
-  private ByteBuffer tmpNioBuf;
+  private int base;
 
   /**
    * Allocates the block.
@@ -78,9 +97,23 @@ final class SegfitDirectByteBuf extends AbstractReferenceCountedByteBuf {
     this.alloc = alloc;
     this.address = alloc.heap.allocateAddress(initialCapacity);
     this.capacity = initialCapacity;
-    if (!UNSAFE) memory = Regions.view(address, initialCapacity);
+    // Plain: a buffer reaches another thread only through a publication that orders it.
+    refCnt = 1;
+    if (!UNSAFE) reach(address, initialCapacity);
     counted = alloc.directBytes.record();
     alloc.directBytes.add(counted, initialCapacity);
+  }
+
+  /** Points memory and base at the block (without Unsafe). */
+  private void reach(long address, int size) {
+    ByteBuffer region = Regions.spanning(address, size);
+    if (region != null) {
+      memory = region;
+      base = Regions.offset(address);
+    } else {
+      memory = Regions.view(address, size);
+      base = 0;
+    }
   }
 
   private static boolean nettyDirectBuffersHaveAddress() {
@@ -119,21 +152,77 @@ final class SegfitDirectByteBuf extends AbstractReferenceCountedByteBuf {
     if (newCapacity == old) return this;
     address = alloc.heap.reallocateAddress(address, newCapacity);
     capacity = newCapacity;
-    tmpNioBuf = null;
-    if (!UNSAFE) memory = Regions.view(address, newCapacity);
+    if (!UNSAFE) reach(address, newCapacity);
     if (newCapacity < old) trimIndicesToCapacity(newCapacity);
     alloc.directBytes.add(counted, newCapacity - old);
     return this;
   }
 
-  @Override
-  protected void deallocate() {
+  private void deallocate() {
     // Counted first: the block is gone from Netty's view even if the heap refuses the free (a
     // closed heap already released all its memory).
     alloc.directBytes.add(counted, -capacity);
-    tmpNioBuf = null;
     memory = null;
     alloc.heap.freeAddress(address);
+  }
+
+  // --- reference counting -----------------------------------------------------------------------
+
+  @Override
+  public int refCnt() {
+    return (int) REF_CNT.getVolatile(this);
+  }
+
+  @Override
+  public ByteBuf retain() {
+    return retain0(1);
+  }
+
+  @Override
+  public ByteBuf retain(int increment) {
+    return retain0(ObjectUtil.checkPositive(increment, "increment"));
+  }
+
+  private ByteBuf retain0(int increment) {
+    int count;
+    do {
+      count = (int) REF_CNT.getVolatile(this);
+      if (count == 0 || count + increment < count) {   // released, or the count would overflow
+        throw new IllegalReferenceCountException(count, increment);
+      }
+    } while (!REF_CNT.weakCompareAndSet(this, count, count + increment));
+    return this;
+  }
+
+  @Override
+  public boolean release() {
+    return release0(1);
+  }
+
+  @Override
+  public boolean release(int decrement) {
+    return release0(ObjectUtil.checkPositive(decrement, "decrement"));
+  }
+
+  private boolean release0(int decrement) {
+    int count;
+    do {
+      count = (int) REF_CNT.getVolatile(this);
+      if (count < decrement) throw new IllegalReferenceCountException(count, -decrement);
+    } while (!REF_CNT.weakCompareAndSet(this, count, count - decrement));
+    if (count != decrement) return false;
+    deallocate();
+    return true;
+  }
+
+  @Override
+  public ByteBuf touch() {
+    return this;
+  }
+
+  @Override
+  public ByteBuf touch(Object hint) {
+    return this;
   }
 
   @Override
@@ -196,19 +285,19 @@ final class SegfitDirectByteBuf extends AbstractReferenceCountedByteBuf {
 
   @Override
   protected byte _getByte(int index) {
-    return UNSAFE ? PlatformDependent.getByte(address + index) : memory.get(index);
+    return UNSAFE ? PlatformDependent.getByte(address + index) : memory.get(base + index);
   }
 
   @Override
   protected short _getShort(int index) {
-    if (!UNSAFE) return (short) SHORT_BE.get(memory, index);
+    if (!UNSAFE) return (short) SHORT_BE.get(memory, base + index);
     short v = PlatformDependent.getShort(address + index);
     return SWAP ? Short.reverseBytes(v) : v;
   }
 
   @Override
   protected short _getShortLE(int index) {
-    if (!UNSAFE) return (short) SHORT_LE.get(memory, index);
+    if (!UNSAFE) return (short) SHORT_LE.get(memory, base + index);
     short v = PlatformDependent.getShort(address + index);
     return SWAP ? v : Short.reverseBytes(v);
   }
@@ -225,28 +314,28 @@ final class SegfitDirectByteBuf extends AbstractReferenceCountedByteBuf {
 
   @Override
   protected int _getInt(int index) {
-    if (!UNSAFE) return (int) INT_BE.get(memory, index);
+    if (!UNSAFE) return (int) INT_BE.get(memory, base + index);
     int v = PlatformDependent.getInt(address + index);
     return SWAP ? Integer.reverseBytes(v) : v;
   }
 
   @Override
   protected int _getIntLE(int index) {
-    if (!UNSAFE) return (int) INT_LE.get(memory, index);
+    if (!UNSAFE) return (int) INT_LE.get(memory, base + index);
     int v = PlatformDependent.getInt(address + index);
     return SWAP ? v : Integer.reverseBytes(v);
   }
 
   @Override
   protected long _getLong(int index) {
-    if (!UNSAFE) return (long) LONG_BE.get(memory, index);
+    if (!UNSAFE) return (long) LONG_BE.get(memory, base + index);
     long v = PlatformDependent.getLong(address + index);
     return SWAP ? Long.reverseBytes(v) : v;
   }
 
   @Override
   protected long _getLongLE(int index) {
-    if (!UNSAFE) return (long) LONG_LE.get(memory, index);
+    if (!UNSAFE) return (long) LONG_LE.get(memory, base + index);
     long v = PlatformDependent.getLong(address + index);
     return SWAP ? v : Long.reverseBytes(v);
   }
@@ -254,19 +343,19 @@ final class SegfitDirectByteBuf extends AbstractReferenceCountedByteBuf {
   @Override
   protected void _setByte(int index, int value) {
     if (UNSAFE) PlatformDependent.putByte(address + index, (byte) value);
-    else memory.put(index, (byte) value);
+    else memory.put(base + index, (byte) value);
   }
 
   @Override
   protected void _setShort(int index, int value) {
-    if (!UNSAFE) SHORT_BE.set(memory, index, (short) value);
+    if (!UNSAFE) SHORT_BE.set(memory, base + index, (short) value);
     else PlatformDependent.putShort(address + index,
         SWAP ? Short.reverseBytes((short) value) : (short) value);
   }
 
   @Override
   protected void _setShortLE(int index, int value) {
-    if (!UNSAFE) SHORT_LE.set(memory, index, (short) value);
+    if (!UNSAFE) SHORT_LE.set(memory, base + index, (short) value);
     else PlatformDependent.putShort(address + index,
         SWAP ? (short) value : Short.reverseBytes((short) value));
   }
@@ -285,25 +374,25 @@ final class SegfitDirectByteBuf extends AbstractReferenceCountedByteBuf {
 
   @Override
   protected void _setInt(int index, int value) {
-    if (!UNSAFE) INT_BE.set(memory, index, value);
+    if (!UNSAFE) INT_BE.set(memory, base + index, value);
     else PlatformDependent.putInt(address + index, SWAP ? Integer.reverseBytes(value) : value);
   }
 
   @Override
   protected void _setIntLE(int index, int value) {
-    if (!UNSAFE) INT_LE.set(memory, index, value);
+    if (!UNSAFE) INT_LE.set(memory, base + index, value);
     else PlatformDependent.putInt(address + index, SWAP ? value : Integer.reverseBytes(value));
   }
 
   @Override
   protected void _setLong(int index, long value) {
-    if (!UNSAFE) LONG_BE.set(memory, index, value);
+    if (!UNSAFE) LONG_BE.set(memory, base + index, value);
     else PlatformDependent.putLong(address + index, SWAP ? Long.reverseBytes(value) : value);
   }
 
   @Override
   protected void _setLongLE(int index, long value) {
-    if (!UNSAFE) LONG_LE.set(memory, index, value);
+    if (!UNSAFE) LONG_LE.set(memory, base + index, value);
     else PlatformDependent.putLong(address + index, SWAP ? value : Long.reverseBytes(value));
   }
 
@@ -340,7 +429,7 @@ final class SegfitDirectByteBuf extends AbstractReferenceCountedByteBuf {
   public ByteBuf getBytes(int index, byte[] dst, int dstIndex, int length) {
     checkDstIndex(index, length, dstIndex, dst.length);
     if (UNSAFE) PlatformDependent.copyMemory(address + index, dst, dstIndex, length);
-    else memory.get(index, dst, dstIndex, length);
+    else memory.get(base + index, dst, dstIndex, length);
     return this;
   }
 
@@ -356,7 +445,8 @@ final class SegfitDirectByteBuf extends AbstractReferenceCountedByteBuf {
       PlatformDependent.copyMemory(address + index, dst.array(), dst.arrayOffset() + position,
           length);
     } else {
-      dst.put(position, block(), index, length);
+      if (UNSAFE) dst.put(position, Regions.view(address + index, length), 0, length);
+      else dst.put(position, memory, base + index, length);
     }
     dst.position(position + length);
     return this;
@@ -405,7 +495,7 @@ final class SegfitDirectByteBuf extends AbstractReferenceCountedByteBuf {
   public ByteBuf setBytes(int index, byte[] src, int srcIndex, int length) {
     checkSrcIndex(index, length, srcIndex, src.length);
     if (UNSAFE) PlatformDependent.copyMemory(src, srcIndex, address + index, length);
-    else memory.put(index, src, srcIndex, length);
+    else memory.put(base + index, src, srcIndex, length);
     return this;
   }
 
@@ -421,7 +511,8 @@ final class SegfitDirectByteBuf extends AbstractReferenceCountedByteBuf {
       PlatformDependent.copyMemory(src.array(), src.arrayOffset() + position, address + index,
           length);
     } else {
-      block().put(index, src, position, length);
+      if (UNSAFE) Regions.view(address + index, length).put(0, src, position, length);
+      else memory.put(base + index, src, position, length);
     }
     src.position(position + length);
     return this;
@@ -482,20 +573,13 @@ final class SegfitDirectByteBuf extends AbstractReferenceCountedByteBuf {
     return new ByteBuffer[] {nioBuffer(index, length)};
   }
 
+  /** A view of the block, position index and limit index + length, that the caller may move.
+      A new one each time: a view costs one small object, less than a field in every buffer to
+      keep one in. */
   @Override
   public ByteBuffer internalNioBuffer(int index, int length) {
     checkIndex(index, length);
-    ByteBuffer tmp = tmpNioBuf;
-    if (tmp == null) {
-      tmpNioBuf = tmp = Regions.view(address, capacity).order(ByteOrder.BIG_ENDIAN);
-    }
-    tmp.clear().position(index).limit(index + length);
-    return tmp;
-  }
-
-  /** The whole block as a buffer for the bulk copies Unsafe cannot make (limit = capacity,
-      position unused). */
-  private ByteBuffer block() {
-    return UNSAFE ? Regions.view(address, capacity) : memory;
+    return Regions.view(address, capacity).order(ByteOrder.BIG_ENDIAN)
+        .limit(index + length).position(index);
   }
 }

@@ -19,6 +19,8 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -64,6 +66,60 @@ class SegfitAllocatorMisuseTest {
     assertThrows(IllegalArgumentException.class, () -> b.retain(-1));
     assertTrue(b.release());
     assertEquals(0, b.refCnt());
+    assertEquals(0, heap.stats().liveBlocks());
+  }
+
+  @Test
+  void aCountThatWouldOverflowIsRefused() {
+    ByteBuf b = alloc.directBuffer(64);
+    b.retain(Integer.MAX_VALUE - 1);
+    assertEquals(Integer.MAX_VALUE, b.refCnt());
+    assertThrows(IllegalReferenceCountException.class, b::retain);
+    assertThrows(IllegalReferenceCountException.class, () -> b.retain(Integer.MAX_VALUE));
+    assertEquals(Integer.MAX_VALUE, b.refCnt(), "a refused retain changes nothing");
+    assertFalse(b.release(Integer.MAX_VALUE - 1));
+    assertTrue(b.release());
+    assertEquals(0, heap.stats().liveBlocks());
+  }
+
+  /** Threads that retain and release one buffer at once: exactly one release frees it. */
+  @Test
+  void racingRetainsAndReleasesFreeOnce() throws Exception {
+    int threads = 3;
+    long freesBefore = heap.stats().frees();
+    for (int trial = 0; trial < 50; trial++) {
+      ByteBuf b = alloc.directBuffer(64);
+      b.retain(threads);   // one reference for each thread's last release
+      CyclicBarrier start = new CyclicBarrier(threads + 1);
+      AtomicInteger freed = new AtomicInteger();
+      AtomicReference<Throwable> failure = new AtomicReference<>();
+      List<Thread> racers = new ArrayList<>();
+      for (int t = 0; t < threads; t++) {
+        Thread racer = new Thread(() -> {
+          try {
+            start.await();
+            for (int i = 0; i < 2_000; i++) {
+              b.retain();
+              b.setByte(i & 63, i);
+              if (b.release()) throw new AssertionError("freed while a reference was held");
+            }
+            if (b.release()) freed.incrementAndGet();
+          } catch (Throwable e) {
+            failure.set(e);
+          }
+        }, "netty-racer-" + t);
+        racer.start();
+        racers.add(racer);
+      }
+      start.await();
+      if (b.release()) freed.incrementAndGet();
+      for (Thread racer : racers) racer.join();
+      if (failure.get() != null) throw new AssertionError(failure.get());
+      assertEquals(1, freed.get(), "trial " + trial);
+      assertEquals(0, b.refCnt());
+      assertThrows(IllegalReferenceCountException.class, b::release);
+    }
+    assertEquals(freesBefore + 50, heap.stats().frees());
     assertEquals(0, heap.stats().liveBlocks());
   }
 

@@ -109,7 +109,8 @@ typedef struct segfit_options_s {
   X(slabs, slabs, "slabs", GAUGE, "slabs", "slabs the heap holds")                                 \
   X(large_blocks, largeBlocks, "large.blocks", GAUGE, "blocks",                                    \
     "live large blocks (each with a mapping of its own)")                                          \
-  X(large_bytes, largeBytes, "large", GAUGE, "bytes", "bytes mapped for live large blocks")        \
+  X(large_bytes, largeBytes, "large", GAUGE, "bytes",                                              \
+    "bytes of live large blocks, each rounded up to whole pages")                                  \
   X(purges, purges, "purges", COUNTER, "",                                                         \
     "purges, each returning the memory of empty slabs to the OS")                                  \
   X(purged_bytes, purgedBytes, "purged", COUNTER, "bytes", "bytes returned to the OS by purges")   \

@@ -94,22 +94,36 @@ static size_t sf_round_page(size_t n) { return (n + _sf_page_size - 1) & ~(_sf_p
    A non-debug heap with a purge delay keeps freed large mappings (still committed, pages still
    faulted) for up to the delay, at most SF_LARGE_CACHE of them and SF_LARGE_CACHE_BYTES in
    all (the oldest make room); then the purger, trim or the heap's limit (its reclaim) unmaps
-   them. A large allocation takes the front of the smallest one that fits, the rest stays kept;
-   if none fits, the largest grows by mremap, keeping the pages it has. This is for growth by
-   realloc, whose copy of a block that outgrows the small maximum would otherwise go into a
-   fresh mapping and fault every page inside the call, and for servers that allocate and free
-   bodies of several MiB at a high rate (a fresh mapping costs a page fault per 4 KiB).
+   them. A large allocation takes the smallest one that fits: whole if it is at most twice the
+   block (a heap without a byte limit), else its front, the rest staying kept; if none fits,
+   the largest grows by mremap, keeping the pages it has. This is for growth by realloc, whose
+   copy of a block that outgrows the small maximum would otherwise go into a fresh mapping and
+   fault every page inside the call, and for servers that allocate and free bodies of several
+   MiB at a high rate (a fresh mapping costs a page fault per 4 KiB). Taking a mapping whole
+   keeps it whole for the next block: cut into fronts and rests, kept mappings end up too small
+   for the next large request, which then grows one (a fault per new page: a Netty server's mix
+   of 1-8 MiB bodies faulted about a seventh of its pages so). The unused tail stays committed
+   with its block and counts as its mapping's (map_size > usable); a heap with a limit never
+   takes more than the block, so that its reclaim can still release every unused byte.
    Zeroed and over-aligned requests never reuse a mapping. All under the large lock. */
 #define SF_LARGE_CACHE_BYTES ((uint64_t)256 << 20)
+
+/* Bytes of a block's mapping that are committed: all of it, but the guard pages of debug
+   heaps' blocks. */
+static size_t sf_committed(const sf_heap_t *heap, const sf_large_entry_t *e) {
+  return heap->debug ? e->usable : e->map_size;
+}
 
 static bool sf_cache_on(const sf_heap_t *heap) {
   return !heap->debug && heap->purge_delay_ms != 0;
 }
 
-/* The front of the smallest kept mapping that holds size bytes (the rest stays kept). If none
-   does, the largest kept mapping, taken whole into *whole, for the caller to grow: its pages are
+/* The smallest kept mapping that holds size bytes: whole if it is at most twice size and
+   may_waste, else its front (the rest stays kept); *taken is the bytes taken. If none holds
+   it, the largest kept mapping, taken whole into *whole, for the caller to grow: its pages are
    already faulted, which saves that many page faults. */
-static uint8_t *sf_cache_take(sf_heap_body_t *b, size_t size, sf_large_cached_t *whole) {
+static uint8_t *sf_cache_take(sf_heap_body_t *b, size_t size, bool may_waste, size_t *taken,
+                              sf_large_cached_t *whole) {
   sf_large_cached_t *best = NULL, *largest = NULL;
   for (unsigned i = 0; i < SF_LARGE_CACHE; i++) {
     sf_large_cached_t *c = &b->large_cache[i];
@@ -127,9 +141,10 @@ static uint8_t *sf_cache_take(sf_heap_body_t *b, size_t size, sf_large_cached_t 
     return NULL;
   }
   uint8_t *p = best->map;
-  best->map = best->size == size ? NULL : best->map + size;
-  best->size -= size;
-  b->large_cached_bytes -= size;
+  *taken = may_waste && best->size / 2 <= size ? best->size : size;
+  best->map = best->size == *taken ? NULL : best->map + *taken;
+  best->size -= *taken;
+  b->large_cached_bytes -= *taken;
   return p;
 }
 
@@ -219,8 +234,9 @@ static bool sf_large_record(sf_heap_body_t *b, const sf_large_entry_t *e) {
 static void *sf_large_from_cache(sf_heap_t *heap, size_t usable) {
   sf_heap_body_t *b = heap->body;
   sf_large_cached_t whole = {NULL, 0, 0};
+  size_t taken = usable;
   pthread_mutex_lock(&b->large_lock);
-  uint8_t *p = sf_cache_take(b, usable, &whole);
+  uint8_t *p = sf_cache_take(b, usable, b->opt.max_bytes == 0, &taken, &whole);
   sf_assert_internal(sf_cache_is_valid(b));
   pthread_mutex_unlock(&b->large_lock);
   if (p == NULL && whole.map != NULL) {
@@ -236,11 +252,11 @@ static void *sf_large_from_cache(sf_heap_t *heap, size_t usable) {
       return NULL;
     }
   }
-  sf_large_entry_t e = {(uintptr_t)p, usable, p, usable};
+  sf_large_entry_t e = {(uintptr_t)p, usable, p, taken};
   if (p != NULL && !sf_large_record(b, &e)) {
     /* No room in the table: the bytes were committed while kept. */
-    _sf_os_unmap(p, usable);
-    _sf_heap_uncommit(b, usable);
+    _sf_os_unmap(p, taken);
+    _sf_heap_uncommit(b, taken);
     p = NULL;
   }
   return p;
@@ -330,14 +346,14 @@ void _sf_large_release(sf_heap_t *heap, const sf_large_entry_t *e) {
   b->large_count--;
   b->large_bytes -= e->usable;
   b->large_frees++;
-  /* Non-debug: the mapping is exactly the block (map_size == usable, all committed). */
+  /* Non-debug: the mapping starts at the block and is all committed (map_size >= usable). */
   if (sf_cache_on(heap)) kept = sf_cache_put(b, e->map, e->map_size, now, evicted, &nev);
   sf_assert_internal(sf_cache_is_valid(b));
   pthread_mutex_unlock(&b->large_lock);
   if (heap->debug) _sf_debug_guard_remove((const uint8_t *)e->addr);
   if (!kept) {
     _sf_os_unmap(e->map, e->map_size);
-    _sf_heap_uncommit(b, e->usable);
+    _sf_heap_uncommit(b, sf_committed(heap, e));
   }
   sf_cache_unmap(b, evicted, nev);
 }
@@ -373,12 +389,13 @@ static void *sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err,
     return NULL;
   }
   sf_large_entry_t old = *e;
+  size_t had = sf_committed(heap, &old);
   if (usable == old.usable) {
     pthread_mutex_unlock(&b->large_lock);
     if (th != NULL) _sf_count_inc(&th->reallocs_in_place);
     return p;
   }
-  if (usable > old.usable && !_sf_heap_commit(b, usable - old.usable)) {
+  if (usable > had && !_sf_heap_commit(b, usable - had)) {
     pthread_mutex_unlock(&b->large_lock);
     if (may_reclaim && th != NULL) {   /* never under the large lock: the reclaim takes it */
       _sf_heap_reclaim_for_limit(th);
@@ -388,15 +405,16 @@ static void *sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err,
     *err = SEGFIT_E_LIMIT;
     return NULL;
   }
-  /* The mapping is exactly the block (no guard pages outside debug heaps). */
+  /* The mapping starts at the block (no guard pages outside debug heaps); it becomes exactly
+     the new block. */
   uint8_t *q = _sf_os_remap(old.map, old.map_size, usable);
   if (q == NULL) {
     pthread_mutex_unlock(&b->large_lock);
-    if (usable > old.usable) _sf_heap_uncommit(b, usable - old.usable);
+    if (usable > had) _sf_heap_uncommit(b, usable - had);
     *err = SEGFIT_E_OUT_OF_MEMORY;
     return NULL;
   }
-  if (usable < old.usable) _sf_heap_uncommit(b, old.usable - usable);
+  if (usable < had) _sf_heap_uncommit(b, had - usable);
   else if (b->opt.huge_pages) _sf_os_huge(q, usable);
   sf_remove(b, e);
   sf_large_entry_t ne = {(uintptr_t)q, usable, q, usable};

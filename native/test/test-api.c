@@ -519,6 +519,57 @@ TEST(kept_large_mappings_are_reused) {
   CHECK_EQ(segfit_heap_destroy(h), 0);
 }
 
+/* Without a byte limit, a kept mapping at most twice the request is taken whole, so that it is
+   whole again for the next large block (cut into fronts and rests, mappings end up too small and
+   must grow, a page fault per new page); its tail stays committed with the block. */
+TEST(kept_large_mappings_are_taken_whole_without_a_limit) {
+  segfit_options_t o;
+  segfit_options_init(&o);
+  o.purge_delay_ms = 60 * 1000;
+  segfit_heap_t *h;
+  CHECK(segfit_heap_create(&o, &h) == 0);
+  segfit_stats_t st;
+  uint8_t *a = segfit_alloc(h, 3 * MiB);
+  CHECK(a != NULL);
+  memset(a, 1, 3 * MiB);
+  CHECK_EQ(segfit_free(h, a), 0);
+  uint8_t *c = segfit_alloc(h, 2 * MiB);           /* 3 MiB <= 2 x 2 MiB: all of a's mapping */
+  CHECK(c == a);
+  CHECK_EQ(segfit_usable_size(h, c), (int64_t)(2 * MiB));
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.committed_bytes, 3 * MiB);
+  CHECK_EQ(st.large_bytes, 2 * MiB);
+  CHECK_EQ(segfit_free(h, c), 0);
+  uint8_t *d = segfit_alloc(h, 3 * MiB);           /* the mapping is whole again */
+  CHECK(d == a && d[3 * MiB - 1] == 1);            /* its last page is a's, not a fresh one */
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.committed_bytes, 3 * MiB);
+  CHECK_EQ(segfit_free(h, d), 0);
+  uint8_t *r = segfit_alloc(h, 2 * MiB);           /* whole again; a realloc trims the tail */
+  CHECK(r == a);
+  r = segfit_realloc(h, r, 5 * MiB / 2);
+  CHECK(r != NULL && r[0] == 1);
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.committed_bytes, 5 * MiB / 2);
+  CHECK_EQ(segfit_usable_size(h, r), (int64_t)(5 * MiB / 2));
+  CHECK_EQ(segfit_free(h, r), 0);
+  uint8_t *f = segfit_alloc(h, MiB + 4096);        /* 2.5 MiB > twice that: only the front */
+  CHECK(f == r);
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.committed_bytes, 5 * MiB / 2);
+  CHECK_EQ(st.large_bytes, MiB + 4096);
+  uint8_t *g = segfit_alloc(h, MiB + 4096);        /* the rest (1.5 MiB - 4 KiB), whole */
+  CHECK(g == f + MiB + 4096);
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.committed_bytes, 5 * MiB / 2);
+  CHECK_EQ(segfit_free(h, f), 0);
+  CHECK_EQ(segfit_free(h, g), 0);
+  CHECK_EQ(segfit_trim(h), 0);
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.committed_bytes, 0);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
 /* A lent slab is the borrower's: native calls reject its blocks, it counts as committed, and
    given back its handed-out blocks are free (a stale free says ALREADY_FREE) and reusable. */
 TEST(lent_slabs_are_the_borrowers) {
@@ -1199,6 +1250,7 @@ int main(void) {
   RUN(remote_frees_come_back_to_the_owner);
   RUN(limit_is_enforced);
   RUN(kept_large_mappings_are_reused);
+  RUN(kept_large_mappings_are_taken_whole_without_a_limit);
   RUN(lent_slabs_are_the_borrowers);
   RUN(lending_respects_the_limit);
   RUN(options_are_validated);

@@ -109,7 +109,7 @@ public final class HeapStats {
     return get("large_blocks");
   }
 
-  /** Gauge: bytes mapped for live large blocks. */
+  /** Gauge: bytes of live large blocks, each rounded up to whole pages. */
   public long largeBytes() {
     return get("large_bytes");
   }

@@ -3,7 +3,9 @@
 """Turns the output of scripts/bench into docs: JMH JSON -> ratio tables, charts, target checks.
 
 Subcommands (scripts/bench calls all of them; each can be rerun by hand on saved output):
-  merge OUT.json IN.json...        concatenate JMH JSON result files
+  merge OUT.json IN.json...        concatenate JMH JSON result files; several runs of one
+                                   benchmark (scripts/bench's passes) become one, their forks
+                                   side by side
   summary JMH.json                 print a small segfit-versus-peers ratio table (scripts/bench --demo)
   syscalls OUT.json DIR            reduce the strace output of SyscallProbe runs to counts
   report --bench DIR --doc FILE    fill FILE between <!-- jmh:begin --> and <!-- jmh:end --> from
@@ -22,7 +24,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
 from benchreport import render, syscalls  # noqa: E402
-from benchreport.parse import load  # noqa: E402
+from benchreport.parse import combine, load  # noqa: E402
 from benchreport.targets import MissingResult  # noqa: E402
 
 
@@ -30,6 +32,7 @@ def cmd_merge(out, inputs):
     merged = []
     for p in inputs:
         merged.extend(load(p))
+    merged = combine(merged)
     with open(out, "w") as f:  # one result per line: small, and diffs stay readable
         f.write("[\n" + ",\n".join(json.dumps(r, separators=(",", ":")) for r in merged) + "\n]\n")
 

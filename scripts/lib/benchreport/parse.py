@@ -18,6 +18,49 @@ def load(path):
     return json.loads(text) if text else []
 
 
+def combine(results):
+    """JMH results with the runs of one benchmark (the same benchmark, mode and parameters) made
+    one: their forks side by side, as if one run had made them all. scripts/bench runs noisy
+    groups in passes, each pass one fork of every benchmark of the group, so that a slow stretch
+    of the machine falls on every peer of a row alike; this puts the passes back together. The
+    score becomes the mean of all iterations, JMH's error (which a merged run does not have)
+    NaN, and each secondary metric's score the mean of the runs'. Order: first appearance."""
+    merged, order = {}, []
+    for r in results:
+        key = (r["benchmark"], r.get("mode"), json.dumps(r.get("params") or {}, sort_keys=True))
+        if key not in merged:
+            merged[key] = json.loads(json.dumps(r))   # a copy: the inputs stay as they were
+            merged[key]["_runs"] = [r]
+            order.append(key)
+        else:
+            merged[key]["_runs"].append(r)
+    out = []
+    for key in order:
+        m = merged[key]
+        runs = m.pop("_runs")
+        if len(runs) > 1:
+            pm = m["primaryMetric"]
+            for field in ("rawData", "rawDataHistogram"):
+                if field in pm:
+                    pm[field] = [fork for r in runs for fork in r["primaryMetric"].get(field) or []]
+            iters = [x for fork in pm.get("rawData") or [] for x in fork]
+            if iters:
+                pm["score"] = sum(iters) / len(iters)
+            pm["scoreError"] = "NaN"
+            pm.pop("scoreConfidence", None)
+            m["forks"] = sum(r.get("forks", 1) for r in runs)
+            for name, sec in (m.get("secondaryMetrics") or {}).items():
+                scores = [r["secondaryMetrics"][name]["score"] for r in runs
+                          if name in (r.get("secondaryMetrics") or {})]
+                scores = [x for x in scores if isinstance(x, (int, float))]
+                if scores:
+                    sec["score"] = sum(scores) / len(scores)
+                sec["scoreError"] = "NaN"
+                sec.pop("rawData", None)
+        out.append(m)
+    return out
+
+
 def median(values):
     """The median of a non-empty list of numbers."""
     vals = sorted(values)

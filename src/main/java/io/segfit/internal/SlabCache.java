@@ -18,8 +18,9 @@
  * - The fast path touches no native memory, so a call racing with close() cannot fault. A
  *   reallocation's copy is the one exception: it runs inside a core call (segfit_copy).
  * - A thread's emptied slabs go back to the core beyond a small budget, and those it keeps
- *   once they waited the purge delay (Sweeper's thread sweeps them); trim() returns the caller's empty ones and those of dead threads, whose
- *   other slabs become orphans that later sweeps return once other threads freed their blocks.
+ *   once they waited the purge delay (Sweeper's thread sweeps them); trim() returns the
+ *   caller's empty ones and those of dead threads, whose other slabs become orphans that later
+ *   sweeps return once other threads freed their blocks.
  *
  * Not used for debug heaps and leak detection (both follow each block in the core or the
  * facade), heaps with a byte limit or a purge delay of 0 (their reclaim and purge reach only

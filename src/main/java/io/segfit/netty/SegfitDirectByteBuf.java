@@ -8,7 +8,7 @@
  * compare-and-set as Netty's own counts are: a second release() or any use after the last one
  * throws IllegalReferenceCountException before the block is touched, so the core never sees a
  * double free. (Netty 4.2's AbstractReferenceCountedByteBuf would add a RefCnt object of its own
- * to every buffer: a fifth more to allocate, for nothing a buffer that is never recycled needs.)
+ * to every buffer: a quarter more to allocate, for nothing a buffer never recycled needs.)
  * Buffer objects are not recycled: a released object stays released for good, so a stale
  * reference can never release or read the block of a later owner.
  *

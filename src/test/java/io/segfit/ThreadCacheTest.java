@@ -337,6 +337,38 @@ class ThreadCacheTest {
     }
   }
 
+  /** Counts live in the lent slabs: a slab going back by any route must leave them behind. */
+  @Test
+  void countsStayExactAsSlabsGoBack() throws Exception {
+    try (Heap heap = Heap.builder().name("counts").purgeDelay(Duration.ofMillis(20)).build()) {
+      int n = 12 * (1 << 20) / 1024;   // 192 slabs: beyond the 8 MiB a cache keeps
+      List<Long> blocks = new ArrayList<>();
+      for (int i = 0; i < n; i++) blocks.add(heap.allocateAddress(1024));
+      assertCounts(heap, n, 0);
+      for (long a : blocks) heap.freeAddress(a);   // some go back at once, the rest are kept
+      assertCounts(heap, n, n);
+      long deadline = System.nanoTime() + 10_000_000_000L;   // the sweeper returns the kept
+      while (heap.stats().slabs() > 1 && System.nanoTime() < deadline) Thread.sleep(10);
+      assertEquals(1, heap.stats().slabs(), "the current slab stays");
+      assertCounts(heap, n, n);
+      heap.freeAddress(heap.allocateAddress(1024));
+      heap.trim();
+      assertEquals(0, heap.stats().slabs());
+      assertCounts(heap, n + 1, n + 1);
+    }
+  }
+
+  private static void assertCounts(Heap heap, long allocations, long frees) {
+    HeapStats s = heap.stats();
+    assertEquals(allocations, s.allocations(), s.toString());
+    assertEquals(frees, s.frees(), s.toString());
+    SizeClassStats c = s.sizeClasses().stream().filter(k -> k.blockSize() == 1024).findFirst()
+        .orElseThrow();
+    assertEquals(allocations, c.allocations(), c.toString());
+    assertEquals(frees, c.frees(), c.toString());
+    assertEquals(allocations - frees, c.liveBlocks(), c.toString());
+  }
+
   @Test
   void trimReturnsTheCallersEmptySlabs() {
     try (Heap heap = Heap.builder().name("trim").purgeDelay(Duration.ofHours(1)).build()) {

@@ -55,6 +55,15 @@ final class LentSlab extends LentSlabPad {
   int top;
   /** Owner: on the cache's stack of slabs with free blocks. */
   boolean inAvail;
+  /** Owner: the cache's current slab of its class (ThreadCache.cur), known without a lookup. */
+  boolean current;
+  /**
+   * Owner: the blocks it allocated from this slab and freed back into it, counted here so that
+   * the fast path writes no other object; statistics add up the lent slabs' counts, and a slab
+   * going back to the core leaves its counts to its heap (SlabCache.addTo, giveBack).
+   */
+  long allocs;
+  long frees;
   /**
    * OWNED while the owner may use the slab; KEPT once it emptied and waits in the owner's
    * budget, when whoever sweeps first may take it (compare-and-set: the owner to use it again,

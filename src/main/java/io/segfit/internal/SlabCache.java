@@ -35,7 +35,10 @@ import java.lang.invoke.MethodType;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.Iterator;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicLongArray;
@@ -89,11 +92,15 @@ public final class SlabCache {
   /** Lent slabs by the units of the low 30 bits of their address, for buffers (checked by
       identity). */
   private final LentSlab[] byLow = new LentSlab[UNITS_PER_REGION];
-  /** Under this: the registered caches, the orphans and the folded counters of dead caches. */
+  /**
+   * Under this: the registered caches, the orphans, every lent slab (whose counts statistics
+   * add up), the counts of slabs given back and the other counters of dead caches.
+   */
   private final ArrayList<ThreadCache> caches = new ArrayList<>();
   private final ArrayList<LentSlab> orphans = new ArrayList<>();
-  private final long[] deadAllocs;
-  private final long[] deadFrees;
+  private final Set<LentSlab> lent = Collections.newSetFromMap(new IdentityHashMap<>());
+  private final long[] returnedAllocs;
+  private final long[] returnedFrees;
   private final long[] deadRemoteFrees;
   private long deadReallocsInPlace;
   private long deadReallocsMoved;
@@ -123,8 +130,8 @@ public final class SlabCache {
       slabSize[c] = (int) NativeHeap.lendSlabSize(classSize[c]);
       for (; s * 16 <= classSize[c] && s < classBy16.length; s++) classBy16[s] = (byte) c;
     }
-    deadAllocs = new long[classes];
-    deadFrees = new long[classes];
+    returnedAllocs = new long[classes];
+    returnedFrees = new long[classes];
     deadRemoteFrees = new long[classes];
     uncachedFrees = new AtomicLongArray(classes);
   }
@@ -175,7 +182,7 @@ public final class SlabCache {
       top = s.top - 1;
     }
     s.top = top;
-    t.allocs[cls]++;
+    s.allocs++;
     return s;
   }
 
@@ -222,12 +229,11 @@ public final class SlabCache {
 
   private int release(LentSlab s, int i) {
     if (s.ownerThread == Thread.currentThread()) {
-      ThreadCache o = s.owner;
       if (!s.isLive(i)) return s.notLive(i);
       s.release(i);
       s.free[s.top++] = i;
-      o.frees[s.cls]++;
-      if (o.cur[s.cls] != s) o.freedInto(s);
+      s.frees++;
+      if (!s.current) s.owner.freedInto(s);
       return 0;
     }
     if (!s.claim(i)) return s.notLive(i);
@@ -249,10 +255,9 @@ public final class SlabCache {
       releaseRemote(s, i);
       return;
     }
-    ThreadCache o = s.owner;
     s.free[s.top++] = i;
-    o.frees[s.cls]++;
-    if (o.cur[s.cls] != s) o.freedInto(s);
+    s.frees++;
+    if (!s.current) s.owner.freedInto(s);
   }
 
   // --- reallocation and usable size -----------------------------------------------------------
@@ -348,6 +353,7 @@ public final class SlabCache {
         }
         byLow[lowSlot(unit)] = s;
       }
+      lent.add(s);
     }
     return s;
   }
@@ -417,6 +423,9 @@ public final class SlabCache {
         }
         if (byLow[lowSlot(unit)] == s) byLow[lowSlot(unit)] = null;
       }
+      lent.remove(s);
+      returnedAllocs[s.cls] += s.allocs;
+      returnedFrees[s.cls] += s.frees;
     }
     int rc = NativeHeap.returnSlab(handle, s.start, s.handedOut());
     if (rc != 0 && rc != Errors.CLOSED) {
@@ -466,8 +475,6 @@ public final class SlabCache {
       if (c.thread.isAlive()) continue;
       orphans.addAll(c.returnEmpty());
       for (int cls = 0; cls < classSize.length; cls++) {
-        deadAllocs[cls] += c.allocs[cls];
-        deadFrees[cls] += c.frees[cls];
         deadRemoteFrees[cls] += c.remoteFrees[cls];
       }
       deadReallocsInPlace += c.reallocsInPlace;
@@ -499,13 +506,18 @@ public final class SlabCache {
       inPlace += c.reallocsInPlace;
       moved += c.reallocsMoved;
     }
+    long[] slabAllocs = new long[classSize.length];
+    long[] slabFrees = new long[classSize.length];
+    for (LentSlab s : lent) {   // read racily, as the owners count on (a long is read whole)
+      slabAllocs[s.cls] += s.allocs;
+      slabFrees[s.cls] += s.frees;
+    }
     for (int cls = 0; cls < classSize.length; cls++) {
-      long a = deadAllocs[cls];
+      long a = returnedAllocs[cls] + slabAllocs[cls];
       long r = deadRemoteFrees[cls] + uncachedFrees.get(cls);
-      long f = deadFrees[cls] + r;
+      long f = returnedFrees[cls] + slabFrees[cls] + r;
       for (ThreadCache c : caches) {
-        a += c.allocs[cls];
-        f += c.frees[cls] + c.remoteFrees[cls];
+        f += c.remoteFrees[cls];
         r += c.remoteFrees[cls];
       }
       long l = Math.max(0, a - f);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * One platform thread's blocks of one heap (see SlabCache): per size class the current lent
- * slab, the other slabs it holds, the counters that statistics add up. Everything here is
+ * slab, the other slabs it holds, the counters that statistics add up (allocations and the
+ * thread's own frees are counted in the slabs, LentSlab.allocs). Everything here is
  * written by the owning thread only; statistics read the counters racily (a long is read
  * whole), a sweep takes a dead owner's slabs over, and any thread's sweep may take a slab the
  * owner keeps empty (LentSlab.take decides between them): the owner drops such a stolen slab
@@ -27,9 +28,7 @@ final class ThreadCache {
   final ArrayList<LentSlab>[] avail;
   /** Set by another thread's free that found a slab's remote stack empty: look at all. */
   final byte[] hint;
-  final long[] allocs;
-  final long[] frees;
-  /** Frees this thread made of other threads' blocks (also counted as frees). */
+  /** Frees this thread made of other threads' blocks (its own are counted in the slabs). */
   final long[] remoteFrees;
   long reallocsInPlace;
   long reallocsMoved;
@@ -49,8 +48,6 @@ final class ThreadCache {
       avail[c] = new ArrayList<>();
     }
     this.hint = new byte[classes];
-    this.allocs = new long[classes];
-    this.frees = new long[classes];
     this.remoteFrees = new long[classes];
   }
 
@@ -84,6 +81,9 @@ final class ThreadCache {
   }
 
   private LentSlab current(LentSlab s) {
+    LentSlab old = cur[s.cls];
+    if (old != LentSlab.EMPTY) old.current = false;   // EMPTY is every cache's: never written
+    s.current = true;
     cur[s.cls] = s;
     return s;
   }
@@ -133,7 +133,10 @@ final class ThreadCache {
       avail[s.cls].remove(s);
       s.inAvail = false;
     }
-    if (cur[s.cls] == s) cur[s.cls] = LentSlab.EMPTY;
+    if (s.current) {
+      s.current = false;
+      cur[s.cls] = LentSlab.EMPTY;
+    }
     heap.giveBack(s);
   }
 

@@ -129,13 +129,14 @@ def report(bench_dir, doc):
     L.append("- Source: commit %s%s." % (run.get("gitCommit", "?"), " plus uncommitted changes" if run.get("gitDirty") else ""))
     timing = run.get("timing", "?")
     lat = run.get("latencyTiming", timing)
-    netty = run.get("nettyTiming", timing)
+    netty = run.get("nettyTiming", timing)   # runs before every group had the same passes
     other = "".join(" (%s: `%s`)" % (what, t) for what, t in (("latency runs", lat), ("Netty runs", netty))
                     if t != timing)
-    L.append("- JMH options `%s -prof gc`%s; fork JVM flags on JDK 17 `%s`, on JDK 25 `%s` (for the peers: "
+    flags, _, passes = timing.partition(", ")   # "<flags>, 3 passes": the passes said after
+    L.append("- JMH options `%s -prof gc`%s%s; fork JVM flags on JDK 17 `%s`, on JDK 25 `%s` (for the peers: "
              "Netty and LWJGL use Unsafe and the private DirectByteBuffer constructor when allowed; "
              "segfit needs none of them)." % (
-                 timing, other,
+                 flags, ", " + passes if passes else "", other,
                  run.get("jvmArgs17", "?"), run.get("jvmArgs25", "?")))
     L.append("- Scores are the median of JMH's measurement iterations over all forks (JMH's mean and "
              "error are in the JSON; the charts' whiskers span the fastest to the slowest iteration); "

@@ -75,7 +75,24 @@ TARGETS = [
            ("allocateDirect", "nettyPooled", "nettyAdaptive", "ffmConfinedArena"), 20, faster=True),
     target("p99.9 of round trip {size} ≤ best peer", "Latency", ROUND_TRIP_SIZES, "segfit", EVERY_PEER,
            1.0, measure="99.9"),
-] + _netty_rows()
+] + _netty_rows() + [
+    # The hot-path issue's bar: no row slower than the fastest peer measured beside it (on JDK 25
+    # that includes libc's malloc and free as critical FFM downcalls), tails included.
+    target("DirectByteBuffer round trip {size} ≤ {limit:.1f}x the fastest peer", "RoundTripBuffer",
+           ROUND_TRIP_SIZES, "segfit", EVERY_PEER, 1.0),
+    target("address round trip {size} ≤ {limit:.1f}x the fastest peer", "RoundTripAddress",
+           ROUND_TRIP_SIZES, "segfit", EVERY_PEER, 1.0),
+    target("round trips on two threads {size} ≤ {limit:.1f}x the fastest peer", "TwoThreads", (64,),
+           "segfit", EVERY_PEER, 1.0),
+    target("batch through buffers ≤ {limit:.1f}x the fastest peer", "Batch", (None,), "segfit",
+           EVERY_PEER, 1.0),
+    target("batch through addresses ≤ {limit:.1f}x the fastest peer", "Batch", (None,), "segfitAddress",
+           EVERY_PEER, 1.0),
+    target("producer/consumer ≤ {limit:.1f}x the fastest peer", "ProducerConsumer", (None,), "segfit",
+           EVERY_PEER, 1.0),
+    target("p99.99 of round trip {size} ≤ best peer", "Latency", ROUND_TRIP_SIZES, "segfit", EVERY_PEER,
+           1.0, measure="99.99"),
+]
 
 
 class MissingResult(Exception):

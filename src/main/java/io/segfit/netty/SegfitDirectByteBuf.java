@@ -518,13 +518,23 @@ final class SegfitDirectByteBuf extends AbstractByteBuf {
     return this;
   }
 
+  /**
+   * What one read of the stream gives, up to length, as Netty's direct buffers (which read into
+   * an array of the whole length): here through a bounded array, read again while the stream
+   * has bytes at hand, so that no later read waits where Netty's one read would have returned.
+   */
   @Override
   public int setBytes(int index, InputStream in, int length) throws IOException {
     checkIndex(index, length);
     byte[] chunk = new byte[Math.min(length, STREAM_CHUNK)];
-    int n = in.read(chunk, 0, chunk.length);
-    if (n > 0) setBytes(index, chunk, 0, n);
-    return n;
+    int total = 0;
+    do {
+      int n = in.read(chunk, 0, Math.min(length - total, chunk.length));
+      if (n <= 0) return total > 0 ? total : n;
+      setBytes(index + total, chunk, 0, n);
+      total += n;
+    } while (total < length && in.available() > 0);
+    return total;
   }
 
   @Override

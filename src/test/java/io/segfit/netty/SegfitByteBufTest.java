@@ -20,6 +20,7 @@ import io.segfit.Heap;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.ReadOnlyBufferException;
@@ -360,10 +361,21 @@ class SegfitByteBufTest {
     byte[] big = new byte[20000];
     new Random(8).nextBytes(big);
     ByteArrayInputStream in = new ByteArrayInputStream(big);
-    int total = 0;
-    for (int n; (n = fromStream.writeBytes(in, 20000 - total)) > 0; ) total += n;
-    assertEquals(20000, total);
+    assertEquals(20000, fromStream.writeBytes(in, 20000), "all a read of the stream gives");
     assertEquals(-1, fromStream.setBytes(0, in, 10), "end of stream");
+    assertEquals(0, fromStream.setBytes(0, new ByteArrayInputStream(big), 0));
+    InputStream trickle = new ByteArrayInputStream(big) {
+      @Override
+      public synchronized int read(byte[] b, int off, int len) {
+        return super.read(b, off, Math.min(len, 10));
+      }
+
+      @Override
+      public synchronized int available() {
+        return 0;   // as a socket with nothing more at hand: a second read would wait
+      }
+    };
+    assertEquals(10, fromStream.setBytes(0, trickle, 100), "one read, never a second one");
     assertEquals(Unpooled.wrappedBuffer(big), fromStream);
     fromStream.release();
 

@@ -129,9 +129,7 @@ def report(bench_dir, doc):
     L.append("- Source: commit %s%s." % (run.get("gitCommit", "?"), " plus uncommitted changes" if run.get("gitDirty") else ""))
     timing = run.get("timing", "?")
     lat = run.get("latencyTiming", timing)
-    netty = run.get("nettyTiming", timing)   # runs before every group had the same passes
-    other = "".join(" (%s: `%s`)" % (what, t) for what, t in (("latency runs", lat), ("Netty runs", netty))
-                    if t != timing)
+    other = " (latency runs: `%s`)" % lat if lat != timing else ""
     flags, _, passes = timing.partition(", ")   # "<flags>, 3 passes": the passes said after
     L.append("- JMH options `%s -prof gc`%s%s; fork JVM flags on JDK 17 `%s`, on JDK 25 `%s` (for the peers: "
              "Netty and LWJGL use Unsafe and the private DirectByteBuffer constructor when allowed; "

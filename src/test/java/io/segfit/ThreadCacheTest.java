@@ -341,7 +341,7 @@ class ThreadCacheTest {
   @Test
   void countsStayExactAsSlabsGoBack() throws Exception {
     try (Heap heap = Heap.builder().name("counts").purgeDelay(Duration.ofMillis(20)).build()) {
-      int n = 12 * (1 << 20) / 1024;   // 192 slabs: beyond the 8 MiB a cache keeps
+      int n = 40 * (1 << 20) / 1024;   // 640 slabs: beyond the 32 MiB a cache keeps
       List<Long> blocks = new ArrayList<>();
       for (int i = 0; i < n; i++) blocks.add(heap.allocateAddress(1024));
       assertCounts(heap, n, 0);

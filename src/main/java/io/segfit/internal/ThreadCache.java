@@ -14,10 +14,16 @@ import java.util.ArrayList;
 import java.util.Arrays;
 
 final class ThreadCache {
-  /** Bytes of emptied slabs a cache keeps besides its current ones (as the core's thread
-      heaps), so that a thread that frees a batch and allocates it again needs no native call;
-      the rest go back at once, and kept ones once they waited the purge delay (SlabCache). */
-  static final long KEEP_BYTES = 8 << 20;
+  /**
+   * Bytes of emptied slabs a cache keeps besides its current ones, so that a thread that frees
+   * a batch and allocates it again needs no native call; the rest go back at once, and kept ones
+   * once they waited the purge delay (SlabCache's sweep, busy owner or not). Larger than the
+   * core's thread heaps' budget (SF_THEAP_KEEP_BYTES), which a busy owner holds for good: here
+   * it holds them for the purge delay only, and a slab that goes back and is lent again costs
+   * its arrays and its blocks' buffer objects anew (the Batch benchmark's 11 MiB of small
+   * blocks lost 17% to that with 8 MiB: docs/hot-path.md).
+   */
+  static final long KEEP_BYTES = 32 << 20;
 
   final Thread thread;
   final SlabCache heap;

@@ -14,7 +14,11 @@ import java.lang.reflect.Field;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Random;
+import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicReference;
@@ -355,6 +359,39 @@ class ThreadCacheTest {
       heap.trim();
       assertEquals(0, heap.stats().slabs());
       assertCounts(heap, n + 1, n + 1);
+    }
+  }
+
+  /**
+   * A burst beyond the budget freed in random order: slabs leave the thread's lists from any
+   * place (partly free ones from its stack of slabs with free blocks too), and every block
+   * stays accounted for and is handed out once.
+   */
+  @Test
+  void slabsLeaveTheListsFromAnyPlace() {
+    try (Heap heap = Heap.builder().name("shuffled").purgeDelay(Duration.ofHours(1)).build()) {
+      int n = 40 * (1 << 20) / 1024;   // 640 slabs: beyond the 32 MiB a cache keeps
+      for (int round = 0; round < 3; round++) {
+        List<Long> blocks = new ArrayList<>();
+        for (int i = 0; i < n; i++) blocks.add(heap.allocateAddress(1024));
+        Collections.shuffle(blocks, new Random(round));
+        for (long a : blocks.subList(0, n / 2)) heap.freeAddress(a);
+        Set<Long> live = new HashSet<>(blocks.subList(n / 2, n));
+        assertEquals(n - n / 2, live.size(), "a block handed out twice");
+        List<Long> again = new ArrayList<>();
+        for (int i = 0; i < n / 4; i++) {
+          long a = heap.allocateAddress(1024);
+          assertTrue(live.add(a), "a live block handed out again");
+          again.add(a);
+        }
+        for (long a : blocks.subList(n / 2, n)) heap.freeAddress(a);
+        for (long a : again) heap.freeAddress(a);
+        assertEquals(0, heap.stats().liveBlocks());
+        long stale = blocks.get(n - 1);
+        assertThrows(IllegalStateException.class, () -> heap.freeAddress(stale));
+      }
+      heap.trim();
+      assertEquals(0, heap.stats().slabs(), heap.stats().toString());
     }
   }
 

@@ -4,7 +4,7 @@
  * blocks and the buffer objects made for them, all in Java arrays, so that allocating and
  * freeing its blocks reads no native memory and makes no native call.
  *
- * Owner-only fields (free, top, inAvail) are touched by the owning thread alone, or by a sweep
+ * Owner-only fields (free, top, inAvail, place, availPlace) are touched by the owning thread alone, or by a sweep
  * once the owner has died (Thread.isAlive() false: everything it did happens-before the sweep).
  * Other threads touch only what a free needs: a block's state, flipped from LIVE to FREE with a
  * compare-and-set, and the remote stack. The remote stack is a stack of block indices linked
@@ -55,6 +55,9 @@ final class LentSlab extends LentSlabPad {
   int top;
   /** Owner: on the cache's stack of slabs with free blocks. */
   boolean inAvail;
+  /** Owner: the slab's index in its cache's lists of the class (ThreadCache.slabs, avail). */
+  int place;
+  int availPlace;
   /** Owner: the cache's current slab of its class (ThreadCache.cur), known without a lookup. */
   boolean current;
   /**

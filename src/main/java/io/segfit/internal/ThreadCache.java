@@ -28,9 +28,14 @@ final class ThreadCache {
   final Thread thread;
   final SlabCache heap;
   final LentSlab[] cur;
-  /** Every slab of the class the cache holds, the current one included. */
+  /**
+   * Every slab of the class the cache holds, the current one included, in no order. A slab
+   * knows its index here and in avail (LentSlab.place, availPlace), so that one leaves both
+   * in constant time: a burst may return thousands of slabs of a class.
+   */
   final ArrayList<LentSlab>[] slabs;
-  /** Slabs other than the current one that have free blocks (may hold stale entries). */
+  /** Slabs other than the current one that have free blocks (LentSlab.inAvail), a stack; it
+      may hold slabs a sweep took, which own() drops. */
   final ArrayList<LentSlab>[] avail;
   /** Set by another thread's free that found a slab's remote stack empty: look at all. */
   final byte[] hint;
@@ -68,7 +73,8 @@ final class ThreadCache {
     if (s.collect() > 0) return s;
     if ((byte) SlabCache.HINT.getAndSet(hint, cls, (byte) 0) != (byte) 0) {
       ArrayList<LentSlab> all = slabs[cls];
-      for (int k = all.size() - 1; k >= 0; k--) {   // backwards: freedInto may remove one
+      // Backwards: freedInto may remove the slab at k, and puts the last one (seen) there.
+      for (int k = all.size() - 1; k >= 0; k--) {
         LentSlab a = all.get(k);
         if (a != s && a.collect() > 0) freedInto(a);
       }
@@ -82,6 +88,7 @@ final class ThreadCache {
     }
     LentSlab lent = heap.lend(this, cls);
     if (lent == null) return null;
+    lent.place = slabs[cls].size();
     slabs[cls].add(lent);
     return current(lent);
   }
@@ -103,12 +110,30 @@ final class ThreadCache {
     if (s.isOwned()) return true;
     keptBytes -= s.size;
     if (s.take(LentSlab.OWNED)) return true;
-    slabs[s.cls].remove(s);
+    forget(s);
+    return false;
+  }
+
+  /** Owner or sweep: s leaves the lists. */
+  private void forget(LentSlab s) {
+    assert slabs[s.cls].get(s.place) == s;
+    LentSlab moved = removeAt(slabs[s.cls], s.place);
+    if (moved != null) moved.place = s.place;
     if (s.inAvail) {
-      avail[s.cls].remove(s);
+      assert avail[s.cls].get(s.availPlace) == s;
+      moved = removeAt(avail[s.cls], s.availPlace);
+      if (moved != null) moved.availPlace = s.availPlace;
       s.inAvail = false;
     }
-    return false;
+  }
+
+  /** Removes entry i in constant time: the last entry takes its place and is returned (null
+      when it was entry i). */
+  private static LentSlab removeAt(ArrayList<LentSlab> list, int i) {
+    LentSlab last = list.remove(list.size() - 1);
+    if (i == list.size()) return null;
+    list.set(i, last);
+    return last;
   }
 
   /**
@@ -127,6 +152,7 @@ final class ThreadCache {
     }
     if (!s.inAvail) {
       s.inAvail = true;
+      s.availPlace = avail[s.cls].size();
       avail[s.cls].add(s);
     }
   }
@@ -134,11 +160,7 @@ final class ThreadCache {
   /** Owner or sweep of a dead owner: returns an empty slab to the core, unless stolen. */
   void giveBack(LentSlab s) {
     if (!own(s)) return;
-    slabs[s.cls].remove(s);
-    if (s.inAvail) {
-      avail[s.cls].remove(s);
-      s.inAvail = false;
-    }
+    forget(s);
     if (s.current) {
       s.current = false;
       cur[s.cls] = LentSlab.EMPTY;

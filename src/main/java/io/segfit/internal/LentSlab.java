@@ -4,13 +4,13 @@
  * blocks and the buffer objects made for them, all in Java arrays, so that allocating and
  * freeing its blocks reads no native memory and makes no native call.
  *
- * Owner-only fields (free, top, inAvail, place, availPlace) are touched by the owning thread alone, or by a sweep
- * once the owner has died (Thread.isAlive() false: everything it did happens-before the sweep).
- * Other threads touch only what a free needs: a block's state, flipped from LIVE to FREE with a
- * compare-and-set, and the remote stack. The remote stack is a stack of block indices linked
- * through remoteNext: anyone pushes, only the owner (or the sweep) takes the whole stack at
- * once, so there is no ABA. Invariant (owner's view): the blocks not on the free stack,
- * capacity - top, are the LIVE ones and those on the remote stack.
+ * Owner-only fields (free, top, inAvail, place, availPlace) are touched by the owning thread
+ * alone, or by a sweep once the owner has died (Thread.isAlive() false: everything it did
+ * happens-before the sweep). Other threads touch only what a free needs: a block's state,
+ * flipped from LIVE to FREE with a compare-and-set, and the remote stack. The remote stack is
+ * a stack of block indices linked through remoteNext: anyone pushes, only the owner (or the
+ * sweep) takes the whole stack at once, so there is no ABA. Invariant (owner's view): the
+ * blocks not on the free stack, capacity - top, are the LIVE ones and those on the remote stack.
  */
 package io.segfit.internal;
 
@@ -55,7 +55,8 @@ final class LentSlab extends LentSlabPad {
   int top;
   /** Owner: on the cache's stack of slabs with free blocks. */
   boolean inAvail;
-  /** Owner: the slab's index in its cache's lists of the class (ThreadCache.slabs, avail). */
+  /** Owner: the slab's index in its cache's list of the class's slabs (ThreadCache.slabs) and,
+      while inAvail, in the stack of those with free blocks (ThreadCache.avail). */
   int place;
   int availPlace;
   /** Owner: the cache's current slab of its class (ThreadCache.cur), known without a lookup. */

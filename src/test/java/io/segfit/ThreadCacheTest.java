@@ -406,6 +406,70 @@ class ThreadCacheTest {
     assertEquals(allocations - frees, c.liveBlocks(), c.toString());
   }
 
+  /**
+   * The owner's last freed address waits outside its slab's stack for the next allocation of
+   * its class (ThreadCache.lastFreed): it is still a freed block to every check, and refill,
+   * trim and a dead thread's sweep put it back on its slab.
+   */
+  @Test
+  void theLastFreedAddressIsHeldBackAndStillChecked() throws Exception {
+    try (Heap heap = Heap.builder().name("held").purgeDelay(Duration.ofHours(1)).build()) {
+      long a = heap.allocateAddress(64);
+      heap.freeAddress(a);
+      assertEquals(0, heap.stats().liveBlocks());
+      assertEquals(heap.stats().allocations(), heap.stats().frees());
+      IllegalStateException twice =
+          assertThrows(IllegalStateException.class, () -> heap.freeAddress(a));
+      assertTrue(twice.getMessage().contains("already freed"), twice.getMessage());
+      assertThrows(IllegalStateException.class, () -> heap.usableSizeAddress(a));
+      assertThrows(IllegalStateException.class, () -> heap.reallocateAddress(a, 10));
+      AtomicReference<Throwable> remote = new AtomicReference<>();
+      Thread other = new Thread(() -> {
+        try {
+          heap.freeAddress(a);
+        } catch (Throwable e) {
+          remote.set(e);
+        }
+      });
+      other.start();
+      other.join();
+      assertTrue(remote.get() instanceof IllegalStateException, String.valueOf(remote.get()));
+      assertEquals(a, heap.allocateAddress(64), "the held block is the next of its class");
+      assertEquals(1, heap.stats().liveBlocks());
+
+      // A buffer's allocation does not take the held block, but its refill does: fill the
+      // current slab, free one block (held), and the buffer gets that block, not a new slab.
+      List<Long> all = new ArrayList<>(List.of(a));
+      long slabs = heap.stats().slabs();
+      for (int i = 1; i < SLAB / 64; i++) all.add(heap.allocateAddress(64));
+      assertEquals(slabs, heap.stats().slabs(), "one slab of 64-byte blocks, full");
+      long x = all.remove(SLAB / 128);
+      heap.freeAddress(x);
+      ByteBuffer b = heap.allocate(64);
+      assertEquals(x, NativeHeap.address(b));
+      assertEquals(slabs, heap.stats().slabs());
+      assertEquals(SLAB / 64, heap.stats().liveBlocks());
+      heap.free(b);
+      for (long y : all) heap.freeAddress(y);
+
+      // Held at trim: the caller's slabs all go back.
+      heap.trim();
+      HeapStats s = heap.stats();
+      assertEquals(0, s.slabs(), s.toString());
+      assertEquals(0, s.liveBlocks());
+      assertEquals(s.allocations(), s.frees());
+
+      // Held when its thread dies: the sweep puts it back and the slab goes.
+      Thread t = new Thread(() -> heap.freeAddress(heap.allocateAddress(256)));
+      t.start();
+      t.join();
+      heap.trim();
+      s = heap.stats();
+      assertEquals(0, s.slabs(), s.toString());
+      assertEquals(s.allocations(), s.frees());
+    }
+  }
+
   @Test
   void trimReturnsTheCallersEmptySlabs() {
     try (Heap heap = Heap.builder().name("trim").purgeDelay(Duration.ofHours(1)).build()) {

@@ -10,7 +10,8 @@
  * flipped from LIVE to FREE with a compare-and-set, and the remote stack. The remote stack is
  * a stack of block indices linked through remoteNext: anyone pushes, only the owner (or the
  * sweep) takes the whole stack at once, so there is no ABA. Invariant (owner's view): the
- * blocks not on the free stack, capacity - top, are the LIVE ones and those on the remote stack.
+ * blocks not on the free stack, capacity - top, are the LIVE ones, those on the remote stack
+ * and, for the current slab of its class, the owner's last freed block (ThreadCache.lastFreed).
  */
 package io.segfit.internal;
 

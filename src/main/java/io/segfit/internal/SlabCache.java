@@ -163,7 +163,17 @@ public final class SlabCache {
     if (size > MAX || size < 0) return 0;
     ThreadCache t = local();
     if (t == null) return 0;
-    LentSlab s = take(t, classBy16[((int) size + 15) >>> 4]);
+    int cls = classBy16[((int) size + 15) >>> 4];
+    if (t.lastFreedClass == cls) {   // the address freed last, of this class (see ThreadCache)
+      long a = t.lastFreed;
+      t.lastFreedClass = -1;
+      LentSlab s = t.cur[cls];
+      s.allocs++;
+      s.handOut(t.lastFreedIndex);
+      assert s.address(t.lastFreedIndex) == a;
+      return a;
+    }
+    LentSlab s = take(t, cls);
     if (s == null) return 0;
     int i = s.free[s.top];
     s.handOut(i);
@@ -209,7 +219,7 @@ public final class SlabCache {
     if (s == null) return NOT_MINE;
     int i = s.index(low - (s.start & (LOW_UNIT - 1)));
     if (i < 0 || s.buffers[i] != buffer) return NOT_MINE;
-    return release(s, i);
+    return release(s, i, 0);
   }
 
   /**
@@ -224,16 +234,24 @@ public final class SlabCache {
     if (size >= 0 && classOf(size) != s.cls) {
       return s.isLive(i) ? Errors.SIZE_MISMATCH : s.notLive(i);
     }
-    return release(s, i);
+    return release(s, i, address);
   }
 
-  private int release(LentSlab s, int i) {
+  /** Frees block i of s, at address (0: not at hand, a buffer's free). */
+  private int release(LentSlab s, int i, long address) {
     if (s.ownerThread == Thread.currentThread()) {
       if (!s.isLive(i)) return s.notLive(i);
       s.release(i);
-      s.free[s.top++] = i;
       s.frees++;
-      if (!s.current) s.owner.freedInto(s);
+      ThreadCache t = s.owner;
+      if (address != 0 && s.current && t.lastFreedClass < 0) {   // held back (see ThreadCache)
+        t.lastFreed = address;
+        t.lastFreedIndex = i;
+        t.lastFreedClass = s.cls;
+        return 0;
+      }
+      s.free[s.top++] = i;
+      if (!s.current) t.freedInto(s);
       return 0;
     }
     if (!s.claim(i)) return s.notLive(i);

@@ -45,6 +45,17 @@ final class ThreadCache {
   long reallocsMoved;
   /** Bytes of the slabs this cache keeps empty (LentSlab.isKept or taken by a sweep since). */
   long keptBytes;
+  /**
+   * The owner's last free of an address, held back from its slab's stack, so that the next
+   * allocation of its class returns that address without waiting on the loads the free made
+   * to find and check the block (docs/hot-path.md, "The round trip's chain"). Invariant: when
+   * lastFreedClass is a class c (not -1), block lastFreedIndex of cur[c], at lastFreed, is
+   * FREE (counted in the slab's frees) and on neither of its stacks; flush() pushes it before
+   * anything else looks at cur[c]'s blocks or replaces cur[c].
+   */
+  long lastFreed;
+  int lastFreedIndex;
+  int lastFreedClass = -1;
 
   @SuppressWarnings("unchecked")
   ThreadCache(Thread thread, SlabCache heap, int classes) {
@@ -69,8 +80,9 @@ final class ThreadCache {
    * gives the precise error or a block of its own).
    */
   LentSlab refill(int cls) {
+    if (lastFreedClass == cls) flush();   // a buffer's allocation, which does not take it
     LentSlab s = cur[cls];
-    if (s.collect() > 0) return s;
+    if (s.top > 0 || s.collect() > 0) return s;
     if ((byte) SlabCache.HINT.getAndSet(hint, cls, (byte) 0) != (byte) 0) {
       ArrayList<LentSlab> all = slabs[cls];
       // Backwards: freedInto may remove the slab at k, and puts the last one (seen) there.
@@ -136,6 +148,15 @@ final class ThreadCache {
     return last;
   }
 
+  /** Owner (or sweep of a dead owner): the last freed block goes on its slab's stack. */
+  void flush() {
+    if (lastFreedClass < 0) return;
+    LentSlab s = cur[lastFreedClass];
+    assert s.current && s.state(lastFreedIndex) == LentSlab.FREE;
+    s.free[s.top++] = lastFreedIndex;
+    lastFreedClass = -1;
+  }
+
   /**
    * Owner: s, not the current slab, has free blocks now. An emptied slab is kept within the
    * budget, else goes back to the core.
@@ -159,6 +180,7 @@ final class ThreadCache {
 
   /** Owner or sweep of a dead owner: returns an empty slab to the core, unless stolen. */
   void giveBack(LentSlab s) {
+    assert lastFreedClass != s.cls || cur[s.cls] != s : "its last freed block is held back";
     if (!own(s)) return;
     forget(s);
     if (s.current) {
@@ -173,6 +195,7 @@ final class ThreadCache {
    * empty ones; the others stay (owner) or become orphans (sweep). Returns the slabs kept.
    */
   ArrayList<LentSlab> returnEmpty() {
+    flush();
     ArrayList<LentSlab> kept = new ArrayList<>();
     for (int c = 0; c < slabs.length; c++) {
       for (LentSlab s : new ArrayList<>(slabs[c])) {

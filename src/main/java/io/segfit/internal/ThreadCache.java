@@ -80,9 +80,12 @@ final class ThreadCache {
    * gives the precise error or a block of its own).
    */
   LentSlab refill(int cls) {
-    if (lastFreedClass == cls) flush();   // a buffer's allocation, which does not take it
+    if (lastFreedClass == cls) {   // a buffer's allocation, which does not take it
+      flush();
+      return cur[cls];
+    }
     LentSlab s = cur[cls];
-    if (s.top > 0 || s.collect() > 0) return s;
+    if (s.collect() > 0) return s;
     if ((byte) SlabCache.HINT.getAndSet(hint, cls, (byte) 0) != (byte) 0) {
       ArrayList<LentSlab> all = slabs[cls];
       // Backwards: freedInto may remove the slab at k, and puts the last one (seen) there.

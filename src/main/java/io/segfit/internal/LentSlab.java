@@ -4,14 +4,25 @@
  * blocks and the buffer objects made for them, all in Java arrays, so that allocating and
  * freeing its blocks reads no native memory and makes no native call.
  *
- * Owner-only fields (free, top, inAvail, place, availPlace) are touched by the owning thread
- * alone, or by a sweep once the owner has died (Thread.isAlive() false: everything it did
- * happens-before the sweep). Other threads touch only what a free needs: a block's state,
+ * Owner-only fields (free, top, inAvail, place, availPlace, counted) are touched by the owning
+ * thread alone, or by a sweep once the owner has died (Thread.isAlive() false: everything it
+ * did happens-before the sweep). Other threads touch only what a free needs: a block's state,
  * flipped from LIVE to FREE with a compare-and-set, and the remote stack. The remote stack is
- * a stack of block indices linked through remoteNext: anyone pushes, only the owner (or the
- * sweep) takes the whole stack at once, so there is no ABA. Invariant (owner's view): the
- * blocks not on the free stack, capacity - top, are the LIVE ones, those on the remote stack
- * and, for the current slab of its class, the owner's last freed block (ThreadCache.lastFreed).
+ * a stack of block indices linked through remoteNext: anyone pushes, only the holder of the
+ * slab takes the whole stack at once, so there is no ABA. Invariant (owner's view): the
+ * blocks not on the free stack, capacity - top, are the LIVE ones, those on the remote stack,
+ * those a reallocation claimed and has not pushed yet and, for the current slab of its class,
+ * the owner's last freed block (ThreadCache.lastFreed).
+ *
+ * A slab that is not its class's current one is PARKED: the owner takes it back with a
+ * compare-and-set before it allocates from it or collects its remote stack, and a sweep may
+ * take it instead (STOLEN) once every block is on one of its stacks, so that slabs other
+ * threads emptied go back to the core while their owner is idle. While PARKED the owner still
+ * frees its own LIVE blocks into it, pushing before it flips the state, with a release store
+ * of top: a sweep that reads top and the remote stack's count (acquire) and finds them adding
+ * up to capacity has seen every free's writes, and no block left that a free could still
+ * push. Each park adds a version to the word, so a sweep that read the word before the owner
+ * took the slab, used it and parked it again cannot take it.
  */
 package io.segfit.internal;
 
@@ -51,6 +62,9 @@ final class LentSlab extends LentSlabPad {
 
   private static final VarHandle STATE = MethodHandles.arrayElementVarHandle(short[].class);
   private static final VarHandle LINK = MethodHandles.arrayElementVarHandle(int[].class);
+  /** The remote stack's head word: the top's index + 1 in the low bits, the count above. */
+  private static final int LINK_BITS = 16;
+  private static final int LINK_MASK = (1 << LINK_BITS) - 1;
 
   /** Owner: the next allocation takes free[top - 1]. */
   int top;
@@ -70,20 +84,25 @@ final class LentSlab extends LentSlabPad {
   long allocs;
   long frees;
   /**
-   * OWNED while the owner may use the slab; KEPT once it emptied and waits in the owner's
-   * budget, when whoever sweeps first may take it (compare-and-set: the owner to use it again,
-   * a sweep to return it to the core, as STOLEN).
+   * The keep word: a version above, a mode in the low bits. OWNED while the owner may use the
+   * slab freely (always, for a current slab); PARKED while it is not current, when the owner
+   * (to use it again) or a sweep (to return it to the core, as STOLEN) may take it, with a
+   * compare-and-set.
    */
   static final int OWNED = 0;
-  static final int KEPT = 1;
+  static final int PARKED = 1;
   static final int STOLEN = 2;
+  private static final int MODE_MASK = 3;
+  private static final int VERSION = MODE_MASK + 1;
   private static final VarHandle KEEP;
   private static final VarHandle QUEUED;
+  private static final VarHandle TOP;
 
   static {
     try {
       KEEP = MethodHandles.lookup().findVarHandle(LentSlab.class, "keep", int.class);
       QUEUED = MethodHandles.lookup().findVarHandle(LentSlab.class, "queued", int.class);
+      TOP = MethodHandles.lookup().findVarHandle(LentSlab.class, "top", int.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }
@@ -91,11 +110,13 @@ final class LentSlab extends LentSlabPad {
 
   @SuppressWarnings("unused")
   private volatile int keep;
-  /** 1 while the slab has an entry in its heap's queue of kept slabs: never two entries. */
+  /** 1 while the slab has an entry in its heap's queue of parked slabs: never two entries. */
   @SuppressWarnings("unused")
   private volatile int queued;
-  /** When it was last kept (System.nanoTime), written before keep becomes KEPT. */
-  long keptAt;
+  /** Owner: the slab's bytes count in the cache's budget of emptied slabs (keptBytes). */
+  boolean counted;
+  /** Sweeps: the keep word the last sweep saw, so that only a slab left alone since is taken. */
+  int sweptWord = -1;
   /** A slab with no block, so that the fast path needs no null check. */
   static final LentSlab EMPTY = new LentSlab(null, 0, UNIT, 0, 16, 0);
 
@@ -103,6 +124,7 @@ final class LentSlab extends LentSlabPad {
     super(owner, start, size, cls, blockSize, ((1L << RECIP_SHIFT) + blockSize - 1) / blockSize);
     for (int i = 0; i < capacity; i++) free[i] = capacity - 1 - i;   // lowest address first
     this.top = capacity;
+    assert capacity < 1 << LINK_BITS : capacity;
     for (int i = 0; i < reserved; i++) state[i] = FREE;
   }
 
@@ -136,31 +158,51 @@ final class LentSlab extends LentSlabPad {
     return capacity - top;
   }
 
+  int keepWord() {
+    return keep;
+  }
+
+  static int mode(int word) {
+    return word & MODE_MASK;
+  }
+
   boolean isOwned() {
-    return keep == OWNED;
+    return mode(keep) == OWNED;
   }
 
-  boolean isKept() {
-    return keep == KEPT;
+  /**
+   * Owner, holding the slab (OWNED): it is no longer current, and a sweep may take it from now
+   * on. Returns whether it may already be returnable (blocks on its remote stack, or all free),
+   * so that the caller queues it for the sweeps: a remote free queues it only when it finds the
+   * remote stack empty, and this volatile write before the read of the stack makes sure that
+   * one of the two sees the other.
+   */
+  boolean park() {
+    assert isOwned();
+    KEEP.setVolatile(this, (keep & ~MODE_MASK) + VERSION | PARKED);
+    return remoteCount() > 0 || top == capacity;
   }
 
-  /** Owner: the slab emptied and waits in the budget; a sweep may take it from now on. */
-  void markKept(long now) {
-    keptAt = now;
-    KEEP.setRelease(this, KEPT);
+  /** From the word read (PARKED) to mode, keeping its version. False: someone else took it. */
+  boolean take(int word, int mode) {
+    return mode(word) == PARKED && KEEP.compareAndSet(this, word, word & ~MODE_MASK | mode);
   }
 
-  /** Takes a kept slab back: to OWNED (the owner) or STOLEN (a sweep). False: taken already. */
-  boolean take(int to) {
-    return KEEP.compareAndSet(this, KEPT, to);
+  /**
+   * Sweeps: every block is on one of the slab's stacks. Both only grow while the slab is
+   * PARKED, so two reads at different times can only add up to capacity if it is true at the
+   * later one.
+   */
+  boolean allStacked() {
+    return (int) TOP.getAcquire(this) + remoteCount() == capacity;
   }
 
-  /** Claims the slab's one entry in the queue of kept slabs: false if it has one already. */
+  /** Claims the slab's one entry in the queue of parked slabs: false if it has one already. */
   boolean enqueue() {
     return QUEUED.compareAndSet(this, 0, 1);
   }
 
-  /** Before its entry leaves the queue: a later keep queues it again. */
+  /** Before its entry leaves the queue: a later park or remote free queues it again. */
   void dequeued() {
     queued = 0;
   }
@@ -224,6 +266,18 @@ final class LentSlab extends LentSlabPad {
     state[i] ^= LIVE ^ FREE;
   }
 
+  /**
+   * Owner: pushes block i, which it frees, on a slab that is not current (PARKED, or taken by
+   * a sweep since), counted first: the release store of top publishes both to a sweep
+   * (allStacked), which may take the slab from then on.
+   */
+  void pushParked(int i) {
+    frees++;
+    int t = top;
+    free[t] = i;
+    TOP.setRelease(this, t + 1);
+  }
+
   /** The error code of a block that is not LIVE (or was never a block). */
   int notLive(int i) {
     return i >= 0 && state(i) == FREE ? Errors.ALREADY_FREE : Errors.NOT_A_BLOCK;
@@ -239,20 +293,32 @@ final class LentSlab extends LentSlabPad {
     return true;
   }
 
-  /** Another thread's free of a claimed block. Returns true if the stack was empty before. */
+  /**
+   * Another thread's free of a claimed block. Returns true if the stack was empty before. The
+   * head word holds the top (index + 1, 0 when empty) in its low 16 bits and how many blocks
+   * the stack holds above them.
+   */
   boolean pushRemote(int i) {
     int top;
     do {
       top = (int) LINK.getVolatile(remoteNext, head);
-      remoteNext[i] = top;
-    } while (!LINK.compareAndSet(remoteNext, head, top, i + 1));
+      remoteNext[i] = top & LINK_MASK;
+      // One more below, i on top.
+    } while (!LINK.compareAndSet(remoteNext, head, top,
+        ((top >>> LINK_BITS) + 1) << LINK_BITS | (i + 1)));
     return top == 0;
   }
 
-  /** Owner (or sweep): takes the remote stack back onto the free blocks. */
+  /** How many blocks the remote stack holds. */
+  int remoteCount() {
+    return (int) LINK.getAcquire(remoteNext, head) >>> LINK_BITS;
+  }
+
+  /** The holder (owner, or sweep of a dead owner): takes the remote stack back onto the free
+      blocks. */
   int collect() {
     if ((int) LINK.getOpaque(remoteNext, head) == 0) return 0;
-    int next = (int) LINK.getAndSet(remoteNext, head, 0);
+    int next = (int) LINK.getAndSet(remoteNext, head, 0) & LINK_MASK;
     int n = 0;
     while (next != 0) {
       int i = next - 1;

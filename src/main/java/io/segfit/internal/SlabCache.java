@@ -17,10 +17,11 @@
  *   catch a double free racing with another thread).
  * - The fast path touches no native memory, so a call racing with close() cannot fault. A
  *   reallocation's copy is the one exception: it runs inside a core call (segfit_copy).
- * - A thread's emptied slabs go back to the core beyond a small budget, and those it keeps
- *   once they waited the purge delay (Sweeper's thread sweeps them); trim() returns the
- *   caller's empty ones and those of dead threads, whose other slabs become orphans that later
- *   sweeps return once other threads freed their blocks.
+ * - A thread's emptied slabs go back to the core beyond a small budget. Its other slabs but
+ *   the current one of each class are parked: sweeps (Sweeper's thread, and trim()) return a
+ *   parked slab once all its blocks are free, by its owner or by other threads, and its owner
+ *   left it alone for the purge delay, busy or idle; trim() also returns the caller's empty
+ *   ones, and a dead thread's slabs are all parked.
  *
  * Not used for debug heaps and leak detection (both follow each block in the core or the
  * facade), heaps with a byte limit or a purge delay of 0 (their reclaim and purge reach only
@@ -61,8 +62,9 @@ public final class SlabCache {
 
   private final long handle;
   private final long purgeDelayNanos;
-  /** Slabs that owners keep empty, for sweeps to return once they waited the purge delay. */
-  private final ConcurrentLinkedQueue<LentSlab> keptSlabs = new ConcurrentLinkedQueue<>();
+  /** Parked slabs that are empty or that other threads freed into, for sweeps to return once
+      all their blocks are free and their owner left them alone for the purge delay. */
+  private final ConcurrentLinkedQueue<LentSlab> parkedSlabs = new ConcurrentLinkedQueue<>();
   /** 1 while the sweeper (Sweeper) has this cache queued: one entry at a time. */
   @SuppressWarnings("unused")
   private volatile int sweepPending;
@@ -93,11 +95,10 @@ public final class SlabCache {
       identity). */
   private final LentSlab[] byLow = new LentSlab[UNITS_PER_REGION];
   /**
-   * Under this: the registered caches, the orphans, every lent slab (whose counts statistics
-   * add up), the counts of slabs given back and the other counters of dead caches.
+   * Under this: the registered caches, every lent slab (whose counts statistics add up), the
+   * counts of slabs given back and the other counters of dead caches.
    */
   private final ArrayList<ThreadCache> caches = new ArrayList<>();
-  private final ArrayList<LentSlab> orphans = new ArrayList<>();
   private final Set<LentSlab> lent = Collections.newSetFromMap(new IdentityHashMap<>());
   private final long[] returnedAllocs;
   private final long[] returnedFrees;
@@ -241,17 +242,22 @@ public final class SlabCache {
   private int release(LentSlab s, int i, long address) {
     if (s.ownerThread == Thread.currentThread()) {
       if (!s.isLive(i)) return s.notLive(i);
+      ThreadCache t = s.owner;
+      if (!s.current) {   // parked: see LentSlab.pushParked
+        s.pushParked(i);
+        s.release(i);
+        t.freedInto(s);
+        return 0;
+      }
       s.release(i);
       s.frees++;
-      ThreadCache t = s.owner;
-      if (address != 0 && s.current && t.lastFreedClass < 0) {   // held back (see ThreadCache)
+      if (address != 0 && t.lastFreedClass < 0) {   // held back (see ThreadCache)
         t.lastFreed = address;
         t.lastFreedIndex = i;
         t.lastFreedClass = s.cls;
         return 0;
       }
       s.free[s.top++] = i;
-      if (!s.current) t.freedInto(s);
       return 0;
     }
     if (!s.claim(i)) return s.notLive(i);
@@ -259,12 +265,17 @@ public final class SlabCache {
     return 0;
   }
 
-  /** A claimed block of another thread's slab (or an orphan's) goes on its remote stack. */
+  /** A claimed block of another thread's slab (or a dead thread's) goes on its remote stack. */
   private void releaseRemote(LentSlab s, int i) {
     ThreadCache me = local();
     if (me != null) me.remoteFrees[s.cls]++;
     else uncachedFrees.incrementAndGet(s.cls);
-    if (s.pushRemote(i)) HINT.setRelease(s.owner.hint, s.cls, (byte) 1);
+    if (s.pushRemote(i)) {
+      HINT.setRelease(s.owner.hint, s.cls, (byte) 1);
+      // A parked slab may now empty while its owner is idle: sweeps look at it (the owner
+      // queues it itself when it parks a slab with remote frees, LentSlab.park).
+      if (LentSlab.mode(s.keepWord()) == LentSlab.PARKED) parked(s);
+    }
   }
 
   /** A claimed block goes back to its slab, from whichever thread. */
@@ -273,9 +284,13 @@ public final class SlabCache {
       releaseRemote(s, i);
       return;
     }
-    s.free[s.top++] = i;
-    s.frees++;
-    if (!s.current) s.owner.freedInto(s);
+    if (s.current) {
+      s.free[s.top++] = i;
+      s.frees++;
+    } else {
+      s.pushParked(i);
+      s.owner.freedInto(s);
+    }
   }
 
   // --- reallocation and usable size -----------------------------------------------------------
@@ -376,57 +391,60 @@ public final class SlabCache {
     return s;
   }
 
-  /** An owner keeps s empty (LentSlab.markKept): a sweep may return it later. */
-  void kept(LentSlab s) {
+  /** s is parked and may be, or become, returnable (empty, or freed into by other threads). */
+  void parked(LentSlab s) {
     if (!s.enqueue()) return;
-    keptSlabs.add(s);
+    parkedSlabs.add(s);
     // After the add: a sweeper that just found the queue empty cleared sweepPending first.
     if (sweepPending == 0 && SWEEP_PENDING.compareAndSet(this, 0, 1)) {
-      Sweeper.schedule(this, s.keptAt + purgeDelayNanos);
+      Sweeper.schedule(this, System.nanoTime() + purgeDelayNanos);
     }
   }
 
   /**
-   * The sweeper's call: returns the kept slabs that waited the purge delay. Returns when to
-   * sweep again (System.nanoTime()), or Long.MIN_VALUE when no slab is kept any more, and
-   * then the next kept slab schedules a sweep.
+   * The sweeper's call: returns the parked slabs that are returnable. Returns when to sweep
+   * again (System.nanoTime()), or Long.MIN_VALUE when no slab is queued any more, and then the
+   * next parked slab schedules a sweep.
    */
-  long sweepKept() {
-    long next = returnKept(false);
-    if (next != Long.MIN_VALUE) return next;
+  long sweepParked() {
+    if (returnParked(false)) return System.nanoTime() + purgeDelayNanos;
     sweepPending = 0;
-    // Before the read: an owner that kept a slab since the walk then saw sweepPending clear.
-    if (!keptSlabs.isEmpty() && SWEEP_PENDING.compareAndSet(this, 0, 1)) {
+    // Before the read: an owner that queued a slab since the walk then saw sweepPending clear.
+    if (!parkedSlabs.isEmpty() && SWEEP_PENDING.compareAndSet(this, 0, 1)) {
       return System.nanoTime() + purgeDelayNanos;
     }
     return Long.MIN_VALUE;
   }
 
   /**
-   * Returns the slabs owners keep empty that waited the purge delay (all: every one) to the
-   * core. Runs on whichever thread sweeps; LentSlab.take decides against the owner. Returns
-   * when the first slab still kept will have waited the delay (System.nanoTime()), or
-   * Long.MIN_VALUE when none is.
+   * Returns the queued parked slabs whose blocks are all free (LentSlab.allStacked) to the
+   * core: those whose owner left them alone since the last sweep (all: every one). Runs on
+   * whichever thread sweeps; LentSlab.take decides against the owner. Returns whether any
+   * slab is still queued.
    */
-  private long returnKept(boolean all) {
-    long now = System.nanoTime();
-    long next = Long.MIN_VALUE;
-    for (Iterator<LentSlab> it = keptSlabs.iterator(); it.hasNext(); ) {
+  private boolean returnParked(boolean all) {
+    boolean left = false;
+    for (Iterator<LentSlab> it = parkedSlabs.iterator(); it.hasNext(); ) {
       LentSlab s = it.next();
-      if (!s.isKept()) {
-        s.dequeued();   // its owner took it back, and queues it again when it keeps it again
-        it.remove();
-      } else if (all || now - s.keptAt >= purgeDelayNanos) {
-        if (s.take(LentSlab.STOLEN)) {
+      int w = s.keepWord();
+      if (LentSlab.mode(w) != LentSlab.PARKED) {
+        s.dequeued();
+        // After dequeued: an owner that parked it since and found it queued left it to us.
+        if (LentSlab.mode(s.keepWord()) != LentSlab.PARKED || !s.enqueue()) {
           it.remove();
-          giveBack(s);
+          continue;
         }
+        w = s.keepWord();
+      }
+      if (s.allStacked() && (all || w == s.sweptWord) && s.take(w, LentSlab.STOLEN)) {
+        it.remove();
+        giveBack(s);
       } else {
-        long due = s.keptAt + purgeDelayNanos;
-        if (next == Long.MIN_VALUE || due - next < 0) next = due;
+        s.sweptWord = w;
+        left = true;
       }
     }
-    return next;
+    return left;
   }
 
   /** Returns an empty slab to the core: no table finds it after this. */
@@ -474,24 +492,25 @@ public final class SlabCache {
   // --- trim, dead threads, statistics ---------------------------------------------------------
 
   /**
-   * Returns the calling thread's empty slabs, and those of threads that died, to the core;
-   * a dead thread's other slabs become orphans, returned by a later sweep once empty.
+   * Returns the calling thread's empty slabs, those of threads that died, and every parked
+   * slab whose blocks are all free, to the core; a dead thread's other slabs are parked, for
+   * a later sweep once other threads freed their blocks.
    */
   public void trim() {
     ThreadCache me = local.get();
-    if (me != null && me.thread != null) me.returnEmpty();
-    returnKept(true);
+    if (me != null && me.thread != null) me.returnEmpty(false);
     synchronized (this) {
       sweep();
     }
+    returnParked(true);
   }
 
-  /** Folds dead threads' caches in. pre: this held. */
+  /** Folds dead threads' caches in, their slabs parked. pre: this held. */
   private void sweep() {
     for (int k = caches.size() - 1; k >= 0; k--) {
       ThreadCache c = caches.get(k);
       if (c.thread.isAlive()) continue;
-      orphans.addAll(c.returnEmpty());
+      c.returnEmpty(true);
       for (int cls = 0; cls < classSize.length; cls++) {
         deadRemoteFrees[cls] += c.remoteFrees[cls];
       }
@@ -500,14 +519,6 @@ public final class SlabCache {
       caches.remove(k);
       int slot = (int) c.thread.getId() & (THREAD_SLOTS - 1);
       if (byThread[slot] == c) byThread[slot] = null;
-    }
-    for (int k = orphans.size() - 1; k >= 0; k--) {
-      LentSlab s = orphans.get(k);
-      s.collect();
-      if (s.used() == 0) {
-        orphans.remove(k);
-        s.owner.giveBack(s);
-      }
     }
   }
 

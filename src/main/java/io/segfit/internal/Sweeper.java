@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The thread that gives the slabs thread caches keep empty back to the core once they waited
- * their heap's purge delay, whatever the heap's threads do: threads that went idle after a
- * burst would otherwise keep their emptied slabs (up to ThreadCache.KEEP_BYTES a thread)
- * resident for good.
+ * The thread that gives thread caches' parked slabs back to the core once all their blocks are
+ * free and their owner left them alone for the heap's purge delay, whatever the heap's threads
+ * do: threads that went idle after a burst would otherwise keep their emptied slabs (up to
+ * ThreadCache.KEEP_BYTES a thread) and the slabs other threads emptied for them resident for
+ * good.
  *
- * One daemon thread, segfit-sweep, for every heap, started when a slab is first kept. A heap is
- * queued once (SlabCache.sweepPending) until a sweep finds nothing more to wait for; with no
- * heap queued the thread waits without a timeout, so a steady state that keeps no slab never
- * wakes it.
+ * One daemon thread, segfit-sweep, for every heap, started when a slab is first queued. A heap
+ * is queued once (SlabCache.sweepPending) and swept once per purge delay until no slab of it is
+ * queued; with no heap queued the thread waits without a timeout, so a steady state in which
+ * no thread frees into another's parked slabs, and none empties its own, never wakes it.
  */
 package io.segfit.internal;
 
@@ -66,7 +67,7 @@ final class Sweeper {
       }
       long next;
       try {
-        next = due.cache.sweepKept();
+        next = due.cache.sweepParked();
       } catch (RuntimeException e) {
         // The core refused a slab back (a bug): reported, and neither this heap's later sweeps
         // nor other heaps' end with it.

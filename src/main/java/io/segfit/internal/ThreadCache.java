@@ -4,9 +4,9 @@
  * slab, the other slabs it holds, the counters that statistics add up (allocations and the
  * thread's own frees are counted in the slabs, LentSlab.allocs). Everything here is
  * written by the owning thread only; statistics read the counters racily (a long is read
- * whole), a sweep takes a dead owner's slabs over, and any thread's sweep may take a slab the
- * owner keeps empty (LentSlab.take decides between them): the owner drops such a stolen slab
- * from its lists when it next meets it.
+ * whole), a sweep takes a dead owner's slabs over, and any thread's sweep may take a parked
+ * slab (not current: LentSlab.PARKED) once all its blocks are free, LentSlab.take deciding
+ * between them: the owner drops such a stolen slab from its lists when it next meets it.
  */
 package io.segfit.internal;
 
@@ -43,7 +43,7 @@ final class ThreadCache {
   final long[] remoteFrees;
   long reallocsInPlace;
   long reallocsMoved;
-  /** Bytes of the slabs this cache keeps empty (LentSlab.isKept or taken by a sweep since). */
+  /** Bytes of the slabs this cache keeps empty (LentSlab.counted; maybe taken by a sweep since). */
   long keptBytes;
   /**
    * The owner's last free of an address, held back from its slab's stack, so that the next
@@ -88,10 +88,14 @@ final class ThreadCache {
     if (s.collect() > 0) return s;
     if ((byte) SlabCache.HINT.getAndSet(hint, cls, (byte) 0) != (byte) 0) {
       ArrayList<LentSlab> all = slabs[cls];
-      // Backwards: freedInto may remove the slab at k, and puts the last one (seen) there.
+      // Backwards: own and freedInto may remove the slab at k, and put the last one (seen)
+      // there.
       for (int k = all.size() - 1; k >= 0; k--) {
         LentSlab a = all.get(k);
-        if (a != s && a.collect() > 0) freedInto(a);
+        if (a == s || a.remoteCount() == 0 || !own(a)) continue;
+        a.collect();
+        park(a);
+        freedInto(a);
       }
     }
     ArrayList<LentSlab> av = avail[cls];
@@ -100,6 +104,7 @@ final class ThreadCache {
       a.inAvail = false;
       if (!own(a)) continue;   // a sweep took it back to the core
       if (a.top > 0 || a.collect() > 0) return current(a);
+      park(a);   // full: freedInto files it again once a block comes back
     }
     LentSlab lent = heap.lend(this, cls);
     if (lent == null) return null;
@@ -108,23 +113,37 @@ final class ThreadCache {
     return current(lent);
   }
 
+  /** s, held (OWNED), becomes the current slab of its class; the one before is parked. */
   private LentSlab current(LentSlab s) {
     LentSlab old = cur[s.cls];
-    if (old != LentSlab.EMPTY) old.current = false;   // EMPTY is every cache's: never written
+    if (old != LentSlab.EMPTY) {   // EMPTY is every cache's: never written
+      old.current = false;
+      park(old);
+    }
     s.current = true;
     cur[s.cls] = s;
     return s;
   }
 
+  /** Owner or sweep of a dead owner: s, held and not current, is left for sweeps to take. */
+  private void park(LentSlab s) {
+    if (s.park()) heap.parked(s);
+  }
+
   /**
-   * Owner (or sweep of a dead owner): whether s, met in the lists, is still the cache's. A kept
-   * slab is taken back out of the budget; one a sweep took back to the core is forgotten. Only
-   * the owner moves a slab out of OWNED, so an OWNED slab stays the cache's.
+   * Owner (or sweep of a dead owner): whether s, met in the lists, is still the cache's, held
+   * (OWNED) from now on. A parked slab is taken back, and out of the budget; one a sweep took
+   * back to the core is forgotten. Only the holder moves a slab out of OWNED, so an OWNED slab
+   * stays the cache's.
    */
   private boolean own(LentSlab s) {
-    if (s.isOwned()) return true;
-    keptBytes -= s.size;
-    if (s.take(LentSlab.OWNED)) return true;
+    int w = s.keepWord();
+    if (LentSlab.mode(w) == LentSlab.OWNED) return true;
+    if (s.counted) {
+      s.counted = false;
+      keptBytes -= s.size;
+    }
+    if (s.take(w, LentSlab.OWNED)) return true;
     forget(s);
     return false;
   }
@@ -161,18 +180,19 @@ final class ThreadCache {
   }
 
   /**
-   * Owner: s, not the current slab, has free blocks now. An emptied slab is kept within the
-   * budget, else goes back to the core.
+   * Owner: s, parked (or taken by a sweep since), has free blocks now. An emptied slab is kept
+   * within the budget, for sweeps to return once left alone for the purge delay, else goes
+   * back to the core at once.
    */
   void freedInto(LentSlab s) {
-    if (s.used() == 0) {   // s was in use, so OWNED: only an empty slab is ever kept
+    if (s.used() == 0 && !s.counted) {
       if (keptBytes + s.size > KEEP_BYTES) {
         giveBack(s);
         return;
       }
       keptBytes += s.size;
-      s.markKept(System.nanoTime());
-      heap.kept(s);
+      s.counted = true;
+      heap.parked(s);
     }
     if (!s.inAvail) {
       s.inAvail = true;
@@ -195,19 +215,22 @@ final class ThreadCache {
 
   /**
    * Owner (trim) or sweep (dead owner): collects every slab's remote frees and returns the
-   * empty ones; the others stay (owner) or become orphans (sweep). Returns the slabs kept.
+   * empty ones. The others stay, parked unless current; a dead owner's are all parked, for
+   * sweeps to return once other threads freed their blocks.
    */
-  ArrayList<LentSlab> returnEmpty() {
+  void returnEmpty(boolean dead) {
     flush();
-    ArrayList<LentSlab> kept = new ArrayList<>();
     for (int c = 0; c < slabs.length; c++) {
       for (LentSlab s : new ArrayList<>(slabs[c])) {
         if (!own(s)) continue;
         s.collect();
-        if (s.used() == 0) giveBack(s);
-        else kept.add(s);
+        if (s.used() == 0) {
+          giveBack(s);
+        } else if (dead || !s.current) {
+          s.current = false;
+          park(s);
+        }
       }
     }
-    return kept;
   }
 }

@@ -4,15 +4,15 @@
  * blocks and the buffer objects made for them, all in Java arrays, so that allocating and
  * freeing its blocks reads no native memory and makes no native call.
  *
- * Owner-only fields (free, top, inAvail, place, availPlace, counted) are touched by the owning
+ * Owner-only fields (free, top, inAvail, place, availPlace, counted) are written by the owning
  * thread alone, or by a sweep once the owner has died (Thread.isAlive() false: everything it
- * did happens-before the sweep). Other threads touch only what a free needs: a block's state,
- * flipped from LIVE to FREE with a compare-and-set, and the remote stack. The remote stack is
- * a stack of block indices linked through remoteNext: anyone pushes, only the holder of the
- * slab takes the whole stack at once, so there is no ABA. Invariant (owner's view): the
- * blocks not on the free stack, capacity - top, are the LIVE ones, those on the remote stack,
- * those a reallocation claimed and has not pushed yet and, for the current slab of its class,
- * the owner's last freed block (ThreadCache.lastFreed).
+ * did happens-before the sweep); sweeps also read top (below). Other threads touch only what
+ * a free needs: a block's state, flipped from LIVE to FREE with a compare-and-set, and the
+ * remote stack. The remote stack is a stack of block indices linked through remoteNext: anyone
+ * pushes, only the holder of the slab takes the whole stack at once, so there is no ABA.
+ * Invariant (owner's view): the blocks not on the free stack, capacity - top, are the LIVE
+ * ones, those on the remote stack, those a reallocation claimed and has not pushed yet and,
+ * for the current slab of its class, the owner's last freed block (ThreadCache.lastFreed).
  *
  * A slab that is not its class's current one is PARKED: the owner takes it back with a
  * compare-and-set before it allocates from it or collects its remote stack, and a sweep may
@@ -66,7 +66,7 @@ final class LentSlab extends LentSlabPad {
   private static final int LINK_BITS = 16;
   private static final int LINK_MASK = (1 << LINK_BITS) - 1;
 
-  /** Owner: the next allocation takes free[top - 1]. */
+  /** Owner: the next allocation takes free[top - 1]. Sweeps read it (allStacked). */
   int top;
   /** Owner: on the cache's stack of slabs with free blocks. */
   boolean inAvail;

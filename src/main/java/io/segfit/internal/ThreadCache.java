@@ -43,7 +43,8 @@ final class ThreadCache {
   final long[] remoteFrees;
   long reallocsInPlace;
   long reallocsMoved;
-  /** Bytes of the slabs this cache keeps empty (LentSlab.counted; maybe taken by a sweep since). */
+  /** Bytes of the slabs this cache keeps empty (LentSlab.counted), maybe taken by a sweep
+      since. */
   long keptBytes;
   /**
    * The owner's last free of an address, held back from its slab's stack, so that the next

@@ -267,15 +267,16 @@ final class LentSlab extends LentSlabPad {
   }
 
   /**
-   * Owner: pushes block i, which it frees, on a slab that is not current (PARKED, or taken by
-   * a sweep since), counted first: the release store of top publishes both to a sweep
-   * (allStacked), which may take the slab from then on.
+   * Owner: counts and pushes block i, which it frees, before it flips the block's state. On a
+   * slab that is not current (PARKED, or taken by a sweep since) the release store of top
+   * publishes both to a sweep (allStacked), which may take the slab from then on.
    */
-  void pushParked(int i) {
+  void pushFreed(int i) {
     frees++;
     int t = top;
     free[t] = i;
-    TOP.setRelease(this, t + 1);
+    if (current) top = t + 1;
+    else TOP.setRelease(this, t + 1);
   }
 
   /** The error code of a block that is not LIVE (or was never a block). */

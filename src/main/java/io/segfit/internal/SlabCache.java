@@ -243,8 +243,8 @@ public final class SlabCache {
     if (s.ownerThread == Thread.currentThread()) {
       if (!s.isLive(i)) return s.notLive(i);
       ThreadCache t = s.owner;
-      if (!s.current) {   // parked: see LentSlab.pushParked
-        s.pushParked(i);
+      if (!s.current) {   // parked: see LentSlab.pushFreed
+        s.pushFreed(i);
         s.release(i);
         t.freedInto(s);
         return 0;
@@ -284,13 +284,8 @@ public final class SlabCache {
       releaseRemote(s, i);
       return;
     }
-    if (s.current) {
-      s.free[s.top++] = i;
-      s.frees++;
-    } else {
-      s.pushParked(i);
-      s.owner.freedInto(s);
-    }
+    s.pushFreed(i);
+    if (!s.current) s.owner.freedInto(s);
   }
 
   // --- reallocation and usable size -----------------------------------------------------------

@@ -186,7 +186,8 @@ final class ThreadCache {
    * back to the core at once.
    */
   void freedInto(LentSlab s) {
-    if (s.used() == 0 && !s.counted) {
+    if (s.used() == 0) {   // a counted slab is empty: no free reaches it before own()
+      assert !s.counted;
       if (keptBytes + s.size > KEEP_BYTES) {
         giveBack(s);
         return;

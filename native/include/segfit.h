@@ -203,6 +203,12 @@ SEGFIT_API int64_t segfit_usable_size(segfit_heap_t *heap, const void *ptr);
 SEGFIT_API size_t segfit_slab_lend_size(size_t block_size);
 SEGFIT_API void *segfit_slab_lend(segfit_heap_t *heap, size_t block_size, uint32_t *reserved);
 SEGFIT_API int segfit_slab_return(segfit_heap_t *heap, void *start, uint32_t handed_out);
+/* A process-wide memory barrier for a borrower that hands its blocks out with plain stores and
+ * loads (the thread caches' handshake with their sweeps, io.segfit.internal.LentSlab): when it
+ * returns 1, every thread of the process that was running passed a full barrier between the
+ * call's start and its return (Linux membarrier, private expedited). 0: the system offers
+ * none now (no membarrier, or it failed); the caller must not rely on one. */
+SEGFIT_API int segfit_slab_barrier(void);
 /* memmove between blocks of the heap inside a call on it, so that a concurrent
  * segfit_heap_destroy waits for the copy (the borrower's reallocation). 0 or CLOSED. */
 SEGFIT_API int segfit_copy(segfit_heap_t *heap, void *dst, const void *src, size_t size);

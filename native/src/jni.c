@@ -355,6 +355,12 @@ JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_returnSlab(JNIEnv *env
   return segfit_slab_return(heap_of(heap), pointer_of(start), (uint32_t)handed_out);
 }
 
+/* Class: io.segfit.internal.NativeHeap  Method: slabBarrier  Signature: ()Z */
+JNIEXPORT jboolean JNICALL Java_io_segfit_internal_NativeHeap_slabBarrier(JNIEnv *env,
+                                                                        jclass cls) {
+  return segfit_slab_barrier() ? JNI_TRUE : JNI_FALSE;
+}
+
 /* Class: io.segfit.internal.NativeHeap  Method: copy  Signature: (JJJJ)I */
 JNIEXPORT jint JNICALL Java_io_segfit_internal_NativeHeap_copy(JNIEnv *env, jclass cls, jlong heap,
                                                               jlong dst, jlong src, jlong size) {

@@ -128,3 +128,10 @@ int segfit_copy(segfit_heap_t *heap, void *dst, const void *src, size_t size) {
   _sf_thread_end(&op);
   return 0;
 }
+
+int segfit_slab_barrier(void) {
+  _sf_init();
+  /* In fence mode the core's own callers fence themselves; a borrower's do not. */
+  if (_sf_use_fence) return 0;
+  return _sf_os_membarrier() ? 1 : 0;
+}

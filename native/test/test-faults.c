@@ -388,6 +388,19 @@ TEST(membarrier_refused_purge_leaves_records) {
   CHECK_EQ(segfit_heap_destroy(mb_heap), 0);
 }
 
+/* The borrowers' barrier says when it did not run: a refused membarrier, or fence mode. */
+TEST(membarrier_refused_slab_barrier_says_so) {
+  if (_sf_use_fence) {
+    CHECK_EQ(segfit_slab_barrier(), 0);
+    return;
+  }
+  CHECK_EQ(segfit_slab_barrier(), 1);
+  plan(SF_FAULT_MEMBARRIER, 1);
+  CHECK_EQ(segfit_slab_barrier(), 0);
+  CHECK(plan_off(SF_FAULT_MEMBARRIER) >= 1);
+  CHECK_EQ(segfit_slab_barrier(), 1);
+}
+
 static char stop_file[64];
 static void *create_stop_file(void *arg) {
   (void)arg;
@@ -743,6 +756,7 @@ int main(void) {
   RUN(mmap_refused_debug_quarantine);
   RUN(membarrier_refused_purge_leaves_records);
   RUN(membarrier_refused_destroy_waits);
+  RUN(membarrier_refused_slab_barrier_says_so);
   RUN(realloc_driver_every);
   RUN(realloc_driver_random);
   RUN(rlimit_as_mremap_growth);

@@ -576,6 +576,7 @@ public final class Heap implements AutoCloseable {
     }
     Jfr.removeHeap(handle);
     if (leaks != null) leaks.close();
+    if (cache != null) cache.close();
     int rc = NativeHeap.destroy(handle);
     if (rc != 0) throw Errors.block(rc, name, "close", 0);
   }

@@ -293,10 +293,10 @@ class ThreadCacheTest {
       long held = heap.stats().slabs();
       assertTrue(held >= 4, "slabs " + held);
       // No thread allocates any more: the sweeper returns the kept slabs once they waited
-      // the delay; the idle thread's current slab stays.
+      // the delay, and the idle thread's current slab, empty, once it was left alone as long.
       long deadline = System.nanoTime() + 10_000_000_000L;
-      while (heap.stats().slabs() > held - 3 && System.nanoTime() < deadline) Thread.sleep(10);
-      assertEquals(held - 3, heap.stats().slabs(), "the kept slabs went back, the current one stays");
+      while (heap.stats().slabs() > 0 && System.nanoTime() < deadline) Thread.sleep(10);
+      assertEquals(0, heap.stats().slabs(), "the kept slabs and the current one went back");
       done.countDown();
       idle.join();
       heap.trim();
@@ -351,11 +351,13 @@ class ThreadCacheTest {
       assertCounts(heap, n, 0);
       for (long a : blocks) heap.freeAddress(a);   // some go back at once, the rest are kept
       assertCounts(heap, n, n);
-      long deadline = System.nanoTime() + 10_000_000_000L;   // the sweeper returns the kept
-      while (heap.stats().slabs() > 1 && System.nanoTime() < deadline) Thread.sleep(10);
-      assertEquals(1, heap.stats().slabs(), "the current slab stays");
+      // The sweeper returns the kept slabs, and the current one as this thread idles: with
+      // its last freed block, held back.
+      long deadline = System.nanoTime() + 10_000_000_000L;
+      while (heap.stats().slabs() > 0 && System.nanoTime() < deadline) Thread.sleep(10);
+      assertEquals(0, heap.stats().slabs(), "every slab went back");
       assertCounts(heap, n, n);
-      heap.freeAddress(heap.allocateAddress(1024));
+      heap.freeAddress(heap.allocateAddress(1024));   // from a new slab
       heap.trim();
       assertEquals(0, heap.stats().slabs());
       assertCounts(heap, n + 1, n + 1);
@@ -504,8 +506,8 @@ class ThreadCacheTest {
         for (int i = 0; i < 4 * SLAB / 512; i++) blocks.add(open.allocateAddress(512));
         for (long a : blocks) open.freeAddress(a);
         long deadline = System.nanoTime() + 10_000_000_000L;
-        while (open.stats().slabs() > 1 && System.nanoTime() < deadline) Thread.sleep(10);
-        assertEquals(1, open.stats().slabs(), "only the current slab stays");
+        while (open.stats().slabs() > 0 && System.nanoTime() < deadline) Thread.sleep(10);
+        assertEquals(0, open.stats().slabs(), "the kept slabs and the idle current one went back");
       }
     } finally {
       Thread.setDefaultUncaughtExceptionHandler(before);
@@ -577,9 +579,9 @@ class ThreadCacheTest {
       assertTrue(held >= 8, "slabs " + held);
       for (long a : blocks) heap.freeAddress(a);
       long deadline = System.nanoTime() + 10_000_000_000L;
-      while (heap.stats().slabs() > 1 && System.nanoTime() < deadline) Thread.sleep(10);
+      while (heap.stats().slabs() > 0 && System.nanoTime() < deadline) Thread.sleep(10);
       HeapStats s = heap.stats();
-      assertEquals(1, s.slabs(), "all but the owner's current slab went back: " + s);
+      assertEquals(0, s.slabs(), "every slab went back, the idle owner's current one too: " + s);
       assertEquals(n, s.allocations(), s.toString());
       assertEquals(n, s.frees(), s.toString());
       assertEquals(n, s.remoteFrees(), s.toString());
@@ -667,6 +669,131 @@ class ThreadCacheTest {
         heap.trim();
       } while (heap.stats().slabs() > 0 && System.nanoTime() < deadline && sleep(10));
       assertEquals(0, heap.stats().slabs(), "the dead owner's slabs went back");
+    }
+  }
+
+  /**
+   * A thread that used several classes through buffers, freed everything and went idle holds
+   * no slab once the sweeps found its current ones empty and untouched; allocating again, it
+   * gets blocks from new slabs, and the counts stay exact.
+   */
+  @Test
+  void anIdleThreadsCurrentSlabsGoBackAndItAllocatesAgain() throws Exception {
+    try (Heap heap = Heap.builder().name("idle-current").purgeDelay(Duration.ofMillis(20))
+        .build()) {
+      int[] sizes = {16, 64, 100, 1000, 4096, 20000};
+      java.util.concurrent.CyclicBarrier step = new java.util.concurrent.CyclicBarrier(2);
+      AtomicReference<Throwable> error = new AtomicReference<>();
+      Thread owner = new Thread(() -> {
+        try {
+          for (int round = 0; round < 2; round++) {
+            List<ByteBuffer> mine = new ArrayList<>();
+            for (int size : sizes) {
+              for (int i = 0; i < 50; i++) {
+                ByteBuffer b = heap.allocate(size);
+                b.putInt(0, size * 1000 + i);
+                mine.add(b);
+              }
+            }
+            for (int k = 0; k < mine.size(); k++) {
+              ByteBuffer b = mine.get(k);
+              assertEquals(b.capacity() * 1000 + k % 50, b.getInt(0));
+              heap.free(b);
+            }
+            step.await();   // idle until the main thread saw every slab go back
+            step.await();
+          }
+        } catch (Throwable e) {
+          error.set(e);
+          step.reset();
+        }
+      });
+      owner.start();
+      for (int round = 0; round < 2; round++) {
+        step.await();
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while ((heap.stats().slabs() > 0 || heap.stats().committedBytes() > 0)
+            && System.nanoTime() < deadline) {
+          Thread.sleep(10);   // the core purges the returned slabs after the delay too
+        }
+        HeapStats s = heap.stats();
+        assertEquals(0, s.slabs(), "round " + round + ": " + s);
+        assertEquals(0, s.committedBytes(), s.toString());
+        assertEquals((round + 1) * 50L * sizes.length, s.allocations(), s.toString());
+        assertEquals(s.allocations(), s.frees(), s.toString());
+        step.await();
+      }
+      owner.join();
+      if (error.get() != null) throw new AssertionError(error.get());
+    }
+  }
+
+  /**
+   * trim() takes other threads' current slabs whenever they hold no live block, busy or not,
+   * while two owners allocate and free in a loop, through addresses (with the last freed one
+   * held back) and buffers: every block keeps the stamp its owner wrote until its owner frees
+   * it (a block handed out twice, or a slab given back while in use and lent again, would
+   * show), and the counts stay exact.
+   */
+  @Test
+  void sweepsRaceBusyOwnersOnTheirCurrentSlabs() throws Exception {
+    try (Heap heap = Heap.builder().name("race-current").purgeDelay(Duration.ofMillis(1))
+        .build()) {
+      ConcurrentLinkedQueue<Throwable> errors = new ConcurrentLinkedQueue<>();
+      java.util.concurrent.atomic.AtomicBoolean done =
+          new java.util.concurrent.atomic.AtomicBoolean();
+      java.util.concurrent.atomic.AtomicLong trims = new java.util.concurrent.atomic.AtomicLong();
+      Thread sweeper = new Thread(() -> {
+        while (!done.get()) {
+          heap.trim();
+          trims.incrementAndGet();
+        }
+      });
+      List<Thread> owners = new ArrayList<>();
+      for (int o = 0; o < 2; o++) {
+        long id = o + 1;
+        owners.add(new Thread(() -> {
+          try {
+            ThreadLocalRandom rnd = ThreadLocalRandom.current();
+            long seq = 0;
+            for (int r = 0; r < TestSupport.scaled(20_000); r++) {
+              int size = rnd.nextBoolean() ? 64 : 700;
+              int n = 1 + rnd.nextInt(3);
+              long[] addresses = new long[n];
+              ByteBuffer[] buffers = new ByteBuffer[n];
+              for (int i = 0; i < n; i++) {
+                long stamp = id << 48 | ++seq;
+                addresses[i] = heap.allocateAddress(size);
+                heap.sliceAddress(addresses[i], 0, 8).putLong(0, stamp);
+                buffers[i] = heap.allocate(size);
+                buffers[i].putLong(0, ~stamp);
+              }
+              if (rnd.nextInt(8) == 0) Thread.yield();   // a moment of idleness
+              for (int i = n - 1; i >= 0; i--) {
+                long stamp = heap.sliceAddress(addresses[i], 0, 8).getLong(0);
+                assertEquals(~stamp, buffers[i].getLong(0), "a block changed under its owner");
+                assertEquals(id, stamp >>> 48, "a block changed under its owner");
+                heap.freeAddress(addresses[i]);
+                heap.free(buffers[i]);
+              }
+            }
+          } catch (Throwable e) {
+            errors.add(e);
+          }
+        }));
+      }
+      sweeper.start();
+      owners.forEach(Thread::start);
+      for (Thread t : owners) t.join();
+      done.set(true);
+      sweeper.join();
+      if (!errors.isEmpty()) throw new AssertionError(errors.peek());
+      assertTrue(trims.get() > 0);
+      HeapStats s = heap.stats();
+      assertEquals(0, s.liveBlocks(), s.toString());
+      assertEquals(s.allocations(), s.frees(), s.toString());
+      heap.trim();
+      assertEquals(0, heap.stats().slabs(), "the dead owners' slabs went back");
     }
   }
 

@@ -23,6 +23,21 @@
  * up to capacity has seen every free's writes, and no block left that a free could still
  * push. Each park adds a version to the word, so a sweep that read the word before the owner
  * took the slab, used it and parked it again cannot take it.
+ *
+ * A sweep may also take a slab the owner holds (OWNED: its current ones), which the owner
+ * allocates from with plain stores and loads. Its handshake is an asymmetric Dekker, as the
+ * core's (native/src/thread.c): before the owner hands out a block it stores the slab's
+ * allocation count and then loads the keep word (countAllocation), both opaque so that the
+ * JIT keeps them in order (HotSpot puts its CPU-order barriers around every opaque access);
+ * the sweep moves the word from OWNED to PENDING, makes every running thread pass a full
+ * barrier (segfit_slab_barrier), and reads the count again. Either the owner's load saw
+ * PENDING, and it hands out nothing and waits, or the sweep sees the count move and gives the
+ * slab back to its owner. The sweep takes the slab (STOLEN) only if its counts showed no live
+ * block (allocations - frees - collected - remoteCount(), read in that order, so that a race
+ * can only make the figure too high, but for allocations, which the second read checks) and
+ * the count did not move. The owner's counts keep going into the slab it may have lost, which
+ * is why a slab taken from its owner leaves the statistics when the owner forgets it
+ * (SlabCache.forgotten), not when it goes back to the core.
  */
 package io.segfit.internal;
 
@@ -68,6 +83,9 @@ final class LentSlab extends LentSlabPad {
 
   /** Owner: the next allocation takes free[top - 1]. Sweeps read it (allStacked). */
   int top;
+  /** Owner: blocks it took back from the remote stack (collect), for a sweep's count of the
+      live blocks (liveForSweep). */
+  long collected;
   /** Owner: on the cache's stack of slabs with free blocks. */
   boolean inAvail;
   /** Owner: the slab's index in its cache's list of the class's slabs (ThreadCache.slabs) and,
@@ -92,17 +110,28 @@ final class LentSlab extends LentSlabPad {
   static final int OWNED = 0;
   static final int PARKED = 1;
   static final int STOLEN = 2;
+  /** A sweep is deciding whether to take an OWNED slab: the owner waits (settle). */
+  static final int PENDING = 3;
   private static final int MODE_MASK = 3;
   private static final int VERSION = MODE_MASK + 1;
   private static final VarHandle KEEP;
   private static final VarHandle QUEUED;
   private static final VarHandle TOP;
+  private static final VarHandle ALLOCS;
+  private static final VarHandle FREES;
+  private static final VarHandle COLLECTED;
+  /** Spins before settle yields: a sweep's decision takes one system call. */
+  private static final int SETTLE_SPINS = 1 << 10;
 
   static {
     try {
-      KEEP = MethodHandles.lookup().findVarHandle(LentSlab.class, "keep", int.class);
-      QUEUED = MethodHandles.lookup().findVarHandle(LentSlab.class, "queued", int.class);
-      TOP = MethodHandles.lookup().findVarHandle(LentSlab.class, "top", int.class);
+      MethodHandles.Lookup l = MethodHandles.lookup();
+      KEEP = l.findVarHandle(LentSlab.class, "keep", int.class);
+      QUEUED = l.findVarHandle(LentSlab.class, "queued", int.class);
+      TOP = l.findVarHandle(LentSlab.class, "top", int.class);
+      ALLOCS = l.findVarHandle(LentSlab.class, "allocs", long.class);
+      FREES = l.findVarHandle(LentSlab.class, "frees", long.class);
+      COLLECTED = l.findVarHandle(LentSlab.class, "collected", long.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }
@@ -117,6 +146,9 @@ final class LentSlab extends LentSlabPad {
   boolean counted;
   /** Sweeps: the keep word the last sweep saw, so that only a slab left alone since is taken. */
   int sweptWord = -1;
+  /** Sweeps: the counts the last sweep saw of a held slab, for the same purpose. */
+  long sweptAllocs = -1;
+  long sweptFrees = -1;
   /** A slab with no block, so that the fast path needs no null check. */
   static final LentSlab EMPTY = new LentSlab(null, 0, UNIT, 0, 16, 0);
 
@@ -166,21 +198,90 @@ final class LentSlab extends LentSlabPad {
     return word & MODE_MASK;
   }
 
-  boolean isOwned() {
-    return mode(keep) == OWNED;
+  /**
+   * Owner, before it hands out a block of the slab (free[top], or its last freed one): counts
+   * the allocation and tells whether the slab is still its own (the handshake in the class
+   * comment). False: a sweep holds it or took it; the count is undone, and the caller hands
+   * out nothing and settles with ThreadCache.own.
+   */
+  boolean countAllocation() {
+    long a = allocs + 1;
+    ALLOCS.setOpaque(this, a);
+    if (((int) KEEP.getOpaque(this) & MODE_MASK) == OWNED) return true;
+    allocs = a - 1;
+    return false;
+  }
+
+  /** Owner: the keep word once no sweep is deciding on the slab (not PENDING). */
+  int settle() {
+    int w;
+    for (int spins = 0; mode(w = keep) == PENDING; spins++) {
+      if (spins < SETTLE_SPINS) Thread.onSpinWait();
+      else Thread.yield();
+    }
+    return w;
   }
 
   /**
-   * Owner, holding the slab (OWNED): it is no longer current, and a sweep may take it from now
-   * on. Returns whether it may already be returnable (blocks on its remote stack, or all free),
-   * so that the caller queues it for the sweeps: a remote free queues it only when it finds the
-   * remote stack empty, and this volatile write before the read of the stack makes sure that
-   * one of the two sees the other.
+   * Owner, holding the slab: it is no longer current, and a sweep may take it once all its
+   * blocks are free. Returns -1 if a sweep took it first (the caller forgets it), else 1 when
+   * it may already be returnable (blocks on its remote stack, or all free), so that the caller
+   * queues it for the sweeps, and 0. A remote free queues it only when it finds the remote
+   * stack empty, and this compare-and-set before the read of the stack makes sure that one of
+   * the two sees the other.
    */
-  boolean park() {
-    assert isOwned();
-    KEEP.setVolatile(this, (keep & ~MODE_MASK) + VERSION | PARKED);
-    return remoteCount() > 0 || top == capacity;
+  int park() {
+    int w;
+    do {
+      w = settle();
+      if (mode(w) == STOLEN) return -1;
+      assert mode(w) == OWNED : w;
+    } while (!KEEP.compareAndSet(this, w, (w & ~MODE_MASK) + VERSION | PARKED));
+    return remoteCount() > 0 || top == capacity ? 1 : 0;
+  }
+
+  /** Holder: takes the slab from the sweeps for good (STOLEN), to give it back itself. False: a
+      sweep took it first. */
+  boolean retire() {
+    int w;
+    do {
+      w = settle();
+      if (mode(w) == STOLEN) return false;
+      assert mode(w) == OWNED : w;
+    } while (!KEEP.compareAndSet(this, w, w & ~MODE_MASK | STOLEN));
+    return true;
+  }
+
+  /** Sweeps: from the word read (OWNED) to PENDING. False: the owner parked it since, or
+      another sweep is deciding. */
+  boolean pend(int word) {
+    return mode(word) == OWNED && KEEP.compareAndSet(this, word, word | PENDING);
+  }
+
+  /** Sweeps, after pend(word): the slab is taken (STOLEN), or its owner's again (OWNED). */
+  void decide(int word, boolean steal) {
+    boolean ok = KEEP.compareAndSet(this, word | PENDING, steal ? word | STOLEN : word);
+    assert ok : "only the sweep that made it PENDING changes the word";
+  }
+
+  /**
+   * Sweeps: the allocations the owner counted in the slab (countAllocation's store). A second
+   * read after segfit_slab_barrier sees every allocation whose handshake found the slab OWNED.
+   */
+  long allocations() {
+    return (long) ALLOCS.getAcquire(this);
+  }
+
+  /**
+   * Sweeps: the slab's live blocks as its counts tell, read in an order in which a race with
+   * the owner or with other threads' frees only adds (a block being freed, a collect moving
+   * blocks from the remote stack) except for allocations since allocs was read, which the
+   * caller's second read of allocations() checks: 0 then means none.
+   */
+  long liveForSweep(long allocs) {
+    long f = (long) FREES.getAcquire(this);
+    long c = (long) COLLECTED.getAcquire(this);
+    return allocs - f - c - remoteCount();
   }
 
   /** From the word read (PARKED) to mode, keeping its version. False: someone else took it. */
@@ -315,8 +416,11 @@ final class LentSlab extends LentSlabPad {
     return (int) LINK.getAcquire(remoteNext, head) >>> LINK_BITS;
   }
 
-  /** The holder (owner, or sweep of a dead owner): takes the remote stack back onto the free
-      blocks. */
+  /**
+   * The holder (owner, or sweep of a dead owner): takes the remote stack back onto the free
+   * blocks. Counted in collected after the stack is taken, with a release store: a sweep that
+   * reads collected (acquire) and then the stack counts no block twice.
+   */
   int collect() {
     if ((int) LINK.getOpaque(remoteNext, head) == 0) return 0;
     int next = (int) LINK.getAndSet(remoteNext, head, 0) & LINK_MASK;
@@ -327,6 +431,7 @@ final class LentSlab extends LentSlabPad {
       free[top++] = i;
       n++;
     }
+    COLLECTED.setRelease(this, collected + n);
     return n;
   }
 }

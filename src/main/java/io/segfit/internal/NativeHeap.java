@@ -111,6 +111,8 @@ public final class NativeHeap {
   public static native long lendSlab(long heap, long blockSize);
   /** segfit_slab_return: 0 or a negative code. */
   public static native int returnSlab(long heap, long start, int handedOut);
+  /** segfit_slab_barrier: whether every running thread passed a full memory barrier. */
+  public static native boolean slabBarrier();
   /** segfit_copy (memmove inside a call on the heap): 0 or a negative code. */
   public static native int copy(long heap, long dst, long src, long size);
 

@@ -21,7 +21,9 @@
  *   the current one of each class are parked: sweeps (Sweeper's thread, and trim()) return a
  *   parked slab once all its blocks are free, by its owner or by other threads, and its owner
  *   left it alone for the purge delay, busy or idle; trim() also returns the caller's empty
- *   ones, and a dead thread's slabs are all parked.
+ *   ones, and a dead thread's slabs are all parked. Sweeps take current slabs with no live
+ *   block too, from owners that left them alone for the purge delay (trim(): from any owner),
+ *   by the handshake of LentSlab.countAllocation.
  *
  * Not used for debug heaps and leak detection (both follow each block in the core or the
  * facade), heaps with a byte limit or a purge delay of 0 (their reclaim and purge reach only
@@ -65,6 +67,9 @@ public final class SlabCache {
   /** Parked slabs that are empty or that other threads freed into, for sweeps to return once
       all their blocks are free and their owner left them alone for the purge delay. */
   private final ConcurrentLinkedQueue<LentSlab> parkedSlabs = new ConcurrentLinkedQueue<>();
+  private volatile boolean closed;
+  /** Slabs lent so far, so that a sweep that stops sees one lent while it looked. Under this. */
+  private volatile long lends;
   /** 1 while the sweeper (Sweeper) has this cache queued: one entry at a time. */
   @SuppressWarnings("unused")
   private volatile int sweepPending;
@@ -148,9 +153,15 @@ public final class SlabCache {
     if (size > MAX || size < 0) return null;
     ThreadCache t = local();
     if (t == null) return null;
-    LentSlab s = take(t, classBy16[(size + 15) >>> 4]);
+    LentSlab s = withFree(t, classBy16[(size + 15) >>> 4]);
     if (s == null) return null;
-    int i = s.free[s.top];
+    int top = s.top - 1;
+    int i = s.free[top];
+    s.top = top;
+    if (!s.countAllocation()) {
+      s.top = top + 1;
+      return allocateAgain(t, s, size);
+    }
     ByteBuffer b = s.handOut(i, size);
     if (b != null && b.capacity() == size) {   // the buffer's line is written next anyway
       b.clear();
@@ -165,36 +176,46 @@ public final class SlabCache {
     ThreadCache t = local();
     if (t == null) return 0;
     int cls = classBy16[((int) size + 15) >>> 4];
+    LentSlab s = t.cur[cls];
     if (t.lastFreedClass == cls) {   // the address freed last, of this class (see ThreadCache)
       long a = t.lastFreed;
+      if (!s.countAllocation()) return allocateAddressAgain(t, s, size);
       t.lastFreedClass = -1;
-      LentSlab s = t.cur[cls];
-      s.allocs++;
       s.handOut(t.lastFreedIndex);
       assert s.address(t.lastFreedIndex) == a;
       return a;
     }
-    LentSlab s = take(t, cls);
-    if (s == null) return 0;
-    int i = s.free[s.top];
+    if ((s = withFree(t, cls)) == null) return 0;
+    int top = s.top - 1;
+    int i = s.free[top];
+    s.top = top;
+    if (!s.countAllocation()) {
+      s.top = top + 1;
+      return allocateAddressAgain(t, s, size);
+    }
     s.handOut(i);
     return s.address(i);
   }
 
-  /**
-   * Takes a block of cls for t. Returns its slab, whose free[top] is the block's index, which
-   * the caller marks LIVE (LentSlab.handOut), or null when the core lends no slab.
-   */
-  private static LentSlab take(ThreadCache t, int cls) {
+  /** t's slab of cls with a free block on its stack (the current one, or a refill), or null
+      when the core lends no slab. */
+  private static LentSlab withFree(ThreadCache t, int cls) {
     LentSlab s = t.cur[cls];
-    int top = s.top - 1;
-    if (top < 0) {
-      if ((s = t.refill(cls)) == null) return null;
-      top = s.top - 1;
-    }
-    s.top = top;
-    s.allocs++;
-    return s;
+    return s.top > 0 ? s : t.refill(cls);
+  }
+
+  /*
+   * A sweep held or took s (LentSlab.countAllocation): once it decided, s is t's again, or
+   * forgotten and no longer current; then allocate anew.
+   */
+  private ByteBuffer allocateAgain(ThreadCache t, LentSlab s, int size) {
+    t.own(s);
+    return allocate(size);
+  }
+
+  private long allocateAddressAgain(ThreadCache t, LentSlab s, long size) {
+    t.own(s);
+    return allocateAddress(size);
   }
 
   /**
@@ -382,8 +403,17 @@ public final class SlabCache {
         byLow[lowSlot(unit)] = s;
       }
       lent.add(s);
+      lends++;
     }
+    scheduleSweep();   // to return it once its owner leaves it idle and empty
     return s;
+  }
+
+  /** Has the sweeper come back in a purge delay, unless it is due already. */
+  private void scheduleSweep() {
+    if (sweepPending == 0 && SWEEP_PENDING.compareAndSet(this, 0, 1)) {
+      Sweeper.schedule(this, System.nanoTime() + purgeDelayNanos);
+    }
   }
 
   /** s is parked and may be, or become, returnable (empty, or freed into by other threads). */
@@ -391,24 +421,74 @@ public final class SlabCache {
     if (!s.enqueue()) return;
     parkedSlabs.add(s);
     // After the add: a sweeper that just found the queue empty cleared sweepPending first.
-    if (sweepPending == 0 && SWEEP_PENDING.compareAndSet(this, 0, 1)) {
-      Sweeper.schedule(this, System.nanoTime() + purgeDelayNanos);
-    }
+    scheduleSweep();
   }
 
   /**
-   * The sweeper's call: returns the parked slabs that are returnable. Returns when to sweep
-   * again (System.nanoTime()), or Long.MIN_VALUE when no slab is queued any more, and then the
-   * next parked slab schedules a sweep.
+   * The sweeper's call: returns the parked slabs that are returnable, and the current slabs
+   * that idle owners left empty. Returns when to sweep again (System.nanoTime()), or
+   * Long.MIN_VALUE when no slab is lent any more (or the heap is closed), and then the next
+   * lent or parked slab schedules a sweep.
    */
   long sweepParked() {
-    if (returnParked(false)) return System.nanoTime() + purgeDelayNanos;
+    if (closed) return Long.MIN_VALUE;   // sweepPending stays set: no sweep is scheduled again
+    long lendsSeen = lends;
+    boolean left = returnParked(false);
+    left |= returnIdleCurrent(false, null);
+    if (left) return System.nanoTime() + purgeDelayNanos;
     sweepPending = 0;
-    // Before the read: an owner that queued a slab since the walk then saw sweepPending clear.
-    if (!parkedSlabs.isEmpty() && SWEEP_PENDING.compareAndSet(this, 0, 1)) {
+    // Before the reads: an owner that queued or borrowed a slab since the walk then saw
+    // sweepPending clear.
+    if ((!parkedSlabs.isEmpty() || lends != lendsSeen)
+        && SWEEP_PENDING.compareAndSet(this, 0, 1)) {
       return System.nanoTime() + purgeDelayNanos;
     }
     return Long.MIN_VALUE;
+  }
+
+  /** The heap is closed: sweeps stop (its slabs went with it). */
+  public void close() {
+    closed = true;
+  }
+
+  /** A sweep's candidate for taking a held slab: what it read before the barrier. */
+  private record Held(LentSlab slab, int word, long allocs) {}
+
+  /**
+   * Sweeps: takes the current slabs with no live block whose owner left them alone since the
+   * last sweep (all: busy or not) back to the core, by LentSlab's handshake, all with one
+   * barrier. Not except's (trim's caller, whose own went back already). Returns whether any
+   * cache still has a current slab not taken, which a later sweep may find idle.
+   */
+  private boolean returnIdleCurrent(boolean all, ThreadCache except) {
+    ArrayList<Held> pending = new ArrayList<>();
+    boolean any = false;
+    synchronized (this) {
+      for (ThreadCache c : caches) {
+        if (c == except) continue;
+        for (LentSlab s : c.cur) {   // read racily: the handshake decides, not this read
+          int w = s.keepWord();
+          if (s == LentSlab.EMPTY || LentSlab.mode(w) == LentSlab.STOLEN) continue;
+          any = true;
+          long a = s.allocations();
+          long f = s.frees;
+          boolean idle = a == s.sweptAllocs && f == s.sweptFrees;
+          s.sweptAllocs = a;
+          s.sweptFrees = f;
+          if ((idle || all) && s.liveForSweep(a) == 0 && s.pend(w)) {
+            pending.add(new Held(s, w, a));
+          }
+        }
+      }
+    }
+    if (pending.isEmpty()) return any;
+    boolean fenced = NativeHeap.slabBarrier();
+    for (Held h : pending) {
+      boolean steal = fenced && h.slab.allocations() == h.allocs;
+      h.slab.decide(h.word, steal);
+      if (steal) giveBack(h.slab, false);
+    }
+    return any;
   }
 
   /**
@@ -433,7 +513,7 @@ public final class SlabCache {
       }
       if (s.allStacked() && (all || w == s.sweptWord) && s.take(w, LentSlab.STOLEN)) {
         it.remove();
-        giveBack(s);
+        giveBack(s, true);
       } else {
         s.sweptWord = w;
         left = true;
@@ -442,8 +522,12 @@ public final class SlabCache {
     return left;
   }
 
-  /** Returns an empty slab to the core: no table finds it after this. */
-  void giveBack(LentSlab s) {
+  /**
+   * Returns an empty slab to the core: no table finds it after this. fold: its counts go to
+   * the heap's now, else when its owner forgets it (forgotten), because the owner may still
+   * count into a slab a sweep took from it (LentSlab's handshake).
+   */
+  void giveBack(LentSlab s, boolean fold) {
     synchronized (this) {
       for (long unit = s.start; unit - s.start < s.size; unit += LentSlab.UNIT) {
         int k = slot(unit);
@@ -454,15 +538,20 @@ public final class SlabCache {
         }
         if (byLow[lowSlot(unit)] == s) byLow[lowSlot(unit)] = null;
       }
-      lent.remove(s);
-      returnedAllocs[s.cls] += s.allocs;
-      returnedFrees[s.cls] += s.frees;
+      if (fold) forgotten(s);
     }
     int rc = NativeHeap.returnSlab(handle, s.start, s.handedOut());
     if (rc != 0 && rc != Errors.CLOSED) {
       throw new IllegalStateException("segfit: a lent slab was refused back: "
           + Errors.describe(rc));
     }
+  }
+
+  /** A slab that went back leaves the statistics, its counts added to the heap's; once. */
+  synchronized void forgotten(LentSlab s) {
+    if (!lent.remove(s)) return;
+    returnedAllocs[s.cls] += s.allocs;
+    returnedFrees[s.cls] += s.frees;
   }
 
   private static int slot(long address) {
@@ -498,6 +587,7 @@ public final class SlabCache {
       sweep();
     }
     returnParked(true);
+    returnIdleCurrent(true, me);
   }
 
   /** Folds dead threads' caches in, their slabs parked. pre: this held. */

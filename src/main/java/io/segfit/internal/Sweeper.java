@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The thread that gives thread caches' parked slabs back to the core once all their blocks are
- * free and their owner left them alone for the heap's purge delay, whatever the heap's threads
- * do: threads that went idle after a burst would otherwise keep their emptied slabs (up to
- * ThreadCache.KEEP_BYTES a thread) and the slabs other threads emptied for them resident for
- * good.
+ * The thread that gives thread caches' slabs back to the core once all their blocks are free
+ * and their owner left them alone for the heap's purge delay, whatever the heap's threads do:
+ * threads that went idle after a burst would otherwise keep their emptied slabs (up to
+ * ThreadCache.KEEP_BYTES a thread), the slabs other threads emptied for them and their current
+ * slabs resident for good.
  *
- * One daemon thread, segfit-sweep, for every heap, started when a slab is first queued. A heap
- * is queued once (SlabCache.sweepPending) and swept once per purge delay until no slab of it is
- * queued; with no heap queued the thread waits without a timeout, so a steady state in which
- * no thread frees into another's parked slabs, and none empties its own, never wakes it.
+ * One daemon thread, segfit-sweep, for every heap, started when a slab is first lent. A heap
+ * is queued once (SlabCache.sweepPending) and swept once per purge delay while any slab of it
+ * is lent or queued, as the core's purger ticks while threads have records; with no heap
+ * queued the thread waits without a timeout.
  */
 package io.segfit.internal;
 

@@ -6,7 +6,8 @@
  * written by the owning thread only; statistics read the counters racily (a long is read
  * whole), a sweep takes a dead owner's slabs over, and any thread's sweep may take a parked
  * slab (not current: LentSlab.PARKED) once all its blocks are free, LentSlab.take deciding
- * between them: the owner drops such a stolen slab from its lists when it next meets it.
+ * between them, or a held one (its current slabs) with no live block, by LentSlab's
+ * handshake: the owner drops such a stolen slab from its lists when it next meets it.
  */
 package io.segfit.internal;
 
@@ -95,8 +96,7 @@ final class ThreadCache {
         LentSlab a = all.get(k);
         if (a == s || a.remoteCount() == 0 || !own(a)) continue;
         a.collect();
-        park(a);
-        freedInto(a);
+        if (park(a)) freedInto(a);
       }
     }
     ArrayList<LentSlab> av = avail[cls];
@@ -126,27 +126,47 @@ final class ThreadCache {
     return s;
   }
 
-  /** Owner or sweep of a dead owner: s, held and not current, is left for sweeps to take. */
-  private void park(LentSlab s) {
-    if (s.park()) heap.parked(s);
+  /**
+   * Owner or sweep of a dead owner: s, held and not current, is left for sweeps to take.
+   * False: a sweep took it first, and it left the lists.
+   */
+  private boolean park(LentSlab s) {
+    int r = s.park();
+    if (r < 0) {
+      forgetStolen(s);
+      return false;
+    }
+    if (r > 0) heap.parked(s);
+    return true;
   }
 
   /**
    * Owner (or sweep of a dead owner): whether s, met in the lists, is still the cache's, held
    * (OWNED) from now on. A parked slab is taken back, and out of the budget; one a sweep took
-   * back to the core is forgotten. Only the holder moves a slab out of OWNED, so an OWNED slab
-   * stays the cache's.
+   * back to the core is forgotten. A sweep moves an OWNED slab only through PENDING, which
+   * this waits out, and takes it only once the owner could not use it.
    */
-  private boolean own(LentSlab s) {
-    int w = s.keepWord();
+  boolean own(LentSlab s) {
+    int w = s.settle();
     if (LentSlab.mode(w) == LentSlab.OWNED) return true;
     if (s.counted) {
       s.counted = false;
       keptBytes -= s.size;
     }
     if (s.take(w, LentSlab.OWNED)) return true;
-    forget(s);
+    forgetStolen(s);
     return false;
+  }
+
+  /** s was taken by a sweep: it leaves the lists, the current one's class and the counts. */
+  private void forgetStolen(LentSlab s) {
+    forget(s);
+    if (s.current) {   // taken from an idle owner, its last freed block with it
+      s.current = false;
+      cur[s.cls] = LentSlab.EMPTY;
+      if (lastFreedClass == s.cls) lastFreedClass = -1;
+    }
+    heap.forgotten(s);
   }
 
   /** Owner or sweep: s leaves the lists. */
@@ -207,12 +227,16 @@ final class ThreadCache {
   void giveBack(LentSlab s) {
     assert lastFreedClass != s.cls || cur[s.cls] != s : "its last freed block is held back";
     if (!own(s)) return;
+    if (!s.retire()) {
+      forgetStolen(s);
+      return;
+    }
     forget(s);
     if (s.current) {
       s.current = false;
       cur[s.cls] = LentSlab.EMPTY;
     }
-    heap.giveBack(s);
+    heap.giveBack(s, true);
   }
 
   /**

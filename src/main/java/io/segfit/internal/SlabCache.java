@@ -461,23 +461,25 @@ public final class SlabCache {
    * cache still has a current slab not taken, which a later sweep may find idle.
    */
   private boolean returnIdleCurrent(boolean all, ThreadCache except) {
+    ArrayList<ThreadCache> owners;
+    synchronized (this) {   // not held for the walk: lend() takes it
+      owners = new ArrayList<>(caches);
+    }
     ArrayList<Held> pending = new ArrayList<>();
     boolean any = false;
-    synchronized (this) {
-      for (ThreadCache c : caches) {
-        if (c == except) continue;
-        for (LentSlab s : c.cur) {   // read racily: the handshake decides, not this read
-          int w = s.keepWord();
-          if (s == LentSlab.EMPTY || LentSlab.mode(w) == LentSlab.STOLEN) continue;
-          any = true;
-          long a = s.allocations();
-          long f = s.frees;
-          boolean idle = a == s.sweptAllocs && f == s.sweptFrees;
-          s.sweptAllocs = a;
-          s.sweptFrees = f;
-          if ((idle || all) && s.liveForSweep(a) == 0 && s.pend(w)) {
-            pending.add(new Held(s, w, a));
-          }
+    for (ThreadCache c : owners) {
+      if (c == except) continue;
+      for (LentSlab s : c.cur) {   // read racily: the handshake decides, not this read
+        int w = s.keepWord();
+        if (s == LentSlab.EMPTY || LentSlab.mode(w) == LentSlab.STOLEN) continue;
+        any = true;
+        long a = s.allocations();
+        long f = s.frees;
+        boolean idle = a == s.sweptAllocs && f == s.sweptFrees;
+        s.sweptAllocs = a;
+        s.sweptFrees = f;
+        if ((idle || all) && s.liveForSweep(a) == 0 && s.pend(w)) {
+          pending.add(new Held(s, w, a));
         }
       }
     }

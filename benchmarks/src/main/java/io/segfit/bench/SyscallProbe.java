@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * A plain program (not JMH) for scripts/bench's syscall count: it warms up segfit's round trip,
- * pauses, makes one chunk of round trips after the pause (between a "resume" and a "begin"
+ * pauses, makes as many round trips again after the pause (between a "resume" and a "begin"
  * marker), then N more round trips (64 B and 1 KiB alternately; DirectByteBuffer or raw-address
  * path) before an "end" marker, and exits. Run under `strace -f -c` with N = 0 and
  * N = 1,000,000, the difference is what a million steady-state round trips cost in syscalls; run
@@ -43,11 +43,16 @@ public final class SyscallProbe {
       sink += buffers(heap, CHUNK);
       sink += addresses(heap, CHUNK);
     }
+    // What follows a pause is reported on its own: a thread that went idle had its slabs
+    // taken back, and a heap that went idle may have handed memory back to the OS; both are
+    // taken again here. The first such return on each path also takes branches its
+    // compiled loop never saw, and the JIT compiles it again, which the resumed chunks (as
+    // many as the warm-up's) leave time for: the measured loop then only repeats compiled code.
     Thread.sleep(500);
-    // The first chunk after the pause is reported on its own: a heap that went idle may have
-    // handed memory back to the OS and takes it again here. The measured loop is what follows.
     out.write("segfit-probe: resume\n".getBytes(StandardCharsets.US_ASCII));
-    sink += buffers ? buffers(heap, CHUNK) : addresses(heap, CHUNK);
+    for (int i = 0; i < WARMUP_CHUNKS; i++) {
+      sink += buffers ? buffers(heap, CHUNK) : addresses(heap, CHUNK);
+    }
     out.write("segfit-probe: begin\n".getBytes(StandardCharsets.US_ASCII));
     for (long i = 0; i < chunks; i++) {
       sink += buffers ? buffers(heap, CHUNK) : addresses(heap, CHUNK);

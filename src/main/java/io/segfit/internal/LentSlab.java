@@ -149,7 +149,8 @@ final class LentSlab extends LentSlabPad {
   /** Sweeps: the counts the last sweep saw of a held slab, for the same purpose. */
   long sweptAllocs = -1;
   long sweptFrees = -1;
-  /** A slab with no block, so that the fast path needs no null check. */
+  /** A slab with no block, so that the fast path needs no null check; every thread counts
+      into it (countAllocation, then uncount), and nothing reads its counts. */
   static final LentSlab EMPTY = new LentSlab(null, 0, UNIT, 0, 16, 0);
 
   LentSlab(ThreadCache owner, long start, int size, int cls, int blockSize, int reserved) {
@@ -200,16 +201,18 @@ final class LentSlab extends LentSlabPad {
 
   /**
    * Owner, before it hands out a block of the slab (free[top], or its last freed one): counts
-   * the allocation and tells whether the slab is still its own (the handshake in the class
-   * comment). False: a sweep holds it or took it; the count is undone, and the caller hands
-   * out nothing and settles with ThreadCache.own.
+   * the allocation and returns the slab's mode, OWNED (0) when it is still the owner's (the
+   * handshake in the class comment). Else a sweep holds it or took it: the caller undoes the
+   * count (uncount), hands out nothing and settles with ThreadCache.own.
    */
-  boolean countAllocation() {
-    long a = allocs + 1;
-    ALLOCS.setOpaque(this, a);
-    if (((int) KEEP.getOpaque(this) & MODE_MASK) == OWNED) return true;
-    allocs = a - 1;
-    return false;
+  int countAllocation() {
+    ALLOCS.setOpaque(this, allocs + 1);
+    return (int) KEEP.getOpaque(this) & MODE_MASK;
+  }
+
+  /** Owner: takes back a countAllocation that handed nothing out. */
+  void uncount() {
+    allocs--;
   }
 
   /** Owner: the keep word once no sweep is deciding on the slab (not PENDING). */

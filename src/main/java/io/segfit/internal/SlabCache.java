@@ -153,15 +153,17 @@ public final class SlabCache {
     if (size > MAX || size < 0) return null;
     ThreadCache t = local();
     if (t == null) return null;
-    LentSlab s = withFree(t, classBy16[(size + 15) >>> 4]);
-    if (s == null) return null;
+    int cls = classBy16[(size + 15) >>> 4];
+    LentSlab s = t.cur[cls];
     int top = s.top - 1;
+    int mode = s.countAllocation();
+    // One branch for both rare cases, so that a compiled loop has one way off it to learn.
+    if ((top | -mode) < 0) {
+      s.uncount();
+      return allocateAgain(t, s, cls, size);
+    }
     int i = s.free[top];
     s.top = top;
-    if (!s.countAllocation()) {
-      s.top = top + 1;
-      return allocateAgain(t, s, size);
-    }
     ByteBuffer b = s.handOut(i, size);
     if (b != null && b.capacity() == size) {   // the buffer's line is written next anyway
       b.clear();
@@ -177,44 +179,40 @@ public final class SlabCache {
     if (t == null) return 0;
     int cls = classBy16[((int) size + 15) >>> 4];
     LentSlab s = t.cur[cls];
-    if (t.lastFreedClass == cls) {   // the address freed last, of this class (see ThreadCache)
-      long a = t.lastFreed;
-      if (!s.countAllocation()) return allocateAddressAgain(t, s, size);
+    long a = t.lastFreed;
+    int mode = s.countAllocation();
+    // The address freed last, of this class (see ThreadCache), while the slab is OWNED.
+    if (t.lastFreedClass == (cls | mode << 16)) {
       t.lastFreedClass = -1;
       s.handOut(t.lastFreedIndex);
       assert s.address(t.lastFreedIndex) == a;
       return a;
     }
-    if ((s = withFree(t, cls)) == null) return 0;
     int top = s.top - 1;
+    if ((top | -mode) < 0) {
+      s.uncount();
+      return allocateAddressAgain(t, s, cls, size);
+    }
     int i = s.free[top];
     s.top = top;
-    if (!s.countAllocation()) {
-      s.top = top + 1;
-      return allocateAddressAgain(t, s, size);
-    }
     s.handOut(i);
     return s.address(i);
   }
 
-  /** t's slab of cls with a free block on its stack (the current one, or a refill), or null
-      when the core lends no slab. */
-  private static LentSlab withFree(ThreadCache t, int cls) {
-    LentSlab s = t.cur[cls];
-    return s.top > 0 ? s : t.refill(cls);
-  }
-
   /*
-   * A sweep held or took s (LentSlab.countAllocation): once it decided, s is t's again, or
-   * forgotten and no longer current; then allocate anew.
+   * The current slab s of cls had no free block, or a sweep held or took it
+   * (LentSlab.countAllocation): once the sweep decided, s is t's again, or forgotten (its
+   * class then has none); a refill if needed, and allocate anew.
    */
-  private ByteBuffer allocateAgain(ThreadCache t, LentSlab s, int size) {
+  private ByteBuffer allocateAgain(ThreadCache t, LentSlab s, int cls, int size) {
     t.own(s);
+    if (t.cur[cls].top == 0 && t.refill(cls) == null) return null;
     return allocate(size);
   }
 
-  private long allocateAddressAgain(ThreadCache t, LentSlab s, long size) {
+  private long allocateAddressAgain(ThreadCache t, LentSlab s, int cls, long size) {
     t.own(s);
+    if (t.cur[cls].top == 0 && t.lastFreedClass != cls && t.refill(cls) == null) return 0;
     return allocateAddress(size);
   }
 

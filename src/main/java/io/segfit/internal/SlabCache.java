@@ -425,10 +425,10 @@ public final class SlabCache {
   /**
    * The sweeper's call: returns the parked slabs that are returnable, and the current slabs
    * that idle owners left empty. Returns when to sweep again (System.nanoTime()), or
-   * Long.MIN_VALUE when no slab is lent any more (or the heap is closed), and then the next
-   * lent or parked slab schedules a sweep.
+   * Long.MIN_VALUE when no parked slab is queued and no thread holds a current slab (or the
+   * heap is closed), and then the next lent or parked slab schedules a sweep.
    */
-  long sweepParked() {
+  long sweepSlabs() {
     if (closed) return Long.MIN_VALUE;   // sweepPending stays set: no sweep is scheduled again
     long lendsSeen = lends;
     boolean left = returnParked(false);

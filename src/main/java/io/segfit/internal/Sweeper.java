@@ -7,9 +7,9 @@
  * slabs resident for good.
  *
  * One daemon thread, segfit-sweep, for every heap, started when a slab is first lent. A heap
- * is queued once (SlabCache.sweepPending) and swept once per purge delay while any slab of it
- * is lent or queued, as the core's purger ticks while threads have records; with no heap
- * queued the thread waits without a timeout.
+ * is queued once (SlabCache.sweepPending) and swept once per purge delay while one of its
+ * parked slabs is queued or one of its threads holds a current slab, as the core's purger
+ * ticks while threads have records; with no heap queued the thread waits without a timeout.
  */
 package io.segfit.internal;
 
@@ -67,7 +67,7 @@ final class Sweeper {
       }
       long next;
       try {
-        next = due.cache.sweepParked();
+        next = due.cache.sweepSlabs();
       } catch (RuntimeException e) {
         // The core refused a slab back (a bug): reported, and neither this heap's later sweeps
         // nor other heaps' end with it.

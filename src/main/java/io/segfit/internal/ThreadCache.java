@@ -117,7 +117,7 @@ final class ThreadCache {
   /** s, held (OWNED), becomes the current slab of its class; the one before is parked. */
   private LentSlab current(LentSlab s) {
     LentSlab old = cur[s.cls];
-    if (old != LentSlab.EMPTY) {   // EMPTY is every cache's: never written
+    if (old != LentSlab.EMPTY) {   // EMPTY is every cache's: never current, never parked
       old.current = false;
       park(old);
     }
@@ -158,18 +158,14 @@ final class ThreadCache {
     return false;
   }
 
-  /** s was taken by a sweep: it leaves the lists, the current one's class and the counts. */
+  /** s was taken by a sweep: it leaves the cache and the counts. */
   private void forgetStolen(LentSlab s) {
     forget(s);
-    if (s.current) {   // taken from an idle owner, its last freed block with it
-      s.current = false;
-      cur[s.cls] = LentSlab.EMPTY;
-      if (lastFreedClass == s.cls) lastFreedClass = -1;
-    }
     heap.forgotten(s);
   }
 
-  /** Owner or sweep: s leaves the lists. */
+  /** Owner or sweep: s leaves the lists and, if current, its class (a current one taken from
+      an idle owner takes the last freed block with it). */
   private void forget(LentSlab s) {
     assert slabs[s.cls].get(s.place) == s;
     LentSlab moved = removeAt(slabs[s.cls], s.place);
@@ -179,6 +175,11 @@ final class ThreadCache {
       moved = removeAt(avail[s.cls], s.availPlace);
       if (moved != null) moved.availPlace = s.availPlace;
       s.inAvail = false;
+    }
+    if (s.current) {
+      s.current = false;
+      cur[s.cls] = LentSlab.EMPTY;
+      if (lastFreedClass == s.cls) lastFreedClass = -1;
     }
   }
 
@@ -232,10 +233,6 @@ final class ThreadCache {
       return;
     }
     forget(s);
-    if (s.current) {
-      s.current = false;
-      cur[s.cls] = LentSlab.EMPTY;
-    }
     heap.giveBack(s, true);
   }
 

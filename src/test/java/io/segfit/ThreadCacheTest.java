@@ -797,6 +797,56 @@ class ThreadCacheTest {
     }
   }
 
+  /*
+   * A sweep that holds current slabs PENDING must decide them all before it waits on anything:
+   * a thread registering with the heap folds dead threads' caches in under the heap's lock and
+   * waits, as an owner, on their PENDING slabs. Dead threads' current slabs are idle, so every
+   * sweep holds some; with 1 ms sweeps and threads exiting and starting without pause, a sweep
+   * that gave a slab back (taking the lock) before deciding the next deadlocked within seconds.
+   */
+  @Test
+  void threadsStartingWhileSweepsTakeDeadThreadsSlabsNeverWait() throws Exception {
+    try (Heap heap = Heap.builder().name("churn-sweep").purgeDelay(Duration.ofMillis(1))
+        .build()) {
+      ConcurrentLinkedQueue<Throwable> errors = new ConcurrentLinkedQueue<>();
+      Thread churn = new Thread(() -> {
+        try {
+          for (int g = 0; g < TestSupport.scaled(400, 10); g++) {
+            List<Thread> threads = new ArrayList<>();
+            for (int k = 0; k < 4; k++) {
+              Thread t = new Thread(() -> {
+                for (int size = 16; size <= 4096; size *= 2) {   // a current slab per class
+                  heap.free(heap.allocate(size));
+                  heap.freeAddress(heap.allocateAddress(size + 8));
+                }
+              });
+              threads.add(t);
+              t.start();
+            }
+            for (Thread t : threads) t.join();
+            if (g % 16 == 0) heap.trim();
+          }
+        } catch (Throwable e) {
+          errors.add(e);
+        }
+      }, "churn-sweep");
+      churn.start();
+      churn.join(120_000);
+      if (churn.isAlive()) {
+        StringBuilder stacks = new StringBuilder();
+        Thread.getAllStackTraces().forEach((t, frames) -> {
+          stacks.append('\n').append(t.getName()).append(':');
+          for (StackTraceElement f : frames) stacks.append("\n  at ").append(f);
+        });
+        throw new AssertionError("threads starting and sweeps deadlocked:" + stacks);
+      }
+      if (!errors.isEmpty()) throw new AssertionError(errors.peek());
+      HeapStats s = heap.stats();
+      assertEquals(0, s.liveBlocks(), s.toString());
+      assertEquals(s.allocations(), s.frees(), s.toString());
+    }
+  }
+
   private static boolean sleep(long ms) throws InterruptedException {
     Thread.sleep(ms);
     return true;

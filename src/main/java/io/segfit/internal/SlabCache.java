@@ -482,12 +482,16 @@ public final class SlabCache {
       }
     }
     if (pending.isEmpty()) return any;
+    // Every slab decided before any goes back: an owner may wait out PENDING (settle) while it
+    // holds this cache's lock (register's sweep of dead threads), which giveBack takes.
     boolean fenced = NativeHeap.slabBarrier();
+    ArrayList<LentSlab> stolen = new ArrayList<>();
     for (Held h : pending) {
       boolean steal = fenced && h.slab.allocations() == h.allocs;
       h.slab.decide(h.word, steal);
-      if (steal) giveBack(h.slab, false);
+      if (steal) stolen.add(h.slab);
     }
+    for (LentSlab s : stolen) giveBack(s, false);
     return any;
   }
 

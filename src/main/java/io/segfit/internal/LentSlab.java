@@ -257,8 +257,8 @@ final class LentSlab extends LentSlabPad {
 
   /**
    * Sweeps: from the word read (OWNED) to PENDING. False: the owner parked it since, or another
-   * sweep is deciding. Until decide, the sweep takes no lock and waits on nothing: the owner
-   * waits on it (settle), maybe holding its heap's lock.
+   * sweep is deciding. Until decide, the sweep takes no lock, allocates nothing and waits on
+   * nothing: the owner waits on it (settle), maybe holding its heap's lock.
    */
   boolean pend(int word) {
     return mode(word) == OWNED && KEEP.compareAndSet(this, word, word | PENDING);

@@ -463,7 +463,7 @@ public final class SlabCache {
     synchronized (this) {   // not held for the walk: lend() takes it
       owners = new ArrayList<>(caches);
     }
-    ArrayList<Held> pending = new ArrayList<>();
+    ArrayList<Held> candidates = new ArrayList<>();
     boolean any = false;
     for (ThreadCache c : owners) {
       if (c == except) continue;
@@ -476,22 +476,32 @@ public final class SlabCache {
         boolean idle = a == s.sweptAllocs && f == s.sweptFrees;
         s.sweptAllocs = a;
         s.sweptFrees = f;
-        if ((idle || all) && s.liveForSweep(a) == 0 && s.pend(w)) {
-          pending.add(new Held(s, w, a));
-        }
+        if ((idle || all) && s.liveForSweep(a) == 0) candidates.add(new Held(s, w, a));
       }
     }
-    if (pending.isEmpty()) return any;
-    // Every slab decided before any goes back: an owner may wait out PENDING (settle) while it
-    // holds this cache's lock (register's sweep of dead threads), which giveBack takes.
-    boolean fenced = NativeHeap.slabBarrier();
-    ArrayList<LentSlab> stolen = new ArrayList<>();
-    for (Held h : pending) {
-      boolean steal = fenced && h.slab.allocations() == h.allocs;
-      h.slab.decide(h.word, steal);
-      if (steal) stolen.add(h.slab);
+    int n = candidates.size();
+    if (n == 0) return any;
+    // From the first PENDING to the last decision nothing allocates, takes a lock or can fail,
+    // so every slab made PENDING is decided: an owner waits out PENDING (settle), maybe while
+    // it holds this cache's lock (register's sweep of dead threads), which giveBack takes.
+    boolean[] pended = new boolean[n];
+    boolean[] stolen = new boolean[n];
+    boolean anyPended = false;
+    for (int k = 0; k < n; k++) {
+      Held h = candidates.get(k);
+      anyPended |= pended[k] = h.slab.pend(h.word);
     }
-    for (LentSlab s : stolen) giveBack(s, false);
+    if (!anyPended) return any;
+    boolean fenced = NativeHeap.slabBarrier();
+    for (int k = 0; k < n; k++) {
+      if (!pended[k]) continue;
+      Held h = candidates.get(k);
+      stolen[k] = fenced && h.slab.allocations() == h.allocs;
+      h.slab.decide(h.word, stolen[k]);
+    }
+    for (int k = 0; k < n; k++) {
+      if (stolen[k]) giveBack(candidates.get(k).slab, false);
+    }
     return any;
   }
 

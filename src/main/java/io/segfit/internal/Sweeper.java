@@ -68,9 +68,10 @@ final class Sweeper {
       long next;
       try {
         next = due.cache.sweepSlabs();
-      } catch (RuntimeException e) {
-        // The core refused a slab back (a bug): reported, and neither this heap's later sweeps
-        // nor other heaps' end with it.
+      } catch (Throwable e) {
+        // The core refused a slab back (a bug), or the JVM ran out of memory: reported, and
+        // neither this heap's later sweeps nor other heaps' end with it (a dead sweeper would
+        // leave every idle thread's slabs lent for good).
         Thread t = Thread.currentThread();
         t.getUncaughtExceptionHandler().uncaughtException(t, e);
         next = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);

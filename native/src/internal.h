@@ -25,6 +25,9 @@ extern size_t _sf_page_size;
 void _sf_os_init(void);
 void *_sf_os_reserve(size_t size, size_t align, bool populate, bool huge);
 void _sf_os_unmap(void *p, size_t size);   /* never fails: a refused range is kept, retried */
+/* As _sf_os_unmap, in one munmap: for a reservation, mostly never touched and maybe terabytes,
+   which pieces would cost a call per 2 MiB. */
+void _sf_os_unreserve(void *p, size_t size);
 void _sf_os_unmap_retry(void);             /* unmaps what the OS refused before, if it agrees */
 /* Ranges refused by munmap and not yet unmapped (count, and *bytes); *lost_bytes: ranges that
    did not fit the table and stay mapped, released (0 unless something is badly wrong). */

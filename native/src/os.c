@@ -228,6 +228,10 @@ void _sf_os_unmap(void *p, size_t size) {
   sf_unmap(p, size);
 }
 
+void _sf_os_unreserve(void *p, size_t size) {
+  if (p != NULL && size > 0) sf_unmap(p, round_up(size, _sf_page_size));
+}
+
 void *_sf_os_remap(void *p, size_t old_size, size_t new_size) {
   void *q = sf_mremap(p, old_size, new_size);
   if (q == MAP_FAILED) return NULL;

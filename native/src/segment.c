@@ -357,7 +357,7 @@ void _sf_segment_destroy_all(sf_heap_t *heap) {
     sf_meta_put(seg);
     seg = next;
   }
-  if (b->region.base != NULL) _sf_os_unmap(b->region.base, b->region.size);
+  if (b->region.base != NULL) _sf_os_unreserve(b->region.base, b->region.size);
   b->region.base = NULL;
 }
 

@@ -34,8 +34,8 @@ BUILD_PACKAGES=(cmake make gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-c
 # call /usr/bin/python3: a python3 earlier on PATH may lack Debian's modules).
 DEMO_PACKAGES=(python3 python3-matplotlib)
 # What the whole test suite needs on top: qemu-user for aarch64, clang's libFuzzer, the programs
-# run under the LD_PRELOAD shim.
-TEST_PACKAGES=(qemu-user-static clang libclang-rt-14-dev python3 file)
+# run under the LD_PRELOAD shim, pkill (procps) for a step that hangs.
+TEST_PACKAGES=(qemu-user-static clang libclang-rt-14-dev python3 file procps)
 
 # ensure_jdk_on_path: the default java must be 17+ with javac (the README's requirement).
 ensure_jdk() {

@@ -815,9 +815,13 @@ class ThreadCacheTest {
             List<Thread> threads = new ArrayList<>();
             for (int k = 0; k < 4; k++) {
               Thread t = new Thread(() -> {
-                for (int size = 16; size <= 4096; size *= 2) {   // a current slab per class
-                  heap.free(heap.allocate(size));
-                  heap.freeAddress(heap.allocateAddress(size + 8));
+                try {
+                  for (int size = 16; size <= 4096; size *= 2) {   // a current slab per class
+                    heap.free(heap.allocate(size));
+                    heap.freeAddress(heap.allocateAddress(size + 8));
+                  }
+                } catch (Throwable e) {
+                  errors.add(e);
                 }
               });
               threads.add(t);

@@ -68,6 +68,9 @@ public final class SlabCache {
       all their blocks are free and their owner left them alone for the purge delay. */
   private final ConcurrentLinkedQueue<LentSlab> parkedSlabs = new ConcurrentLinkedQueue<>();
   private volatile boolean closed;
+  /** Held while a sweep (the sweeper's or trim's) returns slabs, so that trim() returns only
+      once a sweep running meanwhile gave back what it took. Never taken under this. */
+  private final Object sweeping = new Object();
   /** Slabs lent so far, so that a sweep that stops sees one lent while it looked. Under this. */
   private volatile long lends;
   /** 1 while the sweeper (Sweeper) has this cache queued: one entry at a time. */
@@ -431,8 +434,11 @@ public final class SlabCache {
   long sweepSlabs() {
     if (closed) return Long.MIN_VALUE;   // sweepPending stays set: no sweep is scheduled again
     long lendsSeen = lends;
-    boolean left = returnParked(false);
-    left |= returnIdleCurrent(false, null);
+    boolean left;
+    synchronized (sweeping) {
+      left = returnParked(false);
+      left |= returnIdleCurrent(false, null);
+    }
     if (left) return System.nanoTime() + purgeDelayNanos;
     sweepPending = 0;
     // Before the reads: an owner that queued or borrowed a slab since the walk then saw
@@ -600,8 +606,10 @@ public final class SlabCache {
     synchronized (this) {
       sweep();
     }
-    returnParked(true);
-    returnIdleCurrent(true, me);
+    synchronized (sweeping) {
+      returnParked(true);
+      returnIdleCurrent(true, me);
+    }
   }
 
   /** Folds dead threads' caches in, their slabs parked. pre: this held. */

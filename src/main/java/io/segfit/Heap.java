@@ -186,11 +186,11 @@ public final class Heap implements AutoCloseable {
    * @throws HeapOutOfMemoryError if the heap's limit or the operating system refuses the memory
    */
   public ByteBuffer allocate(int size) {
-    if (closed) throw Errors.closed(name);
-    if (cache != null) {
+    if (cache != null) {   // after close() it finds nothing (SlabCache.close)
       ByteBuffer b = cache.allocate(size);
       if (b != null) return b;
     }
+    if (closed) throw Errors.closed(name);
     long address = Blocks.allocate(handle, size);
     if (address <= 0) throw Errors.allocation(address, name, handle, size, 0);
     return buffer(address, size, 0);
@@ -290,8 +290,7 @@ public final class Heap implements AutoCloseable {
    */
   public void free(ByteBuffer buffer) {
     checkDirect(buffer, "free");
-    if (closed) throw Errors.closed(name);
-    if (cache != null) {
+    if (cache != null) {   // after close() it finds nothing (SlabCache.close)
       int rc = cache.free(buffer);   // a buffer the cache made, by its identity
       // Not one: a view of a lent block is known by its address only (and memo exists whenever
       // the cache does; its buffers are the core's).
@@ -303,6 +302,7 @@ public final class Heap implements AutoCloseable {
         return;
       }
     }
+    if (closed) throw Errors.closed(name);
     // Where reading the address is a native call, a buffer from the memo needs none.
     long known = memo == null || Blocks.addressInJava() ? 0 : memo.address(buffer);
     if (known != 0) {
@@ -334,11 +334,11 @@ public final class Heap implements AutoCloseable {
    * @throws HeapOutOfMemoryError if the heap's limit or the operating system refuses the memory
    */
   public long allocateAddress(long size) {
-    if (closed) throw Errors.closed(name);
-    if (cache != null) {
+    if (cache != null) {   // after close() it finds nothing (SlabCache.close)
       long a = cache.allocateAddress(size);
       if (a != 0) return a;
     }
+    if (closed) throw Errors.closed(name);
     long address = Blocks.allocate(handle, size);
     if (address <= 0) throw Errors.allocation(address, name, handle, size, 0);
     addressAllocated(address, size, 0);
@@ -424,14 +424,14 @@ public final class Heap implements AutoCloseable {
    * @throws IllegalArgumentException if address is not the start of a live block of this heap
    */
   public void freeAddress(long address) {
-    if (closed) throw Errors.closed(name);
-    if (cache != null) {
+    if (cache != null) {   // after close() it finds nothing (SlabCache.close)
       int rc = cache.free(address, -1);
       if (rc != SlabCache.NOT_MINE) {
         if (rc != 0) throw freeFailure(rc, address);
         return;
       }
     }
+    if (closed) throw Errors.closed(name);
     int rc = Blocks.free(handle, address);
     if (rc != 0) throw freeFailure(rc, address);
     if (leaks != null) leaks.untrack(address);

@@ -60,6 +60,47 @@ class CloseTest {
     assertThrows(IllegalStateException.class, heap::stats);
   }
 
+
+  /**
+   * The thread cache's fast paths do not read the closed flag: close() empties the tables they
+   * read. A thread that cached blocks before the close, and still holds them, sees it closed.
+   */
+  @Test
+  void threadsThatCachedBlocksSeeTheHeapClosed() throws Exception {
+    Heap heap = Heap.builder().name("cached-then-closed").build();
+    CountDownLatch cached = new CountDownLatch(1);
+    CountDownLatch closed = new CountDownLatch(1);
+    AtomicReference<Throwable> failure = new AtomicReference<>();
+    Thread other = new Thread(() -> {
+      try {
+        ByteBuffer b = heap.allocate(64);
+        heap.free(b);
+        b = heap.allocate(64);   // the cache's buffer object, reused
+        long a = heap.allocateAddress(64);
+        heap.freeAddress(heap.allocateAddress(48));   // held back by the cache
+        cached.countDown();
+        closed.await();
+        ByteBuffer live = b;
+        for (Executable call : List.<Executable>of(() -> heap.allocate(64),
+            () -> heap.allocateAddress(64), () -> heap.allocateAddress(48),
+            () -> heap.free(live), () -> heap.freeAddress(a), () -> heap.allocate(70_000))) {
+          IllegalStateException e = assertThrows(IllegalStateException.class, call);
+          assertTrue(e.getMessage().contains("cached-then-closed"), e.getMessage());
+        }
+      } catch (Throwable t) {
+        failure.set(t);
+      }
+    });
+    other.start();
+    cached.await();
+    ByteBuffer mine = heap.allocate(64);
+    heap.close();
+    closed.countDown();
+    other.join();
+    if (failure.get() != null) throw new AssertionError(failure.get());
+    assertThrows(IllegalStateException.class, () -> heap.free(mine));
+    assertThrows(IllegalStateException.class, () -> heap.allocateAddress(16));
+  }
   @Test
   void defaultHeapCannotBeClosed() {
     Heap d = Heap.defaultHeap();

@@ -17,6 +17,9 @@
  *   catch a double free racing with another thread).
  * - The fast path touches no native memory, so a call racing with close() cannot fault. A
  *   reallocation's copy is the one exception: it runs inside a core call (segfit_copy).
+ *   Nor does it read the heap's closed flag: close() empties the tables it reads (threads'
+ *   caches, slabs by address), so that a call made after close() finds nothing here and goes
+ *   on to Heap's closed check.
  * - A thread's emptied slabs go back to the core beyond a small budget. Its other slabs but
  *   the current one of each class are parked: sweeps (Sweeper's thread, and trim()) return a
  *   parked slab once all its blocks are free, by its owner or by other threads, and its owner
@@ -38,6 +41,7 @@ import java.lang.invoke.MethodType;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.Iterator;
@@ -51,6 +55,8 @@ public final class SlabCache {
   public static final int NOT_MINE = 1;
 
   static final VarHandle HINT = MethodHandles.arrayElementVarHandle(byte[].class);
+  private static final VarHandle BY_THREAD =
+      MethodHandles.arrayElementVarHandle(ThreadCache[].class);
   private static final int MAX = (int) NativeHeap.lendMax();
   private static final long MAX_SIZE = NativeHeap.maxSize();
   private static final int LOW_BITS = NativeHeap.regionShift();
@@ -366,6 +372,7 @@ public final class SlabCache {
   }
 
   private ThreadCache localSlow(Thread t) {
+    if (closed) return null;
     ThreadCache c = local.get();
     if (c == null) {
       c = register(t);
@@ -374,7 +381,14 @@ public final class SlabCache {
     if (c.thread == null) return null;   // a virtual thread's marker
     int slot = (int) t.getId() & (THREAD_SLOTS - 1);
     ThreadCache there = byThread[slot];
-    if (there == null || !there.thread.isAlive()) byThread[slot] = c;
+    if (there == null || !there.thread.isAlive()) {
+      // Volatile, as close()'s clearing: either close() clears this entry, or this sees closed.
+      BY_THREAD.setVolatile(byThread, slot, c);
+      if (closed) {
+        BY_THREAD.compareAndSet(byThread, slot, c, null);
+        return null;
+      }
+    }
     return c;
   }
 
@@ -393,6 +407,7 @@ public final class SlabCache {
     LentSlab s = new LentSlab(owner, start, slabSize[cls], cls, classSize[cls],
         (int) (r & (LentSlab.UNIT - 1)));
     synchronized (this) {
+      if (closed) return null;   // its memory went with the heap; close() emptied the tables
       for (long unit = start; unit - start < s.size; unit += LentSlab.UNIT) {
         int k = slot(unit);
         if (bySlot[k] == null) {
@@ -450,9 +465,20 @@ public final class SlabCache {
     return Long.MIN_VALUE;
   }
 
-  /** The heap is closed: sweeps stop (its slabs went with it). */
+  /**
+   * The heap is closed: sweeps stop (its slabs went with it), and the tables the fast paths
+   * read are emptied, so that a call made after this returned finds no thread cache and no
+   * lent slab, and the caller reports the heap closed.
+   */
   public void close() {
     closed = true;
+    for (int i = 0; i < THREAD_SLOTS; i++) BY_THREAD.setVolatile(byThread, i, null);
+    synchronized (this) {   // lend() publishes a slab under this, unless closed
+      Arrays.fill(bySlot, null);
+      Arrays.fill(byLow, null);
+      collided.clear();
+      collisions = 0;
+    }
   }
 
   /** A sweep's candidate for taking a held slab: what it read before the barrier. */

@@ -59,8 +59,33 @@ int _sf_free_finish(sf_op_t *op, sf_slab_t *slab, void *p) {
   return 0;
 }
 
-void _sf_free_release(sf_op_t *op, sf_slab_t *slab, void *p) {
+/* Counts a free of another thread's block where the freeing thread writes alone, for it is as
+   costly as the free's other atomics to add to a counter every freeing thread shares: in its
+   thread heap for the heap, or, for a thread that only frees (the JVM's Cleaner, a worker
+   releasing what an event loop allocated: they get no thread heap), in its record's counts,
+   which serve one heap at a time (the first it frees into; statistics read them, thread exit
+   and heap destroy fold or drop them and free them for another heap). The heap's shared
+   counter takes the rest. */
+static void sf_count_remote(sf_op_t *op, unsigned cls) {
   sf_heap_t *heap = op->heap;
+  sf_tld_t *t = op->tld;
+  sf_theap_t *self = t->cache[heap->slot];
+  if (sf_likely(self->heap == heap)) {
+    _sf_count_inc(&self->remote_frees[cls]);
+    return;
+  }
+  sf_heap_t *f = atomic_load_explicit(&t->freeing, memory_order_relaxed);
+  if (f == NULL) {
+    /* The counts were zeroed before `freeing` was cleared (release), by whoever cleared it. */
+    atomic_thread_fence(memory_order_acquire);
+    atomic_store_explicit(&t->freeing, heap, memory_order_relaxed);
+    f = heap;
+  }
+  if (f == heap) _sf_count_inc(&t->freeing_counts[cls]);
+  else atomic_fetch_add_explicit(&heap->body->remote_frees[cls], 1, memory_order_relaxed);
+}
+
+void _sf_free_release(sf_op_t *op, sf_slab_t *slab, void *p) {
   sf_block_t *b = p;
   if (atomic_load_explicit(&slab->owner_tld, memory_order_relaxed) == op->tld) {
     sf_theap_t *th = atomic_load_explicit(&slab->owner, memory_order_relaxed);
@@ -75,12 +100,14 @@ void _sf_free_release(sf_op_t *op, sf_slab_t *slab, void *p) {
      (and counted) before the push: once the block is on the stack the owner may collect it,
      hand the empty slab back and give it another class. */
   unsigned cls = _sf_slab_class(slab);
-  atomic_fetch_add_explicit(&heap->body->remote_frees[cls], 1, memory_order_relaxed);
+  sf_count_remote(op, cls);
+  sf_assert(((uintptr_t)b & ~SF_TFREE_TOP_MASK) == 0);
   uintptr_t old = atomic_load_explicit(&slab->thread_free, memory_order_relaxed);
   do {
-    b->next = (sf_block_t *)old;
-  } while (!atomic_compare_exchange_weak_explicit(&slab->thread_free, &old, (uintptr_t)b,
-                                                  memory_order_seq_cst, memory_order_relaxed));
+    b->next = (sf_block_t *)(old & SF_TFREE_TOP_MASK);
+  } while (!atomic_compare_exchange_weak_explicit(
+      &slab->thread_free, &old, ((old & ~SF_TFREE_TOP_MASK) + SF_TFREE_ONE) | (uintptr_t)b,
+      memory_order_seq_cst, memory_order_relaxed));
   /* Thread heaps are pooled, never unmapped: a stale owner only costs a useless scan. */
   sf_theap_t *owner = atomic_load_explicit(&slab->owner, memory_order_relaxed);
   if (owner != NULL) {

@@ -561,6 +561,12 @@ int segfit_heap_destroy(segfit_heap_t *heap) {
   pthread_mutex_unlock(&_sf_global_lock);
   /* Calls that entered before `closed` became visible finish; later ones see it. */
   _sf_thread_wait_heap_idle(heap);
+  /* No call counts into the heap now: threads' counts for it go, so that they may count for
+     another heap (whose handle may be this one's, reused). */
+  pthread_mutex_lock(&_sf_global_lock);
+  for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next)
+    if (atomic_load_explicit(&t->freeing, memory_order_relaxed) == heap) _sf_stats_fold_freeing(t);
+  pthread_mutex_unlock(&_sf_global_lock);
   sf_heap_body_t *b = heap->body;
   _sf_large_destroy_all(heap);
   _sf_segment_destroy_all(heap);

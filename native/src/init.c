@@ -45,12 +45,13 @@ static void sf_fork_child(void) {
 /* --- threads --------------------------------------------------------------------------------- */
 /* The pthread key's destructor: the thread heaps' slabs go to their heaps (abandoned, or back
    to the pools when empty), then, in one hold of the global lock, the thread heaps' counters
-   and records and the thread record itself. */
+   and records, the record's own counters and the record itself. */
 static void sf_thread_done(void *arg) {
   sf_tld_t *t = arg;
   _sf_theap_abandon_all(t);
   pthread_mutex_lock(&_sf_global_lock);
   _sf_theap_free_all(t);
+  _sf_stats_fold_freeing(t);
   _sf_thread_exit_locked(t);
   pthread_mutex_unlock(&_sf_global_lock);
 }

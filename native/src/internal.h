@@ -239,6 +239,7 @@ void _sf_debug_guard_remove(const uint8_t *block);
 
 /* stats.c */
 void _sf_stats_fold(sf_theap_t *th);                 /* pre: global lock */
+void _sf_stats_fold_freeing(sf_tld_t *tld);          /* pre: global lock */
 
 /* ------------------------------------------------------------------------------------------
    Inline helpers of the fast paths: size-class arithmetic, slab and segment-map lookups, and

@@ -2,8 +2,8 @@
 /* segfit — statistics: cheap counters, summed by the reader.
  *
  * Allocation and free counters per class live in each thread heap, written only by the owner
- * (_sf_count_inc: no locked read-modify-write); remote frees are counted per heap with a
- * relaxed fetch_add; slab, segment, purge and large-block figures sit in the heap body under
+ * (_sf_count_inc: no locked read-modify-write), remote frees in the freeing thread's, or in its
+ * thread record's counts if it has no thread heap (free.c, sf_count_remote); slab, segment, purge and large-block figures sit in the heap body under
  * its locks. A reader holds the global lock, under which thread heaps appear, disappear and
  * fold their counters into the heap, so each event is counted exactly once. Gauges derived
  * from two counters (live = allocs - frees) can be momentarily off under concurrent calls.
@@ -22,11 +22,29 @@ void _sf_stats_fold(sf_theap_t *th) {
   for (unsigned c = 0; c < SF_CLASSES; c++) {
     b->allocs[c] += sf_ld(&th->allocs[c]);
     b->frees[c] += sf_ld(&th->frees[c]);
+    atomic_fetch_add_explicit(&b->remote_frees[c], sf_ld(&th->remote_frees[c]),
+                              memory_order_relaxed);
   }
   b->reallocs_in_place += sf_ld(&th->reallocs_in_place);
   b->reallocs_moved += sf_ld(&th->reallocs_moved);
   b->reallocs_remapped += sf_ld(&th->reallocs_remapped);
   pthread_mutex_unlock(&b->lock);
+}
+
+/* A thread record's counts of remote frees (free.c, sf_count_remote) go to their heap, if it is
+   still open, and the record is free to count for another heap. pre: global lock, and no call
+   of the record's thread counts into them (it is exiting, or the heap is closed and idle). */
+void _sf_stats_fold_freeing(sf_tld_t *t) {
+  sf_heap_t *heap = atomic_load_explicit(&t->freeing, memory_order_relaxed);
+  if (heap == NULL) return;
+  bool open = !atomic_load_explicit(&heap->closed, memory_order_acquire);
+  for (unsigned c = 0; c < SF_CLASSES; c++) {
+    if (open)
+      atomic_fetch_add_explicit(&heap->body->remote_frees[c], sf_ld(&t->freeing_counts[c]),
+                                memory_order_relaxed);
+    atomic_store_explicit(&t->freeing_counts[c], 0, memory_order_relaxed);
+  }
+  atomic_store_explicit(&t->freeing, NULL, memory_order_release);
 }
 
 /* Reads the figures of one heap into a zeroed *st, from where the core keeps them: a figure
@@ -35,11 +53,20 @@ void _sf_stats_fold(sf_theap_t *th) {
 static void sf_stats_add(sf_heap_t *heap, segfit_stats_t *st) {
   sf_heap_body_t *b = heap->body;
   for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next) {
+    if (atomic_load_explicit(&t->freeing, memory_order_relaxed) == heap) {
+      for (unsigned c = 0; c < SF_CLASSES; c++) {
+        uint64_t remote = sf_ld(&t->freeing_counts[c]);
+        st->classes[c].frees += remote;
+        st->remote_frees += remote;
+      }
+    }
     for (sf_theap_t *th = t->theaps; th != NULL; th = th->next) {
       if (th->heap != heap) continue;
       for (unsigned c = 0; c < SF_CLASSES; c++) {
         st->classes[c].allocs += sf_ld(&th->allocs[c]);
-        st->classes[c].frees += sf_ld(&th->frees[c]);
+        uint64_t remote = sf_ld(&th->remote_frees[c]);
+        st->classes[c].frees += sf_ld(&th->frees[c]) + remote;
+        st->remote_frees += remote;
       }
       st->reallocs_in_place += sf_ld(&th->reallocs_in_place);
       st->reallocs_moved += sf_ld(&th->reallocs_moved);

@@ -50,6 +50,7 @@ static void sf_tld_init(sf_tld_t *t) {
   for (int i = 0; i < SF_THEAP_CACHE; i++) t->cache[i] = &_sf_theap_none;
   t->theaps = NULL;
   t->next = t->prev = t->pool_next = NULL;
+  sf_assert(atomic_load_explicit(&t->freeing, memory_order_relaxed) == NULL);   /* folded */
 }
 
 static void sf_registry_add(sf_tld_t *t) {   /* pre: global lock */

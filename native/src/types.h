@@ -155,7 +155,7 @@ struct sf_slab_s {
                                        (_sf_owner_index) */
   /* Line 2: what other threads write (remote frees). */
   _Atomic(uintptr_t) thread_free __attribute__((aligned(64)));   /* frees by other threads
-                                       (lock-free stack) */
+                                       (lock-free stack): SF_TFREE_* */
   _Atomic(uint8_t) full;            /* owner sets when it parks the slab in its full list */
   /* Line 3: unused, so that records are a power of two apart (shift-indexed). */
   uint8_t unused_[64] __attribute__((aligned(64)));
@@ -166,6 +166,17 @@ _Static_assert(__builtin_offsetof(sf_slab_t, cls) == 64 &&
                    __builtin_offsetof(sf_slab_t, segment) == 88 &&
                    __builtin_offsetof(sf_slab_t, thread_free) == 128,
                "the owner's line, the readers' line, the remote writers' line");
+
+/* A slab's thread_free word: the top block's address, and above it how many blocks the stack
+   holds, so that the owner learns how many it took back from the exchange alone, without
+   walking the stack (a walk that missed the cache on every block: the blocks were last written
+   by the freeing threads). Block addresses are below 2^SF_VA_BITS (os.c maps no segment above
+   the segment map's reach), and a slab holds fewer than 2^(64 - SF_VA_BITS) blocks. 0: empty. */
+#define SF_TFREE_COUNT_SHIFT SF_VA_BITS
+#define SF_TFREE_ONE ((uintptr_t)1 << SF_TFREE_COUNT_SHIFT)
+#define SF_TFREE_TOP_MASK (SF_TFREE_ONE - 1)
+_Static_assert(((size_t)64 << 10) / SF_MIN_BLOCK < ((size_t)1 << (64 - SF_VA_BITS)),
+               "the smallest class's slabs hold the most blocks; their count fits above the top");
 
 /* ------------------------------------------------------------------------------------------
    Segments (segment.c)
@@ -215,8 +226,11 @@ struct sf_theap_s {
                                        came back to a full slab" */
   _Atomic(uint8_t) pending;         /* remote threads: "a block came back" (for the purger) */
   /* statistics, written by the owner only (_sf_count_inc), read by anyone; two arrays, so the
-     fast paths address a counter with one scaled index */
+     fast paths address a counter with one scaled index. remote_frees: blocks of other threads'
+     slabs this thread freed (a locked add on a counter every freeing thread shares cost a
+     remote free as much as its other two atomics) */
   _Atomic(uint64_t) allocs[SF_CLASSES] __attribute__((aligned(64))), frees[SF_CLASSES];
+  _Atomic(uint64_t) remote_frees[SF_CLASSES];
   _Atomic(uint64_t) reallocs_in_place, reallocs_moved, reallocs_remapped;
   size_t keep_budget, kept_bytes;   /* other emptied slabs kept (heap.c), bytes of slabs */
 };
@@ -257,6 +271,12 @@ struct sf_tld_s {
   uint8_t pad_[SF_TLD_IN_OP_OFFSET - 53];   /* 53: the end of purged_idle */
   _Atomic(sf_heap_t *) in_op;       /* heap of the call in progress, NULL between calls */
   sf_theap_t *cache[SF_THEAP_CACHE];/* by heap->slot; &_sf_theap_none when empty */
+  /* Remote frees by a thread with no thread heap for the heap, for one heap at a time
+     (free.c, sf_count_remote): the owner sets `freeing` when it is NULL and counts (owner
+     only, _sf_count_inc); the counts are zero while it is NULL. Cleared, under the global
+     lock, by thread exit (folded into the heap) and heap destroy (dropped). */
+  _Atomic(sf_heap_t *) freeing;
+  _Atomic(uint64_t) freeing_counts[SF_CLASSES];
 } __attribute__((aligned(128)));
 _Static_assert(__builtin_offsetof(sf_tld_t, in_op) == SF_TLD_IN_OP_OFFSET, "see above");
 
@@ -324,7 +344,8 @@ typedef struct sf_heap_body_s {
   /* folded counters of exited threads (lock) */
   uint64_t allocs[SF_CLASSES], frees[SF_CLASSES];
   uint64_t reallocs_in_place, reallocs_moved, reallocs_remapped;
-  /* counters updated with atomics */
+  /* counters updated with atomics; remote_frees: folded from threads' counts, and of threads
+     that could not count in their own (free.c, sf_count_remote) */
   _Atomic(uint64_t) remote_frees[SF_CLASSES];
   _Atomic(uint64_t) limit_hits;
   _Atomic(uint64_t) limit_reclaims, limit_reclaimed_bytes;   /* _sf_heap_reclaim_for_limit */

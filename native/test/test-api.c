@@ -407,6 +407,77 @@ TEST(remote_double_free_and_free_only_thread) {
   CHECK_EQ(segfit_heap_destroy(h), 0);
 }
 
+/* A thread that frees and never allocates, one step at a time: main sets the heap and blocks,
+   the thread frees them, main reads the statistics while it lives. */
+typedef struct stepper_s {
+  pthread_barrier_t step;
+  segfit_heap_t *heap;
+  void **blocks;
+  int n, rounds, failures;
+  segfit_heap_t *counting[4];   /* per round: the heap the thread's record counts for */
+} stepper_t;
+
+static void *free_in_steps(void *arg) {
+  stepper_t *s = arg;
+  for (int r = 0; r < s->rounds; r++) {
+    pthread_barrier_wait(&s->step);
+    for (int i = 0; i < s->n; i++) s->failures += segfit_free(s->heap, s->blocks[i]) != 0;
+    s->counting[r] = atomic_load(&_sf_tls->freeing);
+    pthread_barrier_wait(&s->step);
+  }
+  return NULL;
+}
+
+static void free_step(stepper_t *s, segfit_heap_t *heap, void **blocks, int n) {
+  s->heap = heap;
+  s->blocks = blocks;
+  s->n = n;
+  pthread_barrier_wait(&s->step);
+  pthread_barrier_wait(&s->step);
+  CHECK_EQ(s->failures, 0);
+}
+
+static void check_remote(segfit_heap_t *heap, uint64_t remote, uint64_t live) {
+  segfit_stats_t st;
+  CHECK_EQ(segfit_stats(heap, &st), 0);
+  CHECK_EQ(st.remote_frees, remote);
+  CHECK_EQ(st.live_blocks, live);
+}
+
+/* A thread that only frees has no thread heap: its record counts its remote frees for one heap
+   at a time, the first it frees into. Statistics see them while it lives and after it exits;
+   another heap's go to that heap's shared counter; a destroyed heap's are dropped, so that the
+   record counts for the next heap it frees into, from zero. */
+TEST(free_only_thread_counts_its_remote_frees) {
+  segfit_heap_t *h1 = th_heap("freeing-1", -1), *h2 = th_heap("freeing-2", -1);
+  segfit_heap_t *h3 = th_heap("freeing-3", -1);
+  void *b1[3], *b2[2], *b3[4];
+  for (int i = 0; i < 3; i++) CHECK((b1[i] = segfit_alloc(h1, 64)) != NULL);
+  for (int i = 0; i < 2; i++) CHECK((b2[i] = segfit_alloc(h2, 200)) != NULL);
+  for (int i = 0; i < 4; i++) CHECK((b3[i] = segfit_alloc(h3, 64 << i)) != NULL);
+  stepper_t s = {.rounds = 3};
+  CHECK(pthread_barrier_init(&s.step, NULL, 2) == 0);
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, free_in_steps, &s) == 0);
+  free_step(&s, h1, b1, 3);
+  check_remote(h1, 3, 0);   /* counted in the living thread's record */
+  free_step(&s, h3, b3, 4);
+  check_remote(h3, 4, 0);   /* the record counts for h1: the shared counter */
+  check_remote(h1, 3, 0);
+  CHECK_EQ(segfit_heap_destroy(h1), 0);
+  free_step(&s, h2, b2, 2);
+  check_remote(h2, 2, 0);
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK(s.counting[0] == h1 && s.counting[1] == h1 && s.counting[2] == h2);
+  check_remote(h2, 2, 0);   /* folded into the heap at the thread's exit */
+  check_remote(h3, 4, 0);
+  CHECK(pthread_barrier_destroy(&s.step) == 0);
+  th_check_valid(h2);
+  th_check_valid(h3);
+  CHECK_EQ(segfit_heap_destroy(h2), 0);
+  CHECK_EQ(segfit_heap_destroy(h3), 0);
+}
+
 static void *free_all(void *arg) {
   void **args = arg;
   segfit_heap_t *h = args[0];
@@ -1248,6 +1319,7 @@ int main(void) {
   RUN(owner_index_is_exact_division);
   RUN(free_with_shared_cache_slot);
   RUN(remote_double_free_and_free_only_thread);
+  RUN(free_only_thread_counts_its_remote_frees);
   RUN(remote_frees_come_back_to_the_owner);
   RUN(limit_is_enforced);
   RUN(kept_large_mappings_are_reused);

@@ -8,8 +8,8 @@
  * ALREADY_FREE, and nothing is written. The owner's fast path flips the state byte with a
  * relaxed store and pushes on local_free; every other path flips it with a CAS (so of two
  * racing frees, or a free racing a realloc, one loses) and another thread pushes on the slab's
- * thread_free stack; if the owner had parked the slab as full it also leaves a hint byte in
- * the owner's thread heap. The fast path (a thread with a record, a non-debug heap) does both
+ * thread_free stack (from the fast path after a while: the outbox below); if the owner had
+ * parked the slab as full it also leaves a hint byte in the owner's thread heap. The fast path (a thread with a record, a non-debug heap) does both
  * without re-entering: the owner's free inline, another thread's as a tail call; anything it
  * cannot accept goes to _sf_free_slow, which finds the exact error. Limitation: the owner's
  * fast-path store is not a CAS, so a double free racing between the owner's plain free and
@@ -85,6 +85,9 @@ static void sf_count_remote(sf_op_t *op, unsigned cls) {
   else atomic_fetch_add_explicit(&heap->body->remote_frees[cls], 1, memory_order_relaxed);
 }
 
+static void sf_push_remote(sf_slab_t *slab, unsigned cls, sf_block_t *head, sf_block_t *tail,
+                           uint32_t n);
+
 void _sf_free_release(sf_op_t *op, sf_slab_t *slab, void *p) {
   sf_block_t *b = p;
   if (atomic_load_explicit(&slab->owner_tld, memory_order_relaxed) == op->tld) {
@@ -101,13 +104,22 @@ void _sf_free_release(sf_op_t *op, sf_slab_t *slab, void *p) {
      hand the empty slab back and give it another class. */
   unsigned cls = _sf_slab_class(slab);
   sf_count_remote(op, cls);
-  sf_assert(((uintptr_t)b & ~SF_TFREE_TOP_MASK) == 0);
+  b->next = NULL;
+  sf_push_remote(slab, cls, b, b, 1);
+}
+
+/* Pushes the chain head..tail of n claimed blocks of slab (class cls) onto its stack, and tells
+   a parked-full owner. */
+static void sf_push_remote(sf_slab_t *slab, unsigned cls, sf_block_t *head, sf_block_t *tail,
+                           uint32_t n) {
+  sf_assert(((uintptr_t)head & ~SF_TFREE_TOP_MASK) == 0 && n > 0);   /* not against `used`: the owner's */
   uintptr_t old = atomic_load_explicit(&slab->thread_free, memory_order_relaxed);
   do {
-    b->next = (sf_block_t *)(old & SF_TFREE_TOP_MASK);
+    tail->next = (sf_block_t *)(old & SF_TFREE_TOP_MASK);
   } while (!atomic_compare_exchange_weak_explicit(
-      &slab->thread_free, &old, ((old & ~SF_TFREE_TOP_MASK) + SF_TFREE_ONE) | (uintptr_t)b,
-      memory_order_seq_cst, memory_order_relaxed));
+      &slab->thread_free, &old,
+      ((old & ~SF_TFREE_TOP_MASK) + n * SF_TFREE_ONE) | (uintptr_t)head, memory_order_seq_cst,
+      memory_order_relaxed));
   /* Thread heaps are pooled, never unmapped: a stale owner only costs a useless scan. */
   sf_theap_t *owner = atomic_load_explicit(&slab->owner, memory_order_relaxed);
   if (owner != NULL) {
@@ -116,6 +128,84 @@ void _sf_free_release(sf_op_t *op, sf_slab_t *slab, void *p) {
     if (!atomic_load_explicit(&owner->pending, memory_order_relaxed))
       atomic_store_explicit(&owner->pending, 1, memory_order_release);
   }
+}
+
+/* --- the outbox ---------------------------------------------------------------------------
+   A remote free makes two compare-and-sets: the claim of the block's state (which makes a
+   racing double free fail, and stays) and the push onto the slab's stack, whose line the
+   owner takes back whenever it collects. The fast path claims at once and keeps the block in
+   the freeing thread's record, chained to the blocks of the same class it freed before if
+   they are of the same slab, and pushes a chain with one compare-and-set when it is
+   SF_OUTBOX_BLOCKS long or a block of another slab of its class comes (snmalloc batches its
+   remote frees in the same spirit). Only classes whose slabs hold four chains or more. The
+   blocks are FREE and on no list meanwhile: a second free of one fails as it should, the
+   owner cannot hand one out, and its slab keeps them in `used`, so it is not emptied under
+   the chain. Chains go at the thread's exit, at its first call on their heap after each
+   purger tick (_sf_enter_recheck), and when the purger takes its record over (idle for a
+   tick; segfit_trim() and a limit's reclaim take busy records between calls too): a thread
+   busy with other heaps only keeps them (at most one slab per class). Statistics count each
+   free when it is made. */
+static void sf_outbox_push(sf_tld_t *t, unsigned cls) {
+  sf_slab_t *slab = t->out[cls].slab;
+  sf_push_remote(slab, cls, t->out[cls].head, t->out[cls].tail, t->out[cls].count);
+  t->out[cls].slab = NULL;
+  t->out_used &= ~(1u << cls);
+}
+
+void _sf_outbox_flush(sf_tld_t *t) {
+  while (t->out_used != 0) sf_outbox_push(t, (unsigned)__builtin_ctz(t->out_used));
+  atomic_store_explicit(&t->out_heap, NULL, memory_order_relaxed);
+}
+
+void _sf_outbox_drop(sf_tld_t *t) {
+  for (unsigned c = 0; c < SF_OUTBOX_CLASSES; c++) t->out[c].slab = NULL;
+  t->out_used = 0;
+  atomic_store_explicit(&t->out_heap, NULL, memory_order_release);
+}
+
+void _sf_outbox_exit(sf_tld_t *t) {
+  sf_heap_t *heap = atomic_load_explicit(&t->out_heap, memory_order_relaxed);
+  if (heap == NULL) return;
+  if (_sf_thread_enter(t, heap) == 0) {
+    _sf_outbox_flush(t);
+    _sf_leave(t);
+    return;
+  }
+  pthread_mutex_lock(&_sf_global_lock);   /* closed: heap destroy may be dropping it too */
+  if (atomic_load_explicit(&t->out_heap, memory_order_relaxed) == heap) _sf_outbox_drop(t);
+  pthread_mutex_unlock(&_sf_global_lock);
+}
+
+/* A claimed block of another thread's slab, from the fast path, inside a call on op->heap. */
+static void sf_outbox_add(sf_op_t *op, sf_slab_t *slab, unsigned cls, sf_block_t *b) {
+  sf_tld_t *t = op->tld;
+  sf_count_remote(op, cls);
+  if (cls < SF_OUTBOX_CLASSES && sf_likely(t->out[cls].slab == slab)) {
+    b->next = t->out[cls].head;
+    t->out[cls].head = b;
+    if (++t->out[cls].count == SF_OUTBOX_BLOCKS) sf_outbox_push(t, cls);
+    return;
+  }
+  sf_heap_t *h = atomic_load_explicit(&t->out_heap, memory_order_relaxed);
+  if (cls >= SF_OUTBOX_CLASSES || (h != NULL && h != op->heap)) {
+    /* A class with small slabs, or the outbox holds another heap's blocks (pushed only inside
+       a call on that heap): pushed alone. */
+    b->next = NULL;
+    sf_push_remote(slab, cls, b, b, 1);
+    return;
+  }
+  if (h == NULL) {
+    /* Empty: heap destroy (_sf_outbox_drop) cleared it with a release store. */
+    atomic_thread_fence(memory_order_acquire);
+    atomic_store_explicit(&t->out_heap, op->heap, memory_order_relaxed);
+  } else if (t->out[cls].slab != NULL) {
+    sf_outbox_push(t, cls);   /* the chain of another slab of the class */
+  }
+  b->next = NULL;
+  t->out[cls].slab = slab;
+  t->out[cls].head = t->out[cls].tail = b;
+  t->out[cls].count = 1;
+  t->out_used |= 1u << cls;
 }
 
 int _sf_free_block(sf_op_t *op, sf_slab_t *slab, void *p, uint32_t idx) {
@@ -207,7 +297,12 @@ static SF_NOINLINE int sf_free_remote(sf_tld_t *tld, sf_heap_t *heap, uintptr_t 
     uint32_t idx = _sf_class_index(cls, p, &exact);
     sf_op_t op = {tld, heap, 0};
     if (exact && (!sized || sf_size_is_class(size, cls)) && _sf_free_claim(&op, slab, idx) == 0) {
-      _sf_free_release(&op, slab, p);
+      /* Ours after all when the cache slot holds another heap's thread heap (a shared slot):
+         the owner's free, out of line. */
+      if (atomic_load_explicit(&slab->owner_tld, memory_order_relaxed) == tld)
+        _sf_free_release(&op, slab, p);
+      else
+        sf_outbox_add(&op, slab, cls, p);
       _sf_leave(tld);
       return 0;
     }

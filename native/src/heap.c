@@ -31,6 +31,10 @@
 #define SF_T4(M, i) M(i), M(i + 1), M(i + 2), M(i + 3)
 #define SF_T20(M, i) SF_T4(M, i), SF_T4(M, i + 4), SF_T4(M, i + 8), SF_T4(M, i + 12), SF_T4(M, i + 16)
 #define SF_TABLE(M) {SF_T20(M, 0), SF_T20(M, 20), SF_T20(M, 40)}
+/* A chain in an outbox (free.c) holds at most a quarter of its slab. */
+_Static_assert(SF_CAP(SF_OUTBOX_CLASSES - 1) >= 4 * SF_OUTBOX_BLOCKS &&
+                   SF_CAP(SF_OUTBOX_CLASSES) < 4 * SF_OUTBOX_BLOCKS,
+               "the outbox serves the classes whose slabs hold 4 chains or more");
 const uint32_t _sf_class_size[SF_CLASSES] = SF_TABLE(SF_CS);
 /* Derived from the sizes, for division-free block arithmetic. */
 const uint64_t _sf_class_recip[SF_CLASSES] = SF_TABLE(SF_RECIP);
@@ -561,11 +565,13 @@ int segfit_heap_destroy(segfit_heap_t *heap) {
   pthread_mutex_unlock(&_sf_global_lock);
   /* Calls that entered before `closed` became visible finish; later ones see it. */
   _sf_thread_wait_heap_idle(heap);
-  /* No call counts into the heap now: threads' counts for it go, so that they may count for
-     another heap (whose handle may be this one's, reused). */
+  /* No call is in the heap now: threads' counts and outboxes for it go, untouched, so that
+     they may serve another heap. */
   pthread_mutex_lock(&_sf_global_lock);
-  for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next)
+  for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next) {
     if (atomic_load_explicit(&t->freeing, memory_order_relaxed) == heap) _sf_stats_fold_freeing(t);
+    if (atomic_load_explicit(&t->out_heap, memory_order_relaxed) == heap) _sf_outbox_drop(t);
+  }
   pthread_mutex_unlock(&_sf_global_lock);
   sf_heap_body_t *b = heap->body;
   _sf_large_destroy_all(heap);

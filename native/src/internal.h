@@ -196,6 +196,14 @@ int _sf_free_finish(sf_op_t *op, sf_slab_t *slab, void *p);
 /* What _sf_free_finish does for blocks of a non-debug heap (and for blocks leaving a debug
    heap's quarantine): count the free and put the block on a free list. */
 void _sf_free_release(sf_op_t *op, sf_slab_t *slab, void *p);
+/* The record's outbox of remote frees goes onto its slab's stack. pre: inside a call of the
+   record on out_heap, or the record taken over by the purger with out_heap open. */
+void _sf_outbox_flush(sf_tld_t *tld);
+/* Empties the outbox without touching its blocks: out_heap is closed and no call is in it.
+   pre: global lock. */
+void _sf_outbox_drop(sf_tld_t *tld);
+/* Thread exit: flushes the outbox inside a call on its heap, or drops it if that is closed. */
+void _sf_outbox_exit(sf_tld_t *tld);
 
 /* large.c */
 /* zero: the caller needs zeroed memory (then no cached mapping is reused). th: the caller's

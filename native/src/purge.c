@@ -4,7 +4,8 @@
  * One detached thread, started on the first slab allocation, wakes every quarter purge delay
  * (clamped to 2..100 ms, the smallest delay of all heaps). Each tick it takes over thread
  * records whose owner made no call since the last tick and is between calls (segfit_trim:
- * busy ones too), collects their remote frees and hands back their empty slabs (an idle owner's
+ * busy ones too), pushes the remote frees they hold back (free.c's outbox), collects their
+ * remote frees and hands back their empty slabs (an idle owner's
  * current slabs too); collects abandoned slabs; then purges dirty slabs older than the delay
  * (MADV_DONTNEED) and unmaps empty segments. Memory freed at T is back by about
  * T + delay + 2 ticks = 1.5 x delay, and by T + 1 tick when its owner has been idle for the
@@ -30,7 +31,14 @@ static uint64_t sf_tick_ms(void) {   /* pre: global lock */
   return tick < 2 ? 2 : tick;
 }
 
+/* The record's outbox holds blocks of an open heap (`only`, if given). */
+static bool sf_outbox_wanted(sf_tld_t *t, sf_heap_t *only) {
+  sf_heap_t *h = atomic_load_explicit(&t->out_heap, memory_order_relaxed);
+  return h != NULL && (only == NULL || h == only) && !atomic_load(&h->closed);
+}
+
 static bool sf_tld_wanted(sf_tld_t *t, sf_heap_t *only) {
+  if (sf_outbox_wanted(t, only)) return true;
   for (sf_theap_t *th = t->theaps; th != NULL; th = th->next)
     if ((only == NULL || th->heap == only) && !atomic_load(&th->heap->closed)) return true;
   return false;
@@ -81,7 +89,7 @@ static uint64_t sf_pass(uint64_t now, sf_pass_t mode, sf_heap_t *only, sf_tld_t 
       if (!force) continue;
     }
     if (!sf_tld_wanted(t, only)) continue;
-    if (!force && t->purged_idle && !sf_tld_pending(t)) continue;
+    if (!force && t->purged_idle && !sf_tld_pending(t) && !sf_outbox_wanted(t, only)) continue;
     atomic_fetch_or_explicit(&t->req, SF_REQ_TAKE, memory_order_seq_cst);
     any = true;
   }
@@ -95,6 +103,8 @@ static uint64_t sf_pass(uint64_t now, sf_pass_t mode, sf_heap_t *only, sf_tld_t 
         uint64_t idle = now - t->idle_since_ms;   /* no call for at least this long */
         /* Its current slabs go back below. */
         if (mode != SF_PASS_RECLAIM && idle >= tick) t->purged_idle = true;
+        /* First: its blocks may be all that keeps a slab below from being empty. */
+        if (sf_outbox_wanted(t, only)) _sf_outbox_flush(t);
         for (sf_theap_t *th = t->theaps; th != NULL; th = th->next) {
           if (atomic_load(&th->heap->closed) || (only != NULL && th->heap != only)) continue;
           atomic_exchange_explicit(&th->pending, 0, memory_order_acquire);

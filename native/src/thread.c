@@ -50,7 +50,8 @@ static void sf_tld_init(sf_tld_t *t) {
   for (int i = 0; i < SF_THEAP_CACHE; i++) t->cache[i] = &_sf_theap_none;
   t->theaps = NULL;
   t->next = t->prev = t->pool_next = NULL;
-  sf_assert(atomic_load_explicit(&t->freeing, memory_order_relaxed) == NULL);   /* folded */
+  sf_assert(atomic_load_explicit(&t->freeing, memory_order_relaxed) == NULL &&
+            atomic_load_explicit(&t->out_heap, memory_order_relaxed) == NULL);   /* at exit */
 }
 
 static void sf_registry_add(sf_tld_t *t) {   /* pre: global lock */
@@ -74,7 +75,7 @@ static void sf_registry_remove(sf_tld_t *t) {   /* pre: global lock */
 
 /* fork() (init.c takes every lock in lock order): the fallback record's lock comes first, since
    a call on that record takes the others. The child also forgets the other threads' calls in
-   progress: they never finish there. */
+   progress and outboxes: they never finish there. */
 void _sf_thread_fork_lock(void) { pthread_mutex_lock(&sf_fallback_lock); }
 void _sf_thread_fork_unlock(void) { pthread_mutex_unlock(&sf_fallback_lock); }
 
@@ -82,6 +83,9 @@ void _sf_thread_fork_child(void) {
   for (sf_tld_t *t = _sf_tlds; t != NULL; t = t->next) {
     if (t == _sf_tls) continue;
     atomic_store_explicit(&t->in_op, NULL, memory_order_relaxed);
+    /* Maybe caught halfway through an update: its blocks stay where they are (counted in
+       their slabs' `used`), as the slabs the thread owned do. */
+    _sf_outbox_drop(t);
   }
 }
 
@@ -177,8 +181,14 @@ SF_NOINLINE int _sf_enter_recheck(sf_tld_t *t, sf_heap_t *heap) {
      the purger sets bits of the same word. */
   if (req & SF_REQ_IDLE) atomic_fetch_and_explicit(&t->req, ~SF_REQ_IDLE, memory_order_relaxed);
   if (req & SF_REQ_FENCE) atomic_thread_fence(memory_order_seq_cst);   /* in_op before loads */
-  return (atomic_load_explicit(&t->req, memory_order_seq_cst) & SF_REQ_TAKE) |
-         atomic_load_explicit(&heap->closed, memory_order_seq_cst);
+  int blocked = (atomic_load_explicit(&t->req, memory_order_seq_cst) & SF_REQ_TAKE) |
+                atomic_load_explicit(&heap->closed, memory_order_seq_cst);
+  /* Once a tick, a busy thread's outbox goes too (free.c): the record is ours (the purger
+     would have seen us inside the call), and the call is on the outbox's heap. */
+  if (blocked == 0 && (req & SF_REQ_IDLE) &&
+      atomic_load_explicit(&t->out_heap, memory_order_relaxed) == heap)
+    _sf_outbox_flush(t);
+  return blocked;
 }
 
 int _sf_thread_enter(sf_tld_t *t, sf_heap_t *heap) {

@@ -95,6 +95,8 @@ void _sf_assert_fail(const char *expr, const char *file, int line);   /* os.c: r
 #define SF_SMALL_TABLE_MAX 1024                   /* classes up to here from a table (heap.c) */
 
 #define SF_THEAP_CACHE 32                         /* direct-mapped heap->theap cache per thread */
+#define SF_OUTBOX_BLOCKS 16                       /* remote frees pushed together (free.c) */
+#define SF_OUTBOX_CLASSES 20                      /* classes with >= 64 blocks a slab (heap.c) */
 #define SF_THEAP_KEEP_BYTES ((size_t)8 << 20)      /* emptied slabs a thread heap may keep */
 
 /* Per-block state bytes. NEVER: not handed out since the slab got its class. */
@@ -277,6 +279,16 @@ struct sf_tld_s {
      lock, by thread exit (folded into the heap) and heap destroy (dropped). */
   _Atomic(sf_heap_t *) freeing;
   _Atomic(uint64_t) freeing_counts[SF_CLASSES];
+  /* The outbox (free.c): for each of the first SF_OUTBOX_CLASSES classes, up to
+     SF_OUTBOX_BLOCKS blocks of one slab of `out_heap` that this thread freed and does not own,
+     claimed (FREE) and chained through their links, not yet pushed onto the slab's
+     thread_free; `out_used` has a bit per class with a chain. Touched only inside a call on
+     out_heap (by the owner, by thread exit) or by the purger holding the record; heap destroy,
+     once no call is in the heap, empties it without touching the blocks. The blocks still
+     count in their slab's `used`, so the slab is neither emptied nor recycled under them. */
+  _Atomic(sf_heap_t *) out_heap;    /* NULL: every chain empty */
+  uint32_t out_used;
+  struct { sf_slab_t *slab; sf_block_t *head, *tail; uint32_t count; } out[SF_OUTBOX_CLASSES];
 } __attribute__((aligned(128)));
 _Static_assert(__builtin_offsetof(sf_tld_t, in_op) == SF_TLD_IN_OP_OFFSET, "see above");
 

@@ -415,6 +415,7 @@ typedef struct stepper_s {
   void **blocks;
   int n, rounds, failures;
   segfit_heap_t *counting[4];   /* per round: the heap the thread's record counts for */
+  sf_tld_t *tld;                /* the thread's record, once it made a call */
 } stepper_t;
 
 static void *free_in_steps(void *arg) {
@@ -422,7 +423,8 @@ static void *free_in_steps(void *arg) {
   for (int r = 0; r < s->rounds; r++) {
     pthread_barrier_wait(&s->step);
     for (int i = 0; i < s->n; i++) s->failures += segfit_free(s->heap, s->blocks[i]) != 0;
-    s->counting[r] = atomic_load(&_sf_tls->freeing);
+    s->tld = _sf_tls;
+    if (r < 4) s->counting[r] = atomic_load(&_sf_tls->freeing);
     pthread_barrier_wait(&s->step);
   }
   return NULL;
@@ -476,6 +478,111 @@ TEST(free_only_thread_counts_its_remote_frees) {
   th_check_valid(h3);
   CHECK_EQ(segfit_heap_destroy(h2), 0);
   CHECK_EQ(segfit_heap_destroy(h3), 0);
+}
+
+/* Segments and committed bytes left in a heap after segfit_trim(). */
+static void check_trimmed(segfit_heap_t *heap, uint64_t segments) {
+  segfit_trim(heap);
+  segfit_stats_t st;
+  CHECK_EQ(segfit_stats(heap, &st), 0);
+  CHECK_EQ(st.segments, segments);
+  if (segments == 0) CHECK_EQ(st.committed_bytes, 0);
+}
+
+/* Remote frees wait in the freeing thread's outbox: FREE (a second free fails) and on no list,
+   until the chain is full, the thread exits, or its record is taken over between calls
+   (segfit_trim(), the purger); a destroyed heap's chains are dropped untouched. */
+TEST(remote_frees_wait_in_the_outbox) {
+  enum { N = 12 };   /* fewer than a chain holds: only the ways out below push them */
+  segfit_heap_t *h = th_heap("outbox", 1000000), *h2 = th_heap("outbox-2", 1000000);
+  void *b[N], *c[N], *d[3 * SF_OUTBOX_BLOCKS];
+  for (int i = 0; i < N; i++) CHECK((b[i] = segfit_alloc(h, 64)) != NULL);
+  for (int i = 0; i < N; i++) CHECK((c[i] = segfit_alloc(h2, 64)) != NULL);
+  stepper_t s = {.rounds = 5};
+  CHECK(pthread_barrier_init(&s.step, NULL, 2) == 0);
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, free_in_steps, &s) == 0);
+  free_step(&s, h, b, N);
+  /* The thread's first call took the slow path; the others went into its outbox. */
+  CHECK(atomic_load(&s.tld->out_heap) == h && s.tld->out_used != 0);
+  for (int i = 0; i < N; i++) CHECK_EQ(segfit_free(h, b[i]), SEGFIT_E_ALREADY_FREE);
+  check_remote(h, N, 0);
+  check_trimmed(h, 0);   /* the record taken over between calls: pushed, collected, returned */
+  CHECK(atomic_load(&s.tld->out_heap) == NULL);
+  /* Full chains go at once: what is left is less than one chain. */
+  for (int i = 0; i < 3 * SF_OUTBOX_BLOCKS; i++) CHECK((d[i] = segfit_alloc(h, 64)) != NULL);
+  free_step(&s, h, d, 3 * SF_OUTBOX_BLOCKS);
+  uint32_t held = 0;
+  for (unsigned c2 = 0; c2 < SF_OUTBOX_CLASSES; c2++)
+    if (s.tld->out_used & (1u << c2)) held += s.tld->out[c2].count;
+  CHECK(held < SF_OUTBOX_BLOCKS);
+  check_remote(h, N + 3 * SF_OUTBOX_BLOCKS, 0);
+  /* Blocks of another heap go alone: the outbox holds h's, pushed only in a call on h. */
+  free_step(&s, h2, c, N);
+  CHECK(atomic_load(&s.tld->out_heap) == h);
+  check_remote(h2, N, 0);
+  check_trimmed(h, 0);
+  CHECK(atomic_load(&s.tld->out_heap) == NULL);
+  for (int i = 0; i < N; i++) CHECK((c[i] = segfit_alloc(h2, 64)) != NULL);
+  free_step(&s, h2, c, N);
+  CHECK(atomic_load(&s.tld->out_heap) == h2 && s.tld->out_used != 0);
+  CHECK_EQ(segfit_heap_destroy(h2), 0);
+  CHECK(atomic_load(&s.tld->out_heap) == NULL && s.tld->out_used == 0);   /* dropped */
+  check_trimmed(h, 0);
+  free_step(&s, h, NULL, 0);
+  CHECK(pthread_join(t, NULL) == 0);   /* its exit finds the outbox empty */
+  CHECK(pthread_barrier_destroy(&s.step) == 0);
+  /* A thread that exits pushes what it holds. */
+  for (int i = 0; i < N; i++) CHECK((b[i] = segfit_alloc(h, 64)) != NULL);
+  stepper_t s2 = {.rounds = 1};
+  CHECK(pthread_barrier_init(&s2.step, NULL, 2) == 0);
+  CHECK(pthread_create(&t, NULL, free_in_steps, &s2) == 0);
+  free_step(&s2, h, b, N);
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK(pthread_barrier_destroy(&s2.step) == 0);
+  check_remote(h, 2 * N + 3 * SF_OUTBOX_BLOCKS, 0);
+  th_check_valid(h);
+  check_trimmed(h, 0);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
+/* Frees blocks of another thread's slab, then stays busy with calls of its own on the same
+   heap for a while, never idle for a whole purger tick: its chains must go anyway. */
+typedef struct busy_s {
+  segfit_heap_t *heap;
+  void **blocks;
+  int n;
+  sf_heap_t *held;   /* out_heap right after the frees, and after the busy stretch */
+  sf_heap_t *after;
+} busy_t;
+
+static void *free_then_stay_busy(void *arg) {
+  busy_t *b = arg;
+  for (int i = 0; i < b->n; i++) CHECK_EQ(segfit_free(b->heap, b->blocks[i]), 0);
+  b->held = atomic_load(&_sf_tls->out_heap);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  do {   /* 500 ms: several ticks (100 ms at most) */
+    void *p = segfit_alloc(b->heap, 32);
+    CHECK(p != NULL && segfit_free(b->heap, p) == 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+  } while ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 500);
+  b->after = atomic_load(&_sf_tls->out_heap);
+  return NULL;
+}
+
+TEST(a_busy_thread_pushes_its_outbox_each_tick) {
+  segfit_heap_t *h = th_heap("outbox-busy", 1000000);
+  void *blocks[8];
+  for (int i = 0; i < 8; i++) CHECK((blocks[i] = segfit_alloc(h, 64)) != NULL);
+  busy_t b = {h, blocks, 8, NULL, NULL};
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, free_then_stay_busy, &b) == 0);
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK(b.held == h);
+  CHECK(b.after == NULL);
+  th_check_valid(h);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
 }
 
 static void *free_all(void *arg) {
@@ -1320,6 +1427,8 @@ int main(void) {
   RUN(free_with_shared_cache_slot);
   RUN(remote_double_free_and_free_only_thread);
   RUN(free_only_thread_counts_its_remote_frees);
+  RUN(remote_frees_wait_in_the_outbox);
+  RUN(a_busy_thread_pushes_its_outbox_each_tick);
   RUN(remote_frees_come_back_to_the_owner);
   RUN(limit_is_enforced);
   RUN(kept_large_mappings_are_reused);

@@ -178,7 +178,11 @@ SEGFIT_API void *segfit_alloc_aligned(segfit_heap_t *heap, size_t size, size_t a
 SEGFIT_API void *segfit_realloc(segfit_heap_t *heap, void *ptr, size_t new_size);
 
 /* Checked free: 0, or NOT_A_BLOCK (foreign, interior, other heap), ALREADY_FREE, CLOSED,
- * CORRUPTED (debug mode; the block is still freed). NULL is a no-op returning 0. */
+ * CORRUPTED (debug mode; the block is still freed). NULL is a no-op returning 0. A block of a
+ * slab another thread owns is free at once (a second free fails) but may wait in the freeing
+ * thread's batch, at most 16 blocks per size class up to 1 KiB, before its slab can reuse it:
+ * the batch goes back when full, at the thread's exit, at its first call on the heap after
+ * each purger tick, or when the purger or segfit_trim() finds the thread between calls. */
 SEGFIT_API int segfit_free(segfit_heap_t *heap, void *ptr);
 /* As segfit_free, also checking that size is what the block was allocated with (same class). */
 SEGFIT_API int segfit_free_sized(segfit_heap_t *heap, void *ptr, size_t size);
@@ -213,8 +217,9 @@ SEGFIT_API int segfit_slab_barrier(void);
  * segfit_heap_destroy waits for the copy (the borrower's reallocation). 0 or CLOSED. */
 SEGFIT_API int segfit_copy(segfit_heap_t *heap, void *dst, const void *src, size_t size);
 
-/* Returns empty slabs and cached segments of the heap (NULL: of every heap) to the OS now.
- * A debug heap also checks and empties its quarantine of freed blocks first (NULL: the
+/* Returns empty slabs and cached segments of the heap (NULL: of every heap) to the OS now,
+ * with the batches of remote frees (segfit_free) of threads found between calls pushed back
+ * first. A debug heap also checks and empties its quarantine of freed blocks first (NULL: the
  * quarantines of the heaps the calling thread has used). Returns 0,
  * CLOSED, or CORRUPTED when a debug check failed (see segfit_debug_corruption). */
 SEGFIT_API int segfit_trim(segfit_heap_t *heap);

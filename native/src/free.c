@@ -8,10 +8,11 @@
  * ALREADY_FREE, and nothing is written. The owner's fast path flips the state byte with a
  * relaxed store and pushes on local_free; every other path flips it with a CAS (so of two
  * racing frees, or a free racing a realloc, one loses) and another thread pushes on the slab's
- * thread_free stack (from the fast path after a while: the outbox below); if the owner had
- * parked the slab as full it also leaves a hint byte in the owner's thread heap. The fast path (a thread with a record, a non-debug heap) does both
- * without re-entering: the owner's free inline, another thread's as a tail call; anything it
- * cannot accept goes to _sf_free_slow, which finds the exact error. Limitation: the owner's
+ * thread_free stack (from the fast path in chains: the outbox below); if the owner had parked
+ * the slab as full it also leaves a hint byte in the owner's thread heap. The fast path (a
+ * thread with a record, a non-debug heap) does both without re-entering: the owner's free
+ * inline, another thread's as a tail call; anything it cannot accept goes to _sf_free_slow,
+ * which finds the exact error. Limitation: the owner's
  * fast-path store is not a CAS, so a double free racing between the owner's plain free and
  * another thread is not caught.
  */
@@ -59,13 +60,13 @@ int _sf_free_finish(sf_op_t *op, sf_slab_t *slab, void *p) {
   return 0;
 }
 
-/* Counts a free of another thread's block where the freeing thread writes alone, for it is as
-   costly as the free's other atomics to add to a counter every freeing thread shares: in its
-   thread heap for the heap, or, for a thread that only frees (the JVM's Cleaner, a worker
-   releasing what an event loop allocated: they get no thread heap), in its record's counts,
-   which serve one heap at a time (the first it frees into; statistics read them, thread exit
-   and heap destroy fold or drop them and free them for another heap). The heap's shared
-   counter takes the rest. */
+/* Counts a free of another thread's block in a counter only the freeing thread writes (a
+   locked add to one that every freeing thread shares cost as much as the free's other
+   atomics): its thread heap's for the heap or, for a thread that only frees (the JVM's
+   Cleaner, a worker releasing what an event loop allocated: it gets no thread heap), its
+   record's, which count for one heap at a time (statistics read them; thread exit folds them
+   into the heap, heap destroy drops them, and either frees them for another heap). Anything
+   else goes to the heap's shared counter. */
 static void sf_count_remote(sf_op_t *op, unsigned cls) {
   sf_heap_t *heap = op->heap;
   sf_tld_t *t = op->tld;
@@ -112,7 +113,8 @@ void _sf_free_release(sf_op_t *op, sf_slab_t *slab, void *p) {
    a parked-full owner. */
 static void sf_push_remote(sf_slab_t *slab, unsigned cls, sf_block_t *head, sf_block_t *tail,
                            uint32_t n) {
-  sf_assert(((uintptr_t)head & ~SF_TFREE_TOP_MASK) == 0 && n > 0);   /* not against `used`: the owner's */
+  /* (n is not checked against `used`: that is the owner's field.) */
+  sf_assert(((uintptr_t)head & ~SF_TFREE_TOP_MASK) == 0 && n > 0);
   uintptr_t old = atomic_load_explicit(&slab->thread_free, memory_order_relaxed);
   do {
     tail->next = (sf_block_t *)(old & SF_TFREE_TOP_MASK);

@@ -44,8 +44,9 @@ static void sf_fork_child(void) {
 
 /* --- threads --------------------------------------------------------------------------------- */
 /* The pthread key's destructor: the remote frees it holds go to their slabs, the thread heaps'
-   slabs to their heaps (abandoned, or back to the pools when empty), then, in one hold of the global lock, the thread heaps' counters
-   and records, the record's own counters and the record itself. */
+   slabs to their heaps (abandoned, or back to the pools when empty), then, in one hold of the
+   global lock, the thread heaps' counters and records, the record's own counters and the
+   record itself. */
 static void sf_thread_done(void *arg) {
   sf_tld_t *t = arg;
   _sf_outbox_exit(t);

@@ -3,9 +3,10 @@
  *
  * Allocation and free counters per class live in each thread heap, written only by the owner
  * (_sf_count_inc: no locked read-modify-write), remote frees in the freeing thread's, or in its
- * thread record's counts if it has no thread heap (free.c, sf_count_remote); slab, segment, purge and large-block figures sit in the heap body under
- * its locks. A reader holds the global lock, under which thread heaps appear, disappear and
- * fold their counters into the heap, so each event is counted exactly once. Gauges derived
+ * thread record's if it has no thread heap (free.c, sf_count_remote); slab, segment, purge and
+ * large-block figures sit in the heap body under its locks. A reader holds the global lock,
+ * under which thread heaps appear, disappear and fold their counters into the heap, so each
+ * event is counted exactly once. Gauges derived
  * from two counters (live = allocs - frees) can be momentarily off under concurrent calls.
  * The figures are the SEGFIT_STATS and SEGFIT_CLASS_STATS lists of segfit.h: sf_stats_add says
  * where the core keeps each one; summing heaps goes over the lists, so it never misses a figure.

@@ -12,9 +12,8 @@
  * the slab as full it also leaves a hint byte in the owner's thread heap. The fast path (a
  * thread with a record, a non-debug heap) does both without re-entering: the owner's free
  * inline, another thread's as a tail call; anything it cannot accept goes to _sf_free_slow,
- * which finds the exact error. Limitation: the owner's
- * fast-path store is not a CAS, so a double free racing between the owner's plain free and
- * another thread is not caught.
+ * which finds the exact error. Limitation: the owner's fast-path store is not a CAS, so a
+ * double free racing between the owner's plain free and another thread is not caught.
  */
 #include "internal.h"
 

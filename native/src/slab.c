@@ -81,6 +81,17 @@ bool _sf_slab_extend(sf_slab_t *slab, sf_heap_body_t *b, int *err) {
   return true;
 }
 
+/* Puts the chain starting at list in front of the allocation list. */
+static void sf_prepend(sf_slab_t *slab, sf_block_t *list) {
+  if (slab->free != NULL) {
+    sf_block_t *t = list;
+    while (t->next != NULL) t = t->next;
+    t->next = slab->free;
+  }
+  slab->free = list;
+  slab->free_fresh = 0;
+}
+
 uint32_t _sf_slab_collect(sf_slab_t *slab) {
   /* The other threads' frees first: onto an empty allocation list (what a refill finds) they
      go as they are, no block touched. */
@@ -88,27 +99,14 @@ uint32_t _sf_slab_collect(sf_slab_t *slab) {
   uint32_t n = 0;
   if (w != 0) {
     w = atomic_exchange_explicit(&slab->thread_free, 0, memory_order_acquire);
-    sf_block_t *list = (sf_block_t *)(w & SF_TFREE_TOP_MASK);
     n = (uint32_t)(w >> SF_TFREE_COUNT_SHIFT);
-    sf_assert(list != NULL && n > 0 && slab->used >= n);
-    sf_block_t *t = list;
-    if (slab->free != NULL) {
-      while (t->next != NULL) t = t->next;
-      t->next = slab->free;
-    }
-    slab->free = list;
-    slab->free_fresh = 0;
+    sf_assert((w & SF_TFREE_TOP_MASK) != 0 && n > 0 && slab->used >= n);
+    sf_prepend(slab, (sf_block_t *)(w & SF_TFREE_TOP_MASK));
     slab->used -= n;
   }
   if (slab->local_free != NULL) {
-    sf_block_t *t = slab->local_free;
-    if (slab->free != NULL) {
-      while (t->next != NULL) t = t->next;
-      t->next = slab->free;
-    }
-    slab->free = slab->local_free;
+    sf_prepend(slab, slab->local_free);
     slab->local_free = NULL;
-    slab->free_fresh = 0;
   }
   /* Not for a slab whose owner's lists alone changed: a forked child collects slabs of threads
      that were inside a call at the fork, whose own fields it may find half updated. */

@@ -22,6 +22,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "segfit.h"
 
 #define SHIM_EXPORT __attribute__((visibility("default")))
@@ -139,7 +140,19 @@ static void bad_free(int code) {
 /* ---------------------------------------------------------------------------------------------
  * The malloc family
  * ------------------------------------------------------------------------------------------- */
-SHIM_EXPORT void *malloc(size_t size) {
+/* malloc, calloc and free take the core's fast path (_sf_alloc_else, _sf_alloc_zeroed_else,
+ * _sf_free_else) with no re-entry guard and no errno saved: it calls nothing that could
+ * allocate and leaves errno alone. What it cannot do it hands, as a tail call, to the *_slow
+ * functions, which guard the public calls. Never while t_busy: the thread is then inside the
+ * core, in the middle of a call the fast path would step on. (A signal handler that calls
+ * malloc while the interrupted code is in the fast path corrupts its lists, as it would
+ * glibc's.) */
+static inline segfit_heap_t *heap_fast(void) {
+  segfit_heap_t *heap = atomic_load_explicit(&g_heap, memory_order_acquire);
+  return SHIM_LIKELY(!t_busy) ? heap : NULL;
+}
+
+static void *malloc_slow(size_t size) {
   if (SHIM_UNLIKELY(t_busy)) return boot_alloc(size, 16);
   t_busy = 1;
   void *p = segfit_alloc(heap_get(), size);
@@ -148,22 +161,45 @@ SHIM_EXPORT void *malloc(size_t size) {
   return p;
 }
 
-SHIM_EXPORT void free(void *p) {
-  if (p == NULL || boot_owns(p)) return;
+SHIM_EXPORT void *malloc(size_t size) {
+  segfit_heap_t *heap = heap_fast();
+  if (SHIM_LIKELY(heap != NULL)) return _sf_alloc_else(heap, size, malloc_slow);
+  return malloc_slow(size);
+}
+
+/* The core's code for p (0, or the error the free ignored). */
+static int free_slow(void *p) {
+  if (p == NULL || boot_owns(p)) return 0;
   if (SHIM_UNLIKELY(t_busy)) {   /* the core freeing through libc: cannot re-enter, leak it */
     atomic_fetch_add_explicit(&g_ignored_frees, 1, memory_order_relaxed);
-    return;
+    return 0;
   }
   t_busy = 1;
   int saved = errno;
   int rc = segfit_free(heap_get(), p);
   t_busy = 0;
-  if (SHIM_LIKELY(rc == 0)) return;
+  if (SHIM_LIKELY(rc == 0)) return 0;
   errno = saved;
   if (rc == SEGFIT_E_NOT_A_BLOCK)
     atomic_fetch_add_explicit(&g_foreign_frees, 1, memory_order_relaxed);
   else
     bad_free(rc);
+  return rc;
+}
+
+SHIM_EXPORT void free(void *p) {
+  segfit_heap_t *heap = heap_fast();
+  if (SHIM_LIKELY(heap != NULL)) (void)_sf_free_else(heap, p, free_slow);
+  else (void)free_slow(p);
+}
+
+static void *calloc_slow(size_t total) {
+  if (SHIM_UNLIKELY(t_busy)) return boot_alloc(total, 16);   /* .bss: never written before */
+  t_busy = 1;
+  void *p = segfit_alloc_zeroed(heap_get(), total);
+  t_busy = 0;
+  if (SHIM_UNLIKELY(p == NULL)) errno = ENOMEM;
+  return p;
 }
 
 SHIM_EXPORT void *calloc(size_t count, size_t size) {
@@ -172,12 +208,9 @@ SHIM_EXPORT void *calloc(size_t count, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  if (SHIM_UNLIKELY(t_busy)) return boot_alloc(total, 16);   /* .bss: never written before */
-  t_busy = 1;
-  void *p = segfit_alloc_zeroed(heap_get(), total);
-  t_busy = 0;
-  if (SHIM_UNLIKELY(p == NULL)) errno = ENOMEM;
-  return p;
+  segfit_heap_t *heap = heap_fast();
+  if (SHIM_LIKELY(heap != NULL)) return _sf_alloc_zeroed_else(heap, total, calloc_slow);
+  return calloc_slow(total);
 }
 
 /* realloc of a block the core does not own: a new block holding what could be read. */

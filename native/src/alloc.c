@@ -7,7 +7,8 @@
  * counter add; no lock, no atomic read-modify-write, no call. A class with no block left is
  * refilled from there, still inside the operation. Anything else (first call of the thread, a
  * debug heap, a large size, a closed heap, the purger holding our record) goes to
- * _sf_alloc_slow, which re-enters from scratch. Zeroed memory skips the memset when the block
+ * _sf_alloc_slow, which re-enters from scratch (from _sf_alloc_else, the malloc shim's entry,
+ * to the shim's own slow function instead). Zeroed memory skips the memset when the block
  * comes from never-touched (fresh or purged) memory.
  */
 #include <string.h>
@@ -117,9 +118,16 @@ static SF_NOINLINE void *sf_alloc_refill(sf_tld_t *tld, sf_theap_t *th, unsigned
   return sf_alloc_pop(tld, th, slab, cls, zero);
 }
 
+/* Where a fast path that cannot finish goes: the slow path, which re-enters from scratch, or the
+   caller's `els` (_sf_alloc_else's; NULL everywhere else). */
+SF_INLINE void *sf_alloc_fallback(sf_heap_t *heap, size_t size, bool zero, sf_alloc_else_fn els) {
+  return els != NULL ? els(size) : _sf_alloc_slow(heap, size, 0, zero);
+}
+
 /* The fast path once entered. Its rare branches are tail calls, so the common one saves and
    restores no register. */
-SF_INLINE void *sf_alloc_entered(sf_tld_t *tld, sf_heap_t *heap, size_t size, bool zero) {
+SF_INLINE void *sf_alloc_entered(sf_tld_t *tld, sf_heap_t *heap, size_t size, bool zero,
+                                 sf_alloc_else_fn els) {
   sf_theap_t *th = tld->cache[heap->slot];
   /* The size is tested here, not before entering: the common sizes then cost one compare
      (the table's bound), large ones leave from here. */
@@ -137,49 +145,65 @@ SF_INLINE void *sf_alloc_entered(sf_tld_t *tld, sf_heap_t *heap, size_t size, bo
     return sf_alloc_pop(tld, th, slab, cls, zero);
   }
   _sf_leave(tld);
-  return _sf_alloc_slow(heap, size, 0, zero);
+  return sf_alloc_fallback(heap, size, zero, els);
 }
 
 /* Entered with non-zero flags (a purger request, a closed heap, or fence mode). */
 static SF_NOINLINE void *sf_alloc_recheck(sf_tld_t *tld, sf_heap_t *heap, size_t size,
-                                          bool zero) {
-  if (_sf_enter_recheck(tld, heap) == 0) return sf_alloc_entered(tld, heap, size, zero);
+                                          bool zero, sf_alloc_else_fn els) {
+  if (_sf_enter_recheck(tld, heap) == 0) return sf_alloc_entered(tld, heap, size, zero, els);
   _sf_leave(tld);
-  return _sf_alloc_slow(heap, size, 0, zero);
+  return sf_alloc_fallback(heap, size, zero, els);
 }
 
 /* The shared fast path from the TLS word on. */
-SF_INLINE void *sf_alloc_tld(sf_tld_t *tld, sf_heap_t *heap, size_t size, bool zero) {
+SF_INLINE void *sf_alloc_tld(sf_tld_t *tld, sf_heap_t *heap, size_t size, bool zero,
+                             sf_alloc_else_fn els) {
   if (sf_likely(tld > SF_TLD_DEAD) && sf_likely(heap != NULL)) {
     _sf_enter(tld, heap);
-    if (sf_likely(_sf_enter_flags(tld) == 0)) return sf_alloc_entered(tld, heap, size, zero);
-    return sf_alloc_recheck(tld, heap, size, zero);
+    if (sf_likely(_sf_enter_flags(tld) == 0))
+      return sf_alloc_entered(tld, heap, size, zero, els);
+    return sf_alloc_recheck(tld, heap, size, zero, els);
   }
-  return _sf_alloc_slow(heap, size, 0, zero);
+  return sf_alloc_fallback(heap, size, zero, els);
 }
 
 /* The TLS word's offset is unknown (_sf_tls_fast): through the TLS descriptor. */
 static SF_NOINLINE void *sf_alloc_desc(sf_heap_t *heap, size_t size, bool zero) {
-  return sf_alloc_tld(_sf_tls, heap, size, zero);
+  return sf_alloc_tld(_sf_tls, heap, size, zero, NULL);
 }
 
-/* The shared fast path; `zero` is a constant at each call site. */
-SF_INLINE void *sf_alloc_fast(sf_heap_t *heap, size_t size, bool zero) {
+/* The shared fast path; `zero` is a constant at each call site, so is `els` but for
+   _sf_alloc_else (which takes no descriptor call: the descriptor may allocate). */
+SF_INLINE void *sf_alloc_fast(sf_heap_t *heap, size_t size, bool zero, sf_alloc_else_fn els) {
   sf_tld_t *tld;
-  if (sf_unlikely(!_sf_tls_fast(&tld))) return sf_alloc_desc(heap, size, zero);
-  return sf_alloc_tld(tld, heap, size, zero);
+  if (sf_unlikely(!_sf_tls_fast(&tld)))
+    return els != NULL ? els(size) : sf_alloc_desc(heap, size, zero);
+  return sf_alloc_tld(tld, heap, size, zero, els);
 }
 
-void *segfit_alloc(segfit_heap_t *heap, size_t size) { return sf_alloc_fast(heap, size, false); }
+void *segfit_alloc(segfit_heap_t *heap, size_t size) {
+  return sf_alloc_fast(heap, size, false, NULL);
+}
 
 void *segfit_alloc_zeroed(segfit_heap_t *heap, size_t size) {
-  return sf_alloc_fast(heap, size, true);
+  return sf_alloc_fast(heap, size, true, NULL);
+}
+
+void *_sf_alloc_else(sf_heap_t *heap, size_t size, sf_alloc_else_fn els) {
+  sf_assert(els != NULL);
+  return sf_alloc_fast(heap, size, false, els);
+}
+
+void *_sf_alloc_zeroed_else(sf_heap_t *heap, size_t size, sf_alloc_else_fn els) {
+  sf_assert(els != NULL);
+  return sf_alloc_fast(heap, size, true, els);
 }
 
 void *segfit_alloc_aligned(segfit_heap_t *heap, size_t size, size_t alignment) {
   if (alignment == 0 || (alignment & (alignment - 1)) != 0 || alignment > SEGFIT_MAX_ALIGNMENT)
     return _sf_fail_ptr(SEGFIT_E_INVALID_ALIGNMENT);
-  if (alignment <= SF_MIN_BLOCK) return sf_alloc_fast(heap, size, false);
+  if (alignment <= SF_MIN_BLOCK) return sf_alloc_fast(heap, size, false, NULL);
   return _sf_alloc_slow(heap, size, alignment, false);
 }
 

@@ -12,7 +12,8 @@
  * the slab as full it also leaves a hint byte in the owner's thread heap. The fast path (a
  * thread with a record, a non-debug heap) does both without re-entering: the owner's free
  * inline, another thread's as a tail call; anything it cannot accept goes to _sf_free_slow,
- * which finds the exact error. Limitation: the owner's fast-path store is not a CAS, so a
+ * which finds the exact error (from _sf_free_else, the malloc shim's entry, to the shim's own
+ * slow function, which calls it). Limitation: the owner's fast-path store is not a CAS, so a
  * double free racing between the owner's plain free and another thread is not caught.
  */
 #include "internal.h"
@@ -265,6 +266,13 @@ SF_NOINLINE int _sf_free_slow(sf_heap_t *heap, void *p, size_t size, bool sized)
   return rc;
 }
 
+/* Where a fast path that cannot finish goes: the slow path, which re-enters from scratch and
+   finds the exact error, or the caller's `els` (_sf_free_else's; NULL everywhere else). */
+SF_INLINE int sf_free_fallback(sf_heap_t *heap, void *p, size_t size, bool sized,
+                               sf_free_else_fn els) {
+  return els != NULL ? els(p) : _sf_free_slow(heap, p, size, sized);
+}
+
 /* Is `size` (a sized free's) in class cls? The common sizes with one compare and a table byte. */
 SF_INLINE bool sf_size_is_class(size_t size, unsigned cls) {
   if (sf_likely(size <= SF_SMALL_TABLE_MAX)) return _sf_class_small[(size + 15) >> 4] == cls;
@@ -284,9 +292,11 @@ static SF_NOINLINE int sf_free_local_slow_leave(sf_tld_t *tld, sf_theap_t *th, s
    (non-debug) heap, claim it and hand it over, still inside the operation, as _sf_free_block
    would. A failed check or claim changed nothing: the slow path then finds the exact error
    (ALREADY_FREE, or NOT_A_BLOCK for a block never handed out or of another heap). */
-static SF_NOINLINE int sf_free_remote(sf_tld_t *tld, sf_heap_t *heap, uintptr_t e, void *p,
-                                      size_t size, bool sized) {
-  /* Six arguments at most: a tail call from the fast path, which then needs no frame. */
+static SF_NOINLINE int sf_free_remote(sf_tld_t *tld, sf_heap_t *heap, void *p, size_t size,
+                                      bool sized, sf_free_else_fn els) {
+  /* Six arguments at most: a tail call from the fast path, which then needs no frame. The map
+     entry is read again rather than passed. */
+  uintptr_t e = _sf_segment_entry(p);
   sf_segment_t *seg = (sf_segment_t *)(e & ~SF_MAP_SHIFT_BITS);
   sf_slab_t *slab = _sf_entry_slab(e, p);
   /* No thread heap key proves the heap open here: its closed flag does (the handshake's load,
@@ -309,14 +319,15 @@ static SF_NOINLINE int sf_free_remote(sf_tld_t *tld, sf_heap_t *heap, uintptr_t 
     }
   }
   _sf_leave(tld);
-  return _sf_free_slow(heap, p, size, sized);
+  return sf_free_fallback(heap, p, size, sized, els);
 }
 
 /* The fast path once entered. The slab record comes from the map entry; the slab's owner
    being the thread heap cached for this heap proves, with that thread heap's key, both that
    the caller owns the slab and that the block's heap is the one named (no load of the
    segment header, and the owner's counters without a further load). */
-SF_INLINE int sf_free_entered(sf_tld_t *tld, sf_heap_t *heap, void *p, size_t size, bool sized) {
+SF_INLINE int sf_free_entered(sf_tld_t *tld, sf_heap_t *heap, void *p, size_t size, bool sized,
+                              sf_free_else_fn els) {
   sf_theap_t *th = tld->cache[heap->slot];
   uintptr_t e = _sf_segment_entry(p);
   if (sf_likely(e != 0)) {
@@ -324,7 +335,7 @@ SF_INLINE int sf_free_entered(sf_tld_t *tld, sf_heap_t *heap, void *p, size_t si
     __asm__("" : "+r"(slab));   /* one base register for all its fields (fewer registers) */
     unsigned cls = _sf_slab_class(slab);
     if (sf_unlikely(atomic_load_explicit(&slab->owner, memory_order_relaxed) != th))
-      return sf_free_remote(tld, heap, e, p, size, sized);
+      return sf_free_remote(tld, heap, p, size, sized, els);
     if (sf_likely(_sf_theap_key(th) == heap && (!sized || sf_size_is_class(size, cls)))) {
       /* The owner test and the key together prove what the checked free checks: the caller's
          record owns the slab, and the block's heap is the one named. */
@@ -353,44 +364,53 @@ SF_INLINE int sf_free_entered(sf_tld_t *tld, sf_heap_t *heap, void *p, size_t si
     }
   }
   _sf_leave(tld);
-  return _sf_free_slow(heap, p, size, sized);
+  return sf_free_fallback(heap, p, size, sized, els);
 }
 
 /* Entered with non-zero flags (a purger request, a closed heap, or fence mode). */
 static SF_NOINLINE int sf_free_recheck(sf_tld_t *tld, sf_heap_t *heap, void *p, size_t size,
-                                       bool sized) {
-  if (_sf_enter_recheck(tld, heap) == 0) return sf_free_entered(tld, heap, p, size, sized);
+                                       bool sized, sf_free_else_fn els) {
+  if (_sf_enter_recheck(tld, heap) == 0) return sf_free_entered(tld, heap, p, size, sized, els);
   _sf_leave(tld);
-  return _sf_free_slow(heap, p, size, sized);
+  return sf_free_fallback(heap, p, size, sized, els);
 }
 
 /* The owner's fast path from the TLS word on. */
-SF_INLINE int sf_free_tld(sf_tld_t *tld, sf_heap_t *heap, void *p, size_t size, bool sized) {
+SF_INLINE int sf_free_tld(sf_tld_t *tld, sf_heap_t *heap, void *p, size_t size, bool sized,
+                          sf_free_else_fn els) {
   if (sf_likely(tld > SF_TLD_DEAD && heap != NULL)) {
     _sf_enter(tld, heap);
     if (sf_likely(_sf_enter_flags(tld) == 0))
-      return sf_free_entered(tld, heap, p, size, sized);
-    return sf_free_recheck(tld, heap, p, size, sized);
+      return sf_free_entered(tld, heap, p, size, sized, els);
+    return sf_free_recheck(tld, heap, p, size, sized, els);
   }
-  return _sf_free_slow(heap, p, size, sized);
+  return sf_free_fallback(heap, p, size, sized, els);
 }
 
 /* The TLS word's offset is unknown (_sf_tls_fast): through the TLS descriptor. */
 static SF_NOINLINE int sf_free_desc(sf_heap_t *heap, void *p, size_t size, bool sized) {
-  return sf_free_tld(_sf_tls, heap, p, size, sized);
+  return sf_free_tld(_sf_tls, heap, p, size, sized, NULL);
 }
 
-/* The owner's fast path; `sized` is a constant at each call site. */
-SF_INLINE int sf_free_fast(sf_heap_t *heap, void *p, size_t size, bool sized) {
+/* The owner's fast path; `sized` is a constant at each call site, so is `els` but for
+   _sf_free_else (which takes no descriptor call: the descriptor may allocate). */
+SF_INLINE int sf_free_fast(sf_heap_t *heap, void *p, size_t size, bool sized,
+                           sf_free_else_fn els) {
   sf_tld_t *tld;
-  if (sf_unlikely(!_sf_tls_fast(&tld))) return sf_free_desc(heap, p, size, sized);
-  return sf_free_tld(tld, heap, p, size, sized);
+  if (sf_unlikely(!_sf_tls_fast(&tld)))
+    return els != NULL ? els(p) : sf_free_desc(heap, p, size, sized);
+  return sf_free_tld(tld, heap, p, size, sized, els);
 }
 
-int segfit_free(segfit_heap_t *heap, void *p) { return sf_free_fast(heap, p, 0, false); }
+int segfit_free(segfit_heap_t *heap, void *p) { return sf_free_fast(heap, p, 0, false, NULL); }
 
 int segfit_free_sized(segfit_heap_t *heap, void *p, size_t size) {
-  return sf_free_fast(heap, p, size, true);
+  return sf_free_fast(heap, p, size, true, NULL);
+}
+
+int _sf_free_else(sf_heap_t *heap, void *p, sf_free_else_fn els) {
+  sf_assert(els != NULL);
+  return sf_free_fast(heap, p, 0, false, els);
 }
 
 int64_t segfit_usable_size(segfit_heap_t *heap, const void *p) {

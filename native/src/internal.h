@@ -182,9 +182,23 @@ uint64_t _sf_purge_released(sf_heap_t *heap, uint64_t now);
 size_t _sf_block_usable(const sf_heap_t *heap, const sf_slab_t *slab);
 void *_sf_alloc_slow(sf_heap_t *heap, size_t size, size_t alignment, bool zero);
 void *_sf_alloc_in(sf_theap_t *th, size_t size, size_t alignment, bool zero, int *err);
+/* segfit_alloc's (segfit_alloc_zeroed's) fast path, and els(size) wherever that would take the
+   slow path (a thread without a record or a known TLS offset, a purger request it cannot
+   pass, a large size, another heap in the record's cache slot, a debug heap): for the malloc
+   shim, which calls it without its re-entry guard, since the fast path calls nothing in libc
+   but locks and memory-mapping calls. A failed refill returns NULL, its error set, without
+   calling els. */
+typedef void *(*sf_alloc_else_fn)(size_t size);
+void *_sf_alloc_else(sf_heap_t *heap, size_t size, sf_alloc_else_fn els);
+void *_sf_alloc_zeroed_else(sf_heap_t *heap, size_t size, sf_alloc_else_fn els);
 
 /* free.c */
 int _sf_free_slow(sf_heap_t *heap, void *p, size_t size, bool sized);
+/* segfit_free's fast path, and els(p) wherever that would take the slow path (any error, a
+   pointer in no segment, a block it cannot free by itself), having changed nothing: as
+   _sf_alloc_else, for the malloc shim. Returns 0 or what els returns. */
+typedef int (*sf_free_else_fn)(void *p);
+int _sf_free_else(sf_heap_t *heap, void *p, sf_free_else_fn els);
 /* Checks p is a live block of heap and returns its slab (NULL: large or error *err). */
 int _sf_block_check(sf_heap_t *heap, const void *p, sf_slab_t **slab, uint32_t *idx);
 int _sf_free_block(sf_op_t *op, sf_slab_t *slab, void *p, uint32_t idx);

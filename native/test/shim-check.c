@@ -162,6 +162,53 @@ static void check_foreign(void) {
   p_free(live);
 }
 
+static void *free_twice(void *arg) {
+  p_free(arg);
+  p_free(arg);
+  return NULL;
+}
+
+/* A double free reaches the checked free whether the owner (free_twice_fn NULL) or another
+ * thread makes it: strict mode aborts. In a child, so that the test goes on. */
+static void check_double_free_aborts(void *(*free_twice_fn)(void *)) {
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    alarm(10);
+    void *p = p_malloc(40);
+    if (free_twice_fn == NULL) {
+      free_twice(p);
+    } else {
+      pthread_t t;
+      if (pthread_create(&t, NULL, free_twice_fn, p) != 0) _exit(3);
+      pthread_join(t, NULL);
+    }
+    _exit(0);
+  }
+  int status;
+  CHECK(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+}
+
+/* free leaves errno alone whichever path takes the pointer: a block (the core's fast path),
+ * NULL, a foreign or an interior pointer (the guarded path, which ignores them). */
+static void check_free_errors(void) {
+  static char foreign[32];
+  char *p = p_malloc(40), *q = p_malloc(40);
+  CHECK(p != NULL && q != NULL);
+  void *ptrs[] = {p, NULL, foreign + 8, q + 8, q};
+  for (unsigned i = 0; i < sizeof ptrs / sizeof *ptrs; i++) {
+    errno = 4321;
+    p_free(ptrs[i]);
+    CHECK(errno == 4321);
+  }
+  const char *strict = getenv("SEGFIT_SHIM_STRICT");
+  if (strict != NULL && strcmp(strict, "1") == 0) {
+    check_double_free_aborts(NULL);
+    check_double_free_aborts(free_twice);
+  }
+}
+
 static void *strdup_many(void *arg) {
   char **out = arg;
   for (int i = 0; i < 1000; i++) {
@@ -285,6 +332,7 @@ int main(int argc, char **argv) {
   check_realloc();
   check_aligned();
   check_foreign();
+  check_free_errors();
   check_threads();
   check_dlopen();
   check_fork(0);

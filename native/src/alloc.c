@@ -90,6 +90,20 @@ SF_NOINLINE void *_sf_alloc_slow(sf_heap_t *heap, size_t size, size_t alignment,
   return p;
 }
 
+/* The current slab of cls with a block on its allocation list, or NULL: the class needs a
+   refill. Owner only. */
+SF_INLINE sf_slab_t *sf_cur_slab(sf_theap_t *th, unsigned cls) {
+  sf_slab_t *slab = th->cur[cls];
+  if (sf_unlikely(slab->free == NULL)) {
+    if (slab->local_free == NULL) return NULL;
+    /* Our own frees are the next allocation list: take them without a call. */
+    slab->free = slab->local_free;
+    slab->local_free = NULL;
+    slab->free_fresh = 0;
+  }
+  return slab;
+}
+
 /* The fast path's tail, the call entered and a block at hand: pop it and leave. */
 SF_INLINE void *sf_alloc_pop(sf_tld_t *tld, sf_theap_t *th, sf_slab_t *slab, unsigned cls,
                              bool zero) {
@@ -134,14 +148,8 @@ SF_INLINE void *sf_alloc_entered(sf_tld_t *tld, sf_heap_t *heap, size_t size, bo
   if (sf_likely(_sf_theap_key(th) == heap) &&
       (sf_likely(size <= SF_SMALL_TABLE_MAX) || sf_likely(size <= SF_SMALL_MAX))) {
     unsigned cls = _sf_size_class(size);
-    sf_slab_t *slab = th->cur[cls];
-    if (sf_unlikely(slab->free == NULL)) {
-      if (slab->local_free == NULL) return sf_alloc_refill(tld, th, cls, zero);
-      /* Our own frees are the next allocation list: take them without a call. */
-      slab->free = slab->local_free;
-      slab->local_free = NULL;
-      slab->free_fresh = 0;
-    }
+    sf_slab_t *slab = sf_cur_slab(th, cls);
+    if (sf_unlikely(slab == NULL)) return sf_alloc_refill(tld, th, cls, zero);
     return sf_alloc_pop(tld, th, slab, cls, zero);
   }
   _sf_leave(tld);
@@ -182,20 +190,20 @@ SF_INLINE void *sf_alloc_fast(sf_heap_t *heap, size_t size, bool zero, sf_alloc_
   return sf_alloc_tld(tld, heap, size, zero, els);
 }
 
-void *segfit_alloc(segfit_heap_t *heap, size_t size) {
+SF_HOT void *segfit_alloc(segfit_heap_t *heap, size_t size) {
   return sf_alloc_fast(heap, size, false, NULL);
 }
 
-void *segfit_alloc_zeroed(segfit_heap_t *heap, size_t size) {
+SF_HOT void *segfit_alloc_zeroed(segfit_heap_t *heap, size_t size) {
   return sf_alloc_fast(heap, size, true, NULL);
 }
 
-void *_sf_alloc_else(sf_heap_t *heap, size_t size, sf_alloc_else_fn els) {
+SF_HOT void *_sf_alloc_else(sf_heap_t *heap, size_t size, sf_alloc_else_fn els) {
   sf_assert(els != NULL);
   return sf_alloc_fast(heap, size, false, els);
 }
 
-void *_sf_alloc_zeroed_else(sf_heap_t *heap, size_t size, sf_alloc_else_fn els) {
+SF_HOT void *_sf_alloc_zeroed_else(sf_heap_t *heap, size_t size, sf_alloc_else_fn els) {
   sf_assert(els != NULL);
   return sf_alloc_fast(heap, size, true, els);
 }
@@ -208,8 +216,59 @@ void *segfit_alloc_aligned(segfit_heap_t *heap, size_t size, size_t alignment) {
 }
 
 /* --- realloc ------------------------------------------------------------------------------ */
+/* A small block of the caller's own slab to a small size, the call entered (the free fast
+   path's checks, then the allocation fast path's pop): `*q` the block, 0, or an error with p
+   untouched; SF_REALLOC_SLOW where the slow path must decide (not the owner's live block, a
+   large size). As the slow path, the old block is claimed with a compare-and-set before its
+   copy, so that a racing free from another thread fails instead of its memory going. */
+#define SF_REALLOC_SLOW 1
+static int sf_realloc_entered(sf_tld_t *tld, sf_heap_t *heap, void *p, size_t new_size,
+                              void **q) {
+  sf_theap_t *th = tld->cache[heap->slot];
+  uintptr_t e = _sf_segment_entry(p);
+  if (e == 0 || _sf_theap_key(th) != heap || new_size > SF_SMALL_MAX) return SF_REALLOC_SLOW;
+  sf_slab_t *old = _sf_entry_slab(e, p);
+  if (atomic_load_explicit(&old->owner, memory_order_relaxed) != th) return SF_REALLOC_SLOW;
+  bool exact;
+  uint32_t idx = _sf_owner_index(old, p, &exact);
+  if (!exact || atomic_load_explicit(&old->state[idx], memory_order_relaxed) != SF_BLOCK_LIVE)
+    return SF_REALLOC_SLOW;
+  unsigned cls = _sf_size_class(new_size);
+  if (cls == _sf_slab_class(old)) {   /* so a later sized free of new_size matches */
+    _sf_count_inc(&th->reallocs_in_place);
+    *q = p;
+    return 0;
+  }
+  sf_slab_t *slab = sf_cur_slab(th, cls);
+  if (slab == NULL) {
+    int err = 0;
+    slab = _sf_theap_refill(th, cls, &err);
+    if (slab == NULL) return err;
+  }
+  sf_op_t op = {tld, heap, 0};
+  if (_sf_free_claim(&op, old, idx) != 0) return SF_REALLOC_SLOW;   /* freed meanwhile */
+  void *block = sf_pop(th, slab, cls);
+  size_t usable = _sf_slab_bsize(old);
+  memcpy(block, p, usable < new_size ? usable : new_size);
+  _sf_free_release(&op, old, p);
+  _sf_count_inc(&th->reallocs_moved);
+  *q = block;
+  return 0;
+}
+
 void *segfit_realloc(segfit_heap_t *heap, void *p, size_t new_size) {
   if (p == NULL) return segfit_alloc(heap, new_size);
+  sf_tld_t *tld;
+  if (!_sf_tls_fast(&tld)) tld = _sf_tls;
+  if (tld > SF_TLD_DEAD && heap != NULL) {
+    _sf_enter(tld, heap);
+    void *q = NULL;
+    int rc = _sf_enter_blocked(tld, heap) == 0 ? sf_realloc_entered(tld, heap, p, new_size, &q)
+                                                : SF_REALLOC_SLOW;
+    _sf_leave(tld);
+    if (rc == 0) return q;
+    if (rc != SF_REALLOC_SLOW) return _sf_fail_ptr(rc);
+  }
   heap = sf_resolve(heap);
   if (heap == NULL) return _sf_fail_ptr(SEGFIT_E_OUT_OF_MEMORY);
   if (new_size > SEGFIT_MAX_SIZE) return _sf_fail_ptr(SEGFIT_E_INVALID_SIZE);

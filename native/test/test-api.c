@@ -617,6 +617,46 @@ TEST(remote_frees_come_back_to_the_owner) {
   CHECK_EQ(segfit_heap_destroy(h), 0);
 }
 
+/* Thousands of moves between classes, so that the target class's slab runs out and refills
+   within the call: every block keeps its contents, the old one is free at once, and the
+   statistics count an allocation, a free and a move for each. */
+TEST(realloc_moves_through_refills) {
+  segfit_heap_t *h = th_heap("realloc-many", -1);
+  enum { N = 3000 };
+  static uint8_t *b[N];
+  for (int i = 0; i < N; i++) {
+    b[i] = segfit_alloc(h, 40);
+    CHECK(b[i] != NULL);
+    th_fill(b[i], 40, (unsigned)i);
+  }
+  segfit_stats_t before, after;
+  th_stats(h, &before);
+  static const size_t sizes[] = {100, 2000, 20, 700};
+  size_t kept = 40;
+  for (int round = 0; round < 4; round++) {
+    size_t size = sizes[round];
+    for (int i = 0; i < N; i++) {
+      uint8_t *q = segfit_realloc(h, b[i], size);
+      CHECK(q != NULL && q != b[i]);
+      CHECK(th_intact(q, kept < size ? kept : size, (unsigned)i));
+      CHECK_EQ(segfit_free(h, b[i]), SEGFIT_E_ALREADY_FREE);
+      th_fill(q, size, (unsigned)i);
+      b[i] = q;
+    }
+    kept = size;
+  }
+  th_stats(h, &after);
+  CHECK_EQ(after.reallocs_moved - before.reallocs_moved, 4 * N);
+  CHECK_EQ(after.allocs - before.allocs, 4 * N);
+  CHECK_EQ(after.frees - before.frees, 4 * N);
+  CHECK_EQ(after.live_blocks, N);
+  th_check_valid(h);
+  for (int i = 0; i < N; i++) CHECK_EQ(segfit_free(h, b[i]), 0);
+  th_stats(h, &after);
+  CHECK_EQ(after.live_blocks, 0);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
 /* --- limits and options ------------------------------------------------------------------- */
 TEST(limit_is_enforced) {
   segfit_options_t o;
@@ -640,6 +680,13 @@ TEST(limit_is_enforced) {
   CHECK_EQ(st.max_bytes, o.max_bytes);
   CHECK(segfit_alloc(h, (size_t)2 << 20) == NULL);   /* large over the limit */
   CHECK_EQ(segfit_last_error(), SEGFIT_E_LIMIT);
+  /* A move to a class with no slab yet needs one: refused, the block kept as it was. */
+  th_fill(blocks[0], 1000, 9);
+  errno = 0;
+  CHECK(segfit_realloc(h, blocks[0], 40) == NULL);
+  CHECK_EQ(segfit_last_error(), SEGFIT_E_LIMIT);
+  CHECK_EQ(errno, ENOMEM);
+  CHECK(th_intact(blocks[0], 1000, 9));
   for (int i = 0; i < n; i++) CHECK_EQ(segfit_free(h, blocks[i]), 0);
   /* Freed slabs (even of another kind) make room again. */
   void *big = segfit_alloc(h, 600 << 10);
@@ -1421,6 +1468,7 @@ int main(void) {
   RUN(aligned_allocation);
   RUN(zeroed_allocation);
   RUN(realloc_in_place_moved_remapped);
+  RUN(realloc_moves_through_refills);
   RUN(checked_free_rejects_bad_pointers);
   RUN(tls_word_read_without_descriptor_call);
   RUN(owner_index_is_exact_division);

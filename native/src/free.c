@@ -402,7 +402,9 @@ SF_INLINE int sf_free_fast(sf_heap_t *heap, void *p, size_t size, bool sized,
   return sf_free_tld(tld, heap, p, size, sized, els);
 }
 
-SF_HOT int segfit_free(segfit_heap_t *heap, void *p) { return sf_free_fast(heap, p, 0, false, NULL); }
+SF_HOT int segfit_free(segfit_heap_t *heap, void *p) {
+  return sf_free_fast(heap, p, 0, false, NULL);
+}
 
 SF_HOT int segfit_free_sized(segfit_heap_t *heap, void *p, size_t size) {
   return sf_free_fast(heap, p, size, true, NULL);

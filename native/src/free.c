@@ -352,12 +352,9 @@ SF_INLINE int sf_free_entered(sf_tld_t *tld, sf_heap_t *heap, void *p, size_t si
         slab->local_free = b;
         _sf_count_inc(&th->frees[cls]);
         uint32_t used = --slab->used;   /* tested in a register: no reload of a fresh store */
-        if (sf_unlikely(used == 0 || slab->in_full)) {
-          /* The current slab of its class emptied (alloc/free of one block in a loop): keep
-             it, no call. Anything else goes to the slow path. */
-          if (used != 0 || slab->in_full || th->cur[cls] != slab || !th->retain_empty)
-            return sf_free_local_slow_leave(tld, th, slab);
-        }
+        sf_assert(slab->floor == _sf_slab_floor(th, slab));
+        if (sf_unlikely((int32_t)used <= slab->floor))
+          return sf_free_local_slow_leave(tld, th, slab);
         _sf_leave(tld);
         return 0;
       }

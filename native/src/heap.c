@@ -189,10 +189,24 @@ static void sf_unkeep(sf_theap_t *th, sf_slab_t *slab) {
   th->kept_bytes -= _sf_kind_slab_size(slab->kind);
 }
 
+/* Sets slab->floor again from what it depends on (_sf_slab_floor): after every change of
+   in_full or of the class's current slab, for each slab the change concerns. */
+static void sf_refloor(sf_theap_t *th, sf_slab_t *slab) {
+  if (slab != &_sf_slab_empty) slab->floor = _sf_slab_floor(th, slab);
+}
+
+/* The class's current slab becomes `slab` (both slabs ours). */
+static void sf_cur_set(sf_theap_t *th, unsigned cls, sf_slab_t *slab) {
+  sf_slab_t *old = th->cur[cls];
+  th->cur[cls] = slab;
+  sf_refloor(th, old);
+  sf_refloor(th, slab);
+}
+
 static void sf_set_cur(sf_theap_t *th, unsigned cls) {
   sf_slab_t *h = th->avail[cls].head;
   if (h != NULL) sf_unkeep(th, h);
-  th->cur[cls] = h != NULL ? h : &_sf_slab_empty;
+  sf_cur_set(th, cls, h != NULL ? h : &_sf_slab_empty);
 }
 
 static void sf_take(sf_theap_t *th, sf_slab_t *slab) {
@@ -201,6 +215,7 @@ static void sf_take(sf_theap_t *th, sf_slab_t *slab) {
   atomic_store_explicit(&slab->owner_tld, th->tld, memory_order_release);
   slab->in_full = 0;
   atomic_store_explicit(&slab->full, 0, memory_order_relaxed);
+  sf_refloor(th, slab);
 }
 
 void _sf_theap_unfull(sf_theap_t *th, sf_slab_t *slab) {
@@ -211,6 +226,7 @@ void _sf_theap_unfull(sf_theap_t *th, sf_slab_t *slab) {
   atomic_store_explicit(&slab->full, 0, memory_order_relaxed);
   _sf_list_append(&th->avail[cls], slab);
   sf_set_cur(th, cls);
+  sf_refloor(th, slab);
 }
 
 /* Gives an empty slab back to the heap's pool; returns the bytes uncommitted (purge delay 0:
@@ -260,7 +276,7 @@ static sf_slab_t *sf_make_current(sf_theap_t *th, sf_slab_t *slab) {
     _sf_list_remove(av, slab);
     _sf_list_push(av, slab);
   }
-  th->cur[_sf_slab_class(slab)] = slab;
+  sf_cur_set(th, _sf_slab_class(slab), slab);
   sf_unkeep(th, slab);
   sf_assert(slab->free != NULL && !slab->in_full);
   sf_assert_expensive(_sf_slab_is_valid(slab));
@@ -278,6 +294,7 @@ static bool sf_park_full(sf_theap_t *th, sf_slab_t *slab) {
   }
   _sf_list_remove(&th->avail[_sf_slab_class(slab)], slab);
   slab->in_full = 1;
+  sf_refloor(th, slab);
   _sf_list_append(&th->fulls[_sf_slab_class(slab)], slab);
   return true;
 }
@@ -340,7 +357,7 @@ static sf_slab_t *sf_refill(sf_theap_t *th, unsigned cls, int *err) {
     if (f == NULL) return NULL;
     sf_take(th, f);
     _sf_list_push(av, f);
-    th->cur[cls] = f;
+    sf_cur_set(th, cls, f);
     _sf_slab_collect(f);   /* a dirty slab of this class comes with its lists */
     if (f->free == NULL && !_sf_slab_extend(f, b, err)) return NULL;   /* stays, empty */
     return f;

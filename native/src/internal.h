@@ -321,6 +321,18 @@ SF_INLINE uint32_t _sf_owner_index(const sf_slab_t *slab, const void *p, bool *e
   return (uint32_t)((off * slab->recip) >> SF_RECIP_SHIFT);
 }
 
+/* --- the owner's free and its slab (heap.c keeps slab->floor) ------------------------------ */
+/* The owner's free goes out of line when the slab needs looking at: at once when the slab is
+   parked full (it goes back to the available list), when it empties unless it is its class's
+   current slab in a thread heap that keeps that one when empty (an allocation and a free of
+   one block in a loop then never leave the fast path), never otherwise. One signed compare of
+   `used` against this floor, which the owner sets again wherever in_full or the current slab
+   changes (heap.c). */
+SF_INLINE int32_t _sf_slab_floor(const sf_theap_t *th, const sf_slab_t *slab) {
+  if (slab->in_full) return INT32_MAX;
+  return th->retain_empty && th->cur[_sf_slab_class(slab)] == slab ? -1 : 0;
+}
+
 /* --- segment map lookups (segment.c's map) ------------------------------------------------- */
 SF_INLINE uintptr_t _sf_segment_entry(const void *p) {
   uintptr_t i = (uintptr_t)p >> SF_SEGMENT_SHIFT;   /* one shift for the bound and the index */

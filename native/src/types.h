@@ -143,6 +143,8 @@ struct sf_slab_s {
                                        purge at the next pass) */
   sf_slab_t *next, *prev;           /* list links: theap lists, segment pools, abandoned */
   uint8_t mem_fresh;                /* blocks beyond `reserved` are zero (fresh or purged) */
+  int32_t floor;                    /* owner: its free leaves the fast path when `used`
+                                       falls to this or below: _sf_slab_floor */
   /* Line 1: read by every free, the owner's and other threads'; written only when the slab
      changes class or owner. */
   _Atomic(uint8_t) cls __attribute__((aligned(64)));   /* size class; always one of the

@@ -5,7 +5,8 @@
  * direct-mapped cache, the class from a table (bit arithmetic above 1 KiB), a pop from the
  * current slab's free list (or its list of our own frees), one state-byte store and one
  * counter add; no lock, no atomic read-modify-write, no call. A class with no block left is
- * refilled from there, still inside the operation. Anything else (first call of the thread, a
+ * refilled from there, still inside the operation; segfit_alloc_aligned takes the same path with
+ * the first class whose blocks all have the alignment. Anything else (first call of the thread, a
  * debug heap, a large size, a closed heap, the purger holding our record) goes to
  * _sf_alloc_slow, which re-enters from scratch (from _sf_alloc_else, the malloc shim's entry,
  * to the shim's own slow function instead). Zeroed memory skips the memset when the block
@@ -138,6 +139,14 @@ SF_INLINE void *sf_alloc_fallback(sf_heap_t *heap, size_t size, bool zero, sf_al
   return els != NULL ? els(size) : _sf_alloc_slow(heap, size, 0, zero);
 }
 
+/* A block of class cls from the caller's thread heap, the call entered: pop it, refilling the
+   class first if it has none, and leave. */
+SF_INLINE void *sf_alloc_class(sf_tld_t *tld, sf_theap_t *th, unsigned cls, bool zero) {
+  sf_slab_t *slab = sf_cur_slab(th, cls);
+  if (sf_unlikely(slab == NULL)) return sf_alloc_refill(tld, th, cls, zero);
+  return sf_alloc_pop(tld, th, slab, cls, zero);
+}
+
 /* The fast path once entered. Its rare branches are tail calls, so the common one saves and
    restores no register. */
 SF_INLINE void *sf_alloc_entered(sf_tld_t *tld, sf_heap_t *heap, size_t size, bool zero,
@@ -147,10 +156,7 @@ SF_INLINE void *sf_alloc_entered(sf_tld_t *tld, sf_heap_t *heap, size_t size, bo
      (the table's bound), large ones leave from here. */
   if (sf_likely(_sf_theap_key(th) == heap) &&
       (sf_likely(size <= SF_SMALL_TABLE_MAX) || sf_likely(size <= SF_SMALL_MAX))) {
-    unsigned cls = _sf_size_class(size);
-    sf_slab_t *slab = sf_cur_slab(th, cls);
-    if (sf_unlikely(slab == NULL)) return sf_alloc_refill(tld, th, cls, zero);
-    return sf_alloc_pop(tld, th, slab, cls, zero);
+    return sf_alloc_class(tld, th, _sf_size_class(size), zero);
   }
   _sf_leave(tld);
   return sf_alloc_fallback(heap, size, zero, els);
@@ -212,6 +218,17 @@ void *segfit_alloc_aligned(segfit_heap_t *heap, size_t size, size_t alignment) {
   if (alignment == 0 || (alignment & (alignment - 1)) != 0 || alignment > SEGFIT_MAX_ALIGNMENT)
     return _sf_fail_ptr(SEGFIT_E_INVALID_ALIGNMENT);
   if (alignment <= SF_MIN_BLOCK) return sf_alloc_fast(heap, size, false, NULL);
+  /* The first class whose blocks all have the alignment (slabs are aligned to their size), then
+     the fast path as for any size. */
+  unsigned cls = size <= SF_SMALL_MAX ? _sf_class_for_aligned(size, alignment) : SF_CLASSES;
+  sf_tld_t *tld;
+  if (cls < SF_CLASSES && _sf_tls_fast(&tld) && tld > SF_TLD_DEAD && heap != NULL) {
+    _sf_enter(tld, heap);
+    sf_theap_t *th = tld->cache[heap->slot];
+    if (_sf_enter_blocked(tld, heap) == 0 && _sf_theap_key(th) == heap)
+      return sf_alloc_class(tld, th, cls, false);
+    _sf_leave(tld);
+  }
   return _sf_alloc_slow(heap, size, alignment, false);
 }
 

@@ -96,6 +96,25 @@ TEST(aligned_allocation) {
       CHECK_EQ(segfit_free(h, p), 0);
     }
   }
+  /* Many live at once, so that each class runs out and refills within the call; freed by
+     the requested size. */
+  enum { LIVE = 3000 };
+  static uint8_t *live[LIVE];
+  segfit_stats_t before, after;
+  th_stats(h, &before);
+  for (int i = 0; i < LIVE; i++) {
+    size_t a = (size_t)32 << (i % 6), s = 40 + (size_t)(i % 7) * 24;
+    live[i] = segfit_alloc_aligned(h, s, a);
+    CHECK(live[i] != NULL && ((uintptr_t)live[i] & (a - 1)) == 0);
+    th_fill(live[i], s, (size_t)i);
+  }
+  th_stats(h, &after);
+  CHECK_EQ(after.allocs - before.allocs, LIVE);
+  for (int i = 0; i < LIVE; i++) {
+    size_t s = 40 + (size_t)(i % 7) * 24;
+    CHECK(th_intact(live[i], s, (size_t)i));
+    CHECK_EQ(segfit_free_sized(h, live[i], s), 0);
+  }
   /* Power-of-two sizes are naturally aligned without asking. */
   for (size_t s = 16; s <= segfit_small_max(); s <<= 1) {
     void *p = segfit_alloc(h, s);

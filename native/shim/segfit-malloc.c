@@ -30,7 +30,9 @@
 #define SHIM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* Non-zero while this thread is inside the core. Initial-exec is right here: the shim is only
- * ever loaded at start-up (LD_PRELOAD or a direct link), so its TLS is in the static block. */
+ * ever loaded at start-up (LD_PRELOAD or a direct link), so its TLS is in the static block.
+ * So is the core's TLS word, which the unguarded fast path below may read through its TLS
+ * descriptor (aarch64): a static descriptor never allocates. */
 static __thread int t_busy __attribute__((tls_model("initial-exec")));
 
 static _Atomic(segfit_heap_t *) g_heap;

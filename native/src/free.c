@@ -48,7 +48,8 @@ int _sf_free_claim(sf_op_t *op, sf_slab_t *slab, uint32_t idx) {
   return 0;
 }
 
-/* The owner's slow cases after a local free: the slab became empty, or was parked full. */
+/* The owner's slow cases after a local free, when `used` fell to the slab's floor
+   (_sf_slab_floor): the slab became empty, or was parked full. */
 static SF_NOINLINE void sf_free_local_slow(sf_theap_t *th, sf_slab_t *slab) {
   if (slab->used == 0) _sf_theap_slab_emptied(th, slab);
   else if (slab->in_full) _sf_theap_unfull(th, slab);
@@ -97,7 +98,8 @@ void _sf_free_release(sf_op_t *op, sf_slab_t *slab, void *p) {
     b->next = slab->local_free;
     slab->local_free = b;
     _sf_count_inc(&th->frees[_sf_slab_class(slab)]);
-    if (--slab->used == 0 || slab->in_full) sf_free_local_slow(th, slab);
+    sf_assert(slab->floor == _sf_slab_floor(th, slab));
+    if ((int32_t)--slab->used <= slab->floor) sf_free_local_slow(th, slab);
     return;
   }
   /* Remote: count, push on the slab's stack, and tell a parked-full owner. The class is read

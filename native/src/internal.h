@@ -64,9 +64,9 @@ void _sf_init_thread(sf_tld_t *tld);                 /* tld's thread will tear i
 
 /* thread.c: thread records, the TLS word, the operation handshake */
 extern _Thread_local sf_tld_t *_sf_tls;   /* the one TLS word */
-/* x86-64: the TLS word's offset from the thread pointer when it is in static TLS (then the
-   same in every thread), found at init (thread.c); 0: unknown, the fast paths use the TLS
-   descriptor's call. Elsewhere always 0. */
+/* x86-64 and aarch64: the TLS word's offset from the thread pointer when it is in static TLS
+   (then the same in every thread), found at init (thread.c); 0: unknown, the fast paths use
+   the TLS descriptor's call. Elsewhere always 0. */
 extern _Atomic(intptr_t) _sf_tls_off;
 /* The verdict of thread.c's probe from what the descriptor's call showed: the offset, or 0. */
 intptr_t _sf_tls_static_offset(uintptr_t desc, uintptr_t off, uintptr_t desc_arg);
@@ -356,19 +356,31 @@ SF_INLINE sf_slab_t *_sf_segment_slab(sf_segment_t *seg, const void *p) {
 }
 
 /* --- the TLS word and the entry checks (thread.c) ------------------------------------------- */
-#if defined(__x86_64__) && defined(__GNUC__)
+#if (defined(__x86_64__) || defined(__aarch64__)) && defined(__GNUC__)
 #define SF_TLS_OFF 1
 #else
 #define SF_TLS_OFF 0
 #endif
-/* The fast paths' read of the TLS word: one load from %fs when the offset is known, no call.
-   False: unknown, the caller takes a variant of itself that reads _sf_tls (a tail call, so
-   that the descriptor's call, which needs a frame, is not in the fast path's function). */
+/* Where static TLS lies from the thread pointer: after the thread control block on aarch64
+   (TLS variant I), below the thread pointer on x86-64 (variant II). */
+#if defined(__aarch64__)
+#define SF_TLS_STATIC_ABOVE 1
+#else
+#define SF_TLS_STATIC_ABOVE 0
+#endif
+/* The fast paths' read of the TLS word: one load from the thread pointer when the offset is
+   known, no call. False: unknown, the caller takes a variant of itself that reads _sf_tls (a
+   tail call, so that the descriptor's call, which needs a frame, is not in the fast path's
+   function). */
 SF_INLINE bool _sf_tls_fast(sf_tld_t **t) {
 #if SF_TLS_OFF
   intptr_t off = atomic_load_explicit(&_sf_tls_off, memory_order_relaxed);
   if (sf_unlikely(off == 0)) return false;
+#if defined(__x86_64__)
   __asm__("mov %%fs:(%1), %0" : "=r"(*t) : "r"(off));
+#else
+  *t = *(sf_tld_t *const *)((uintptr_t)__builtin_thread_pointer() + (uintptr_t)off);
+#endif
 #else
   *t = _sf_tls;
 #endif

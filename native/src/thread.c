@@ -94,23 +94,27 @@ void _sf_thread_fork_child(void) {
    every access is a call through its TLS descriptor; but glibc (and musl) give a late-loaded
    library static TLS while their surplus lasts, and then the descriptor's function only returns
    the descriptor's argument: an offset that every thread shares. The proof that it is so here:
-   the call returned its descriptor's own argument, and that is negative (static TLS lies below
-   the thread pointer on x86-64), which a dynamic descriptor's argument (a pointer to its
-   resolver's data) never is. In an executable the linker has rewritten the sequence into a
-   constant, the offset in static TLS by construction: the "descriptor address" is then the
-   result itself. desc_arg is read only when desc is a descriptor. */
+   the call returned its descriptor's own argument, on the side of the thread pointer where
+   static TLS lies (SF_TLS_STATIC_ABOVE). A dynamic descriptor's function computes its result
+   from the thread's own TLS blocks, and its argument is a pointer to its resolver's data: on
+   x86-64 that pointer is never negative; on aarch64 both are positive, and the result would
+   have to equal the pointer to the byte. In an executable the linker has rewritten the sequence
+   into a constant, the offset in static TLS by construction: the "descriptor address" is then
+   the result itself. desc_arg is read only when desc is a descriptor. */
 intptr_t _sf_tls_static_offset(uintptr_t desc, uintptr_t off, uintptr_t desc_arg) {
-  if ((intptr_t)off >= 0) return 0;
+  if (SF_TLS_STATIC_ABOVE ? (intptr_t)off <= 0 : (intptr_t)off >= 0) return 0;
   if (desc == off) return (intptr_t)off;
   return desc_arg == off ? (intptr_t)off : 0;
 }
 
-/* Runs the descriptor's call as the compiler would (below the red zone), keeping the
-   descriptor's address, and sets _sf_tls_off when the TLS word is static. */
+/* Runs the descriptor's call as the compiler would, keeping the descriptor's address, and sets
+   _sf_tls_off when the TLS word is static. The sequences are the ABIs' own, so that the linker
+   rewrites them in an executable as it rewrites the compiler's. */
 static void sf_tls_probe(void) {
 #if SF_TLS_OFF
-  uintptr_t desc, off, tp;
-  __asm__ volatile("sub $128, %%rsp\n\t"
+  uintptr_t desc, off;
+#if defined(__x86_64__)
+  __asm__ volatile("sub $128, %%rsp\n\t"   /* the call's return address: below the red zone */
                    "lea _sf_tls@TLSDESC(%%rip), %%rax\n\t"
                    "mov %%rax, %0\n\t"
                    "call *_sf_tls@TLSCALL(%%rax)\n\t"
@@ -118,7 +122,23 @@ static void sf_tls_probe(void) {
                    : "=&r"(desc), "=a"(off)
                    :
                    : "memory", "cc");
+  uintptr_t tp;
   __asm__("mov %%fs:0, %0" : "=r"(tp));
+#else
+  /* The descriptor's function may change only x0, x30 and the flags; the linker's rewrite
+     writes x0 from the adrp and the ldr and drops the add and the blr. */
+  __asm__ volatile("adrp x0, :tlsdesc:_sf_tls\n\t"
+                   "ldr x1, [x0, #:tlsdesc_lo12:_sf_tls]\n\t"
+                   "add x0, x0, #:tlsdesc_lo12:_sf_tls\n\t"
+                   "mov %0, x0\n\t"
+                   ".tlsdesccall _sf_tls\n\t"
+                   "blr x1\n\t"
+                   "mov %1, x0"
+                   : "=&r"(desc), "=r"(off)
+                   :
+                   : "x0", "x1", "x30", "memory", "cc");
+  uintptr_t tp = (uintptr_t)__builtin_thread_pointer();
+#endif
   intptr_t s = _sf_tls_static_offset(desc, off, desc == off ? 0 : ((const uintptr_t *)desc)[1]);
   if (s != 0 && tp + (uintptr_t)s == (uintptr_t)&_sf_tls)
     atomic_store_explicit(&_sf_tls_off, s, memory_order_relaxed);

@@ -40,6 +40,24 @@ if(SEGFIT_FUZZ)
   target_link_libraries(fuzz-diff-libfuzzer PRIVATE Threads::Threads)
 endif()
 
+# The core dlopen()ed, as the JVM loads it: the TLS word read at a fixed offset from the thread
+# pointer (static TLS, as loaded) and through its descriptor (dynamic TLS, forced). On a shared
+# library of the core alone, built as the JNI library is (which needs a JDK): not on the shim,
+# whose initial-exec guard gives the whole library static TLS whatever the tunables say.
+if(SEGFIT_SANITIZE STREQUAL "")
+  add_library(segfit-dlopen SHARED $<TARGET_OBJECTS:segfit_core>)
+  target_link_libraries(segfit-dlopen PRIVATE Threads::Threads)
+  target_link_options(segfit-dlopen PRIVATE ${SEGFIT_SHARED_LINK_FLAGS}
+    "-Wl,--version-script=${PROJECT_SOURCE_DIR}/native/segfit.map")
+  add_executable(tls-check tls-check.c)
+  target_link_libraries(tls-check PRIVATE Threads::Threads ${CMAKE_DL_LIBS})
+  target_compile_options(tls-check PRIVATE ${SEGFIT_WARNINGS})
+  add_dependencies(tls-check segfit-dlopen)
+  segfit_test(tls-static LABELS system COMMAND tls-check $<TARGET_FILE:segfit-dlopen> static)
+  segfit_test(tls-dynamic LABELS system COMMAND tls-check $<TARGET_FILE:segfit-dlopen> dynamic
+    ENVIRONMENT "GLIBC_TUNABLES=glibc.rtld.optional_static_tls=0")
+endif()
+
 # The malloc shim under LD_PRELOAD: not under the sanitizers (their runtimes own malloc).
 if(TARGET segfit-malloc AND SEGFIT_SANITIZE STREQUAL "")
   add_executable(shim-check shim-check.c)
@@ -56,15 +74,6 @@ if(TARGET segfit-malloc AND SEGFIT_SANITIZE STREQUAL "")
   segfit_test(shim LABELS system COMMAND shim-check ENVIRONMENT ${SEGFIT_SHIM_ENV})
   segfit_test(shim-fork LABELS system COMMAND shim-check fork ${SEGFIT_SHIM_FORKS}
     ENVIRONMENT ${SEGFIT_SHIM_ENV})
-  # The core dlopen()ed (as the JVM loads it): the TLS word read at a fixed offset from the
-  # thread pointer (static TLS, as loaded) and through its descriptor (dynamic TLS, forced).
-  add_executable(tls-check tls-check.c)
-  target_link_libraries(tls-check PRIVATE Threads::Threads ${CMAKE_DL_LIBS})
-  target_compile_options(tls-check PRIVATE ${SEGFIT_WARNINGS})
-  add_dependencies(tls-check segfit-malloc)
-  segfit_test(tls-static LABELS system COMMAND tls-check $<TARGET_FILE:segfit-malloc>)
-  segfit_test(tls-dynamic LABELS system COMMAND tls-check $<TARGET_FILE:segfit-malloc>
-    ENVIRONMENT "GLIBC_TUNABLES=glibc.rtld.optional_static_tls=0")
   if(NOT CMAKE_CROSSCOMPILING)
     # Programs on the shim print the same as on glibc: python, sort, gcc, tar, git.
     segfit_test(shim-programs LABELS system slow TIMEOUT 600

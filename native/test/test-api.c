@@ -302,12 +302,16 @@ static void *tls_read_in_thread(void *arg) {
 }
 
 TEST(tls_word_read_without_descriptor_call) {
-  uintptr_t got = (uintptr_t)0x7f0000201000, off = (uintptr_t)-152;
-  CHECK_EQ(_sf_tls_static_offset(off, off, 0), -152);           /* relaxed by the linker */
-  CHECK_EQ(_sf_tls_static_offset(got, off, off), -152);         /* static: returns its argument */
+  /* An offset in static TLS, and one on the other side of the thread pointer. */
+  intptr_t in = SF_TLS_STATIC_ABOVE ? 168 : -152, out = -in;
+  uintptr_t got = (uintptr_t)0x7f0000201000, off = (uintptr_t)in;
+  CHECK_EQ(_sf_tls_static_offset(off, off, 0), in);             /* relaxed by the linker */
+  CHECK_EQ(_sf_tls_static_offset(got, off, off), in);           /* static: returns its argument */
   CHECK_EQ(_sf_tls_static_offset(got, off, 0x555500001230u), 0);   /* dynamic: argument a pointer */
-  CHECK_EQ(_sf_tls_static_offset(got, 0x1000, 0x1000), 0);     /* not below the thread pointer */
-  CHECK_EQ(_sf_tls_static_offset(0x1000, 0x1000, 0), 0);
+  CHECK_EQ(_sf_tls_static_offset(got, 0x555500001230u, 0x555500001238u), 0);   /* dynamic */
+  CHECK_EQ(_sf_tls_static_offset(got, (uintptr_t)out, (uintptr_t)out), 0);   /* wrong side */
+  CHECK_EQ(_sf_tls_static_offset((uintptr_t)out, (uintptr_t)out, 0), 0);
+  CHECK_EQ(_sf_tls_static_offset(got, 0, 0), 0);
   void *p = segfit_alloc(NULL, 16);
   CHECK(p != NULL);
 #if SF_TLS_OFF

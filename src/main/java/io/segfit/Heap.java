@@ -252,8 +252,7 @@ public final class Heap implements AutoCloseable {
    */
   public ByteBuffer reallocate(ByteBuffer buffer, int newSize) {
     checkDirect(buffer, "reallocate");
-    if (closed) throw Errors.closed(name);
-    if (cache != null) {
+    if (cache != null) {   // after close() it finds nothing (SlabCache.close)
       long address = Blocks.address(buffer);
       long r = cache.reallocate(address, buffer.capacity(), newSize);
       if (r != SlabCache.NOT_MINE) {
@@ -262,10 +261,11 @@ public final class Heap implements AutoCloseable {
         return view != null ? view : buffer(r, newSize, 0);
       }
     }
+    if (closed) throw Errors.closed(name);
     long old = leaks != null || sites != null ? Blocks.address(buffer) : 0;
     long address = Blocks.reallocateBuffer(handle, buffer, buffer.capacity(), newSize);
     if (address <= 0) {
-      throw Errors.reallocation(address, name, handle, Blocks.address(buffer), newSize);
+      throw closedOr(Errors.reallocation(address, name, handle, Blocks.address(buffer), newSize));
     }
     if (leaks != null) leaks.untrack(old);
     if (sites != null) sites.freed(old);
@@ -396,16 +396,16 @@ public final class Heap implements AutoCloseable {
    *     (the block at address is then unchanged and still live)
    */
   public long reallocateAddress(long address, long newSize) {
-    if (closed) throw Errors.closed(name);
-    if (cache != null) {
+    if (cache != null) {   // after close() it finds nothing (SlabCache.close)
       long r = cache.reallocate(address, 0, newSize);
       if (r != SlabCache.NOT_MINE) {
         if (r <= 0) throw Errors.reallocation(r, name, handle, address, newSize);
         return r;
       }
     }
+    if (closed) throw Errors.closed(name);
     long result = Blocks.reallocate(handle, address, newSize);
-    if (result <= 0) throw Errors.reallocation(result, name, handle, address, newSize);
+    if (result <= 0) throw closedOr(Errors.reallocation(result, name, handle, address, newSize));
     if (leaks != null && address != 0) leaks.untrack(address);
     if (sites != null && address != 0) sites.freed(address);
     addressAllocated(result, newSize, 0);
@@ -448,16 +448,16 @@ public final class Heap implements AutoCloseable {
    * @throws IllegalArgumentException if address is not the start of a live block of this heap
    */
   public long usableSizeAddress(long address) {
-    if (closed) throw Errors.closed(name);
-    if (cache != null) {
+    if (cache != null) {   // after close() it finds nothing (SlabCache.close)
       long size = cache.usableSize(address);
       if (size != SlabCache.NOT_MINE) {
         if (size < 0) throw Errors.block(size, name, "usableSizeAddress", address);
         return size;
       }
     }
+    if (closed) throw Errors.closed(name);
     long size = Blocks.usableSize(handle, address);
-    if (size < 0) throw Errors.block(size, name, "usableSizeAddress", address);
+    if (size < 0) throw closedOr(Errors.block(size, name, "usableSizeAddress", address));
     return size;
   }
 
@@ -601,11 +601,21 @@ public final class Heap implements AutoCloseable {
    * its leak tracker and allocation site go too.
    */
   private RuntimeException freeFailure(long code, long address) {
-    if (code != Errors.CORRUPTED) return Errors.block(code, name, "free", address);
+    if (code != Errors.CORRUPTED) return closedOr(Errors.block(code, name, "free", address));
     if (leaks != null) leaks.untrack(address);
     RuntimeException e = CorruptionReport.drain(handle, name, sites, "free", address);
     if (sites != null) sites.freed(address);
     return e;
+  }
+
+  /**
+   * What a call that reached the core throws when the core refused it: that the heap is closed,
+   * once it is. A call racing close() may reach the core after close() emptied the thread
+   * cache's tables and before the core's heap went, and the core does not know the blocks the
+   * cache held (NOT_A_BLOCK).
+   */
+  private RuntimeException closedOr(RuntimeException failure) {
+    return closed ? Errors.closed(name) : failure;
   }
 
   private ByteBuffer buffer(long address, int size, long alignment) {

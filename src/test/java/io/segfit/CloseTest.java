@@ -101,6 +101,48 @@ class CloseTest {
     assertThrows(IllegalStateException.class, () -> heap.free(mine));
     assertThrows(IllegalStateException.class, () -> heap.allocateAddress(16));
   }
+  /**
+   * Calls on blocks the thread cache lent, racing close(): close() empties the cache's tables
+   * before the core's heap goes, so a call that found its block gone from them reached the core
+   * while the core's heap was still open, which does not know lent blocks (NOT_A_BLOCK). Every
+   * such call must say the heap is closed instead.
+   */
+  @Test
+  void callsOnLentBlocksRacingCloseSeeTheHeapClosed() throws Exception {
+    int rounds = TestSupport.scaled(300, 30);
+    for (int round = 0; round < rounds; round++) {
+      Heap heap = Heap.builder().name("lent-close-" + round).jmx(false).build();
+      CountDownLatch started = new CountDownLatch(1);
+      AtomicReference<Throwable> outcome = new AtomicReference<>();
+      Thread worker = new Thread(() -> {
+        try {
+          ByteBuffer b = heap.allocate(100);
+          long a = heap.allocateAddress(100);
+          started.countDown();
+          for (int i = 0; ; i++) {
+            b = heap.reallocate(b, 96 + (i & 7));   // same class: in place, in the cache
+            a = heap.reallocateAddress(a, 96 + (i & 7));
+            heap.usableSizeAddress(a);
+          }
+        } catch (Throwable t) {
+          outcome.set(t);
+        } finally {
+          started.countDown();
+        }
+      });
+      worker.start();
+      started.await();
+      if (round % 2 == 0) Thread.sleep(0, 1000 * (round % 50));
+      heap.close();
+      worker.join();
+      Throwable t = outcome.get();
+      if (!(t instanceof IllegalStateException) || !t.getMessage().contains("closed")) {
+        throw new AssertionError("round " + round + ": a call on a lent block racing close()"
+            + " threw " + t, t);
+      }
+    }
+  }
+
   @Test
   void defaultHeapCannotBeClosed() {
     Heap d = Heap.defaultHeap();

@@ -31,8 +31,9 @@
 
 /* Non-zero while this thread is inside the core. Initial-exec is right here: the shim is only
  * ever loaded at start-up (LD_PRELOAD or a direct link), so its TLS is in the static block.
- * So is the core's TLS word, which the unguarded fast path below may read through its TLS
- * descriptor (aarch64): a static descriptor never allocates. */
+ * So is the core's TLS word, which the unguarded fast path below reads at its offset from the
+ * thread pointer on x86-64 and aarch64 (a TLS word the core's probe could not place goes to the
+ * guarded path), and through its descriptor elsewhere: a static descriptor never allocates. */
 static __thread int t_busy __attribute__((tls_model("initial-exec")));
 
 static _Atomic(segfit_heap_t *) g_heap;

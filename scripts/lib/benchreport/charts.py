@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The report's charts: a bar chart per workload and JDK (whiskers from the fastest to the slowest
-iteration), and the latency percentiles per JDK. Needs matplotlib (Debian's python3-matplotlib)."""
+iteration), and the latency percentiles per latency workload and JDK. Needs matplotlib (Debian's
+python3-matplotlib)."""
 import os
 
 from .parse import PCTS, PCT_LABELS, is_segfit, unit_of
@@ -47,8 +48,10 @@ def charts(bench_dir, tables):
             fig.savefig(os.path.join(bench_dir, name), dpi=90)
             plt.close(fig)
             made[(shape, jdk)] = name
-        keys = sorted([k for k in table if k[0] == "Latency"], key=lambda k: k[1] or 0)
-        if keys:
+        for shape in ("InterleavedLatency", "Latency"):
+            keys = sorted([k for k in table if k[0] == shape], key=lambda k: k[1] or 0)
+            if not keys:
+                continue
             fig, axes = plt.subplots(1, len(keys), figsize=(6 * len(keys), 4.2), squeeze=False)
             for ax, key in zip(axes[0], keys):
                 peers = table[key]
@@ -67,12 +70,12 @@ def charts(bench_dir, tables):
                 ax.yaxis.set_minor_formatter(NullFormatter())
                 ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: fmt_num(y)))
                 ax.set_ylabel("ns per round trip (log)")
-                ax.set_title("round trip %s, JDK %s" % (fmt_size(key[1]), jdk), fontsize=9)
+                ax.set_title("%s, round trip %s, JDK %s" % (shape, fmt_size(key[1]), jdk), fontsize=9)
                 ax.legend(fontsize=6)
                 ax.grid(True, which="both", alpha=0.3)
             fig.tight_layout()
-            name = "Latency-jdk%s.png" % jdk
+            name = "%s-jdk%s.png" % (shape, jdk)
             fig.savefig(os.path.join(bench_dir, name), dpi=90)
             plt.close(fig)
-            made[("Latency", jdk)] = name
+            made[(shape, jdk)] = name
     return made

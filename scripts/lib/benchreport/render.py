@@ -66,15 +66,27 @@ def shape_table(table, shape):
     return out
 
 
-def latency_table(table):
-    keys = sorted([k for k in table if k[0] == "Latency"], key=lambda k: k[1] or 0)
+# The latency workloads: JMH's SampleTime run of each peer alone, and InterleavedLatency, which
+# runs every peer in one loop taking turns (the tail targets' source).
+LATENCY_SHAPES = (
+    ("InterleavedLatency", "every peer in one loop taking turns, one timed round trip each, so "
+     "that a stall of the machine is as likely to hit any of them (`InterleavedLatency`, "
+     "`docs/hot-path.md` \"Tails\"); each percentile the median over the run's slices and "
+     "passes of that slice's percentile; the pooled p99.9 beside them; all include a "
+     "`System.nanoTime` pair. The tail targets are judged on these"),
+    ("Latency", "JMH SampleTime, each peer in a run of its own; each percentile the median over "
+     "the measurement iterations of that iteration's percentile; JMH's pooled p99.9 beside them; "
+     "all include the timer's own cost"),
+)
+
+
+def latency_table(table, shape, what):
+    keys = sorted([k for k in table if k[0] == shape], key=lambda k: k[1] or 0)
     out = []
     for key in keys:
         peers = table[key]
         out.append("")
-        out.append("Round trip %s, ns (SampleTime percentiles, each the median over the measurement "
-                   "iterations of that iteration's percentile; JMH's pooled p99.9 beside them; "
-                   "all include the timer's own cost):" % fmt_size(key[1]))
+        out.append("Round trip %s, ns (%s):" % (fmt_size(key[1]), what))
         out.append("")
         out.append("| peer | " + " | ".join(PCT_LABELS) + " | p99.9 pooled |")
         out.append("|---|" + "---:|" * (len(PCTS) + 1))
@@ -130,6 +142,10 @@ def report(bench_dir, doc):
     timing = run.get("timing", "?")
     lat = run.get("latencyTiming", timing)
     other = " (latency runs: `%s`)" % lat if lat != timing else ""
+    inter = run.get("interleavedTiming")
+    if inter:
+        flags_i, _, passes_i = inter.partition(", ")
+        other += "; InterleavedLatency `%s`%s per size" % (flags_i, ", " + passes_i if passes_i else "")
     flags, _, passes = timing.partition(", ")   # "<flags>, 3 passes": the passes said after
     L.append("- JMH options `%s -prof gc`%s%s; fork JVM flags on JDK 17 `%s`, on JDK 25 `%s` (for the peers: "
              "Netty and LWJGL use Unsafe and the private DirectByteBuffer constructor when allowed; "
@@ -144,7 +160,8 @@ def report(bench_dir, doc):
              "means segfit is faster. "
              "Latency percentiles are, likewise, the median over the iterations of each iteration's "
              "percentile (JMH's pooled percentiles are in the JSON, and the pooled p99.9 is in the "
-             "latency tables).")
+             "latency tables); the tail targets take them from InterleavedLatency, whose JSON has "
+             "the same form (its iterations are slices of one run with every peer taking turns).")
     L.append("- Raw JMH JSON: [%s/jmh-jdk17.json](%s/jmh-jdk17.json), [%s/jmh-jdk25.json](%s/jmh-jdk25.json); "
              "syscall counts: [%s/syscalls.json](%s/syscalls.json)." % (rel, rel, rel, rel, rel, rel))
     L.append("")
@@ -203,15 +220,16 @@ def report(bench_dir, doc):
         L.append("")
 
     L.append("### Latency percentiles of the round trip")
-    for jdk, t in sorted(tables.items()):
-        lt = latency_table(t)
-        if lt:
-            L.append("")
-            L.append("JDK %s:" % jdk)
-            L.extend(lt)
-            if ("Latency", jdk) in made:
+    for shape, what in LATENCY_SHAPES:
+        for jdk, t in sorted(tables.items()):
+            lt = latency_table(t, shape, what)
+            if lt:
                 L.append("")
-                L.append("![Latency, JDK %s](%s/%s)" % (jdk, rel, made[("Latency", jdk)]))
+                L.append("JDK %s, %s:" % (jdk, shape))
+                L.extend(lt)
+                if (shape, jdk) in made:
+                    L.append("")
+                    L.append("![%s, JDK %s](%s/%s)" % (shape, jdk, rel, made[(shape, jdk)]))
     L.append("")
 
     if sysc:

@@ -73,8 +73,11 @@ TARGETS = [
     # Peers that grow by allocate + copy + free (no realloc of their own).
     target("realloc growth ≥ {limit:.0f}x faster than copying peers", "ReallocGrowth", (None,), "segfit",
            ("allocateDirect", "nettyPooled", "nettyAdaptive", "ffmConfinedArena"), 20, faster=True),
-    target("p99.9 of round trip {size} ≤ best peer", "Latency", ROUND_TRIP_SIZES, "segfit", EVERY_PEER,
-           1.0, measure="99.9"),
+    # Tails from InterleavedLatency (every peer in one loop, taking turns), where a stall of the
+    # machine is as likely to hit any peer; JMH's Latency, which runs them one after another,
+    # is reported but judges nothing.
+    target("p99.9 of round trip {size} ≤ best peer", "InterleavedLatency", ROUND_TRIP_SIZES, "segfit",
+           EVERY_PEER, 1.0, measure="99.9"),
 ] + _netty_rows() + [
     # The hot-path issue's bar: no row slower than the fastest peer measured beside it (on JDK 25
     # that includes libc's malloc and free as critical FFM downcalls), tails included.
@@ -90,8 +93,8 @@ TARGETS = [
            EVERY_PEER, 1.0),
     target("producer/consumer ≤ {limit:.1f}x the fastest peer", "ProducerConsumer", (None,), "segfit",
            EVERY_PEER, 1.0),
-    target("p99.99 of round trip {size} ≤ best peer", "Latency", ROUND_TRIP_SIZES, "segfit", EVERY_PEER,
-           1.0, measure="99.99"),
+    target("p99.99 of round trip {size} ≤ best peer", "InterleavedLatency", ROUND_TRIP_SIZES, "segfit",
+           EVERY_PEER, 1.0, measure="99.99"),
 ]
 
 

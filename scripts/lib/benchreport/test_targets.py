@@ -50,7 +50,7 @@ class TargetsTest(unittest.TestCase):
         self.assertIn("NettyTwoThreads 64 B, segfit (SegfitByteBufAllocator)", str(e.exception))
 
     def test_a_missing_workload_or_size_names_the_row(self):
-        for key in (("NettyGrowth", None), ("Latency", 64)):
+        for key in (("NettyGrowth", None), ("InterleavedLatency", 64)):
             tables = copy.deepcopy(self.tables)
             del tables["25"][key]
             with self.assertRaises(MissingResult) as e:
@@ -58,7 +58,7 @@ class TargetsTest(unittest.TestCase):
             self.assertIn("workload " + key[0], str(e.exception))
 
     def test_a_missing_percentile_names_the_row(self):
-        del self.tables["17"][("Latency", 1024)]["segfit"]["percentiles"]["99.9"]
+        del self.tables["17"][("InterleavedLatency", 1024)]["segfit"]["percentiles"]["99.9"]
         with self.assertRaises(MissingResult) as e:
             evaluate(self.tables, {})
         self.assertIn("'p99.9 of round trip 1 KiB ≤ best peer'", str(e.exception))

@@ -443,12 +443,24 @@ final class LentSlab extends LentSlabPad {
 }
 
 /**
+ * A cache line before LentSlabFinals' fields. The collector may copy the slabs a table holds
+ * (SlabCache's) one after another, so that one thread's slab ends where another's begins:
+ * without it, each owner's writes of its slab's last line (LentSlab's fields) on every call
+ * would take the line the other owner reads its own slab's first fields from.
+ */
+@SuppressWarnings("unused")
+abstract class LentSlabHead {
+  int h;   // the gap after the object header, which a subclass's int would take otherwise
+  long h0, h1, h2, h3, h4, h5, h6, h7;
+}
+
+/**
  * What every thread reads of a lent slab, set once; the owner's own fields (LentSlab's) come
  * after LentSlabPad's padding, a cache line further (a superclass's fields precede its
  * subclass's), so that a free from another thread never takes the line the owner writes on
  * every call.
  */
-abstract class LentSlabFinals {
+abstract class LentSlabFinals extends LentSlabHead {
   /** Ints around the remote stack's head with no other use: a cache line each side. */
   private static final int PAD = 16;
 

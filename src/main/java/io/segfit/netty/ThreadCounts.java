@@ -20,7 +20,7 @@ final class ThreadCounts {
 
   static {
     try {
-      VALUE = MethodHandles.lookup().findVarHandle(Record.class, "value", long.class);
+      VALUE = MethodHandles.lookup().findVarHandle(RecordValue.class, "value", long.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }
@@ -50,8 +50,23 @@ final class ThreadCounts {
   }
 
   /** One thread's share of the sum. Written by that thread only. */
-  static final class Record extends RecordPad {
+  private static class RecordValue extends RecordPad {
     long value;
+
+    RecordValue(Thread t) {
+      super(t);
+    }
+  }
+
+  /**
+   * Keeps value off the line of whatever object follows the record in memory. The collector
+   * may copy the records one after another (it finds them in the list), and one thread's write
+   * of value would then take, on every allocation, the line holding the next record's
+   * threadId, which that record's owner reads on every release.
+   */
+  @SuppressWarnings("unused")
+  static final class Record extends RecordValue {
+    long q0, q1, q2, q3, q4, q5, q6, q7;
 
     Record(Thread t) {
       super(t);

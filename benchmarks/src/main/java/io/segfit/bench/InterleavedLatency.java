@@ -137,7 +137,7 @@ public final class InterleavedLatency {
       }
     }
     if (size <= 0 || seconds <= 0 || iterations <= 0 || warmup < 0) {
-      throw new IllegalArgumentException("size, seconds and iterations must be positive");
+      throw new IllegalArgumentException("size, seconds and iterations must be positive, warmup >= 0");
     }
     InterleavedLatency bench = new InterleavedLatency(size, more(size));
     int n = bench.names.length;

@@ -70,7 +70,8 @@ def charts(bench_dir, tables):
                 ax.yaxis.set_minor_formatter(NullFormatter())
                 ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: fmt_num(y)))
                 ax.set_ylabel("ns per round trip (log)")
-                ax.set_title("%s, round trip %s, JDK %s" % (shape, fmt_size(key[1]), jdk), fontsize=9)
+                ax.set_title("%s, round trip %s, JDK %s" % (shape, fmt_size(key[1]), jdk),
+                             fontsize=9)
                 ax.legend(fontsize=6)
                 ax.grid(True, which="both", alpha=0.3)
             fig.tight_layout()

@@ -11,7 +11,8 @@
  * allocates nothing while measuring (the buffer objects some peers make are theirs). On JDK 22+
  * the FFM peers join (io.segfit.bench.ffm.InterleavedFfm).
  *
- *   java -XX:CompileCommand=quiet -XX:CompileCommand=dontinline,io.segfit.bench.RoundTripBuffer::* \
+ *   java -XX:CompileCommand=quiet \
+ *       -XX:CompileCommand=dontinline,io.segfit.bench.RoundTripBuffer::* \
  *       -XX:CompileCommand=dontinline,io.segfit.bench.ffm.RoundTripBufferFfm::* \
  *       -cp benchmarks.jar io.segfit.bench.InterleavedLatency \
  *       [--size 64] [--seconds 20] [--iterations 10] [--warmup 5] [--json FILE]
@@ -137,7 +138,8 @@ public final class InterleavedLatency {
       }
     }
     if (size <= 0 || seconds <= 0 || iterations <= 0 || warmup < 0) {
-      throw new IllegalArgumentException("size, seconds and iterations must be positive, warmup >= 0");
+      throw new IllegalArgumentException(
+          "size, seconds and iterations must be positive, warmup >= 0");
     }
     InterleavedLatency bench = new InterleavedLatency(size, more(size));
     int n = bench.names.length;

@@ -5,7 +5,7 @@ python3-matplotlib)."""
 import os
 
 from .parse import PCTS, PCT_LABELS, is_segfit, unit_of
-from .text import SHAPES, fmt_num, fmt_size, label
+from .text import LATENCY_SHAPES, SHAPES, fmt_num, fmt_size, label
 
 
 def charts(bench_dir, tables):
@@ -48,7 +48,7 @@ def charts(bench_dir, tables):
             fig.savefig(os.path.join(bench_dir, name), dpi=90)
             plt.close(fig)
             made[(shape, jdk)] = name
-        for shape in ("InterleavedLatency", "Latency"):
+        for shape, _ in LATENCY_SHAPES:
             keys = sorted([k for k in table if k[0] == shape], key=lambda k: k[1] or 0)
             if not keys:
                 continue

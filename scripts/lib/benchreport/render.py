@@ -9,7 +9,7 @@ from .charts import charts
 from .parse import PCTS, PCT_LABELS, best_peer, is_segfit, load, index, ratio, unit_of
 from .syscalls import MEMORY_SYSCALLS
 from .targets import NETTY, NETTY_LEAK, evaluate, fmt_calls
-from .text import SEGFIT_VARIANTS, SHAPES, fmt_num, fmt_size, label
+from .text import LATENCY_SHAPES, SEGFIT_VARIANTS, SHAPES, fmt_num, fmt_size, label
 
 BEGIN, END = "<!-- jmh:begin -->", "<!-- jmh:end -->"
 NATIVE_BEGIN, NATIVE_END = "<!-- native-bench:begin -->", "<!-- native-bench:end -->"
@@ -64,20 +64,6 @@ def shape_table(table, shape):
                 cells.append("–")
         out.append("| %s ÷ best peer | %s | |" % (label(seg), " | ".join(cells)))
     return out
-
-
-# The latency workloads: JMH's SampleTime run of each peer alone, and InterleavedLatency, which
-# runs every peer in one loop taking turns (the tail targets' source).
-LATENCY_SHAPES = (
-    ("InterleavedLatency", "every peer in one loop taking turns, one timed round trip each, so "
-     "that a stall of the machine is as likely to hit any of them (`InterleavedLatency`, "
-     "`docs/hot-path.md` \"Tails\"); each percentile the median over the run's slices and "
-     "passes of that slice's percentile; the pooled p99.9 beside them; all include a "
-     "`System.nanoTime` pair. The tail targets are judged on these"),
-    ("Latency", "JMH SampleTime, each peer in a run of its own; each percentile the median over "
-     "the measurement iterations of that iteration's percentile; JMH's pooled p99.9 beside them; "
-     "all include the timer's own cost"),
-)
 
 
 def latency_table(table, shape, what):

@@ -24,6 +24,20 @@ LABELS = {
     "segfitSharedArena": "segfit HeapArena.ofShared",
 }
 
+# The latency workloads, in the report's order, and what their tables say: InterleavedLatency,
+# which runs every peer in one loop taking turns (the tail targets' source), and JMH's SampleTime
+# run of each peer alone.
+LATENCY_SHAPES = (
+    ("InterleavedLatency", "every peer in one loop taking turns, one timed round trip each, so "
+     "that a stall of the machine is as likely to hit any of them (`InterleavedLatency`, "
+     "`docs/hot-path.md` \"Tails\"); each percentile the median over the run's slices and "
+     "passes of that slice's percentile; the pooled p99.9 beside them; all include a "
+     "`System.nanoTime` pair. The tail targets are judged on these"),
+    ("Latency", "JMH SampleTime, each peer in a run of its own; each percentile the median over "
+     "the measurement iterations of that iteration's percentile; JMH's pooled p99.9 beside them; "
+     "all include the timer's own cost"),
+)
+
 # (shape, title, what is measured), in the report's order.
 SHAPES = [
     ("RoundTripBuffer", "Round trip, DirectByteBuffer (Netty: its direct ByteBuf)",

@@ -101,6 +101,7 @@ class CloseTest {
     assertThrows(IllegalStateException.class, () -> heap.free(mine));
     assertThrows(IllegalStateException.class, () -> heap.allocateAddress(16));
   }
+
   /**
    * Calls on blocks the thread cache lent, racing close(): close() empties the cache's tables
    * before the core's heap goes, so a call that found its block gone from them reached the core

@@ -94,7 +94,8 @@ typedef struct segfit_options_s {
     "allocations, including those made by reallocation")                                           \
   X(frees, frees, "frees", COUNTER, "", "frees, including those made by reallocation")             \
   X(reallocs_in_place, reallocationsInPlace, "reallocations{kind=in_place}", COUNTER, "",          \
-    "reallocations that kept the block where it was (same size class)")                            \
+    "reallocations that kept the block where it was (same size class, or a large block grown "     \
+    "into kept memory after it)")                                                                  \
   X(reallocs_moved, reallocationsMoved, "reallocations{kind=moved}", COUNTER, "",                  \
     "reallocations that moved the block by copying it")                                            \
   X(reallocs_remapped, reallocationsRemapped, "reallocations{kind=remapped}", COUNTER, "",         \

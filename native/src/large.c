@@ -4,7 +4,8 @@
  * Blocks above segfit_small_max() (or aligned beyond what a slab class offers) get their own
  * page-rounded mapping; debug heaps put a PROT_NONE guard page on each side. The table
  * (open addressing, linear probing, backward-shift deletion) maps block address -> mapping and
- * is only touched under the heap's large lock. realloc between large sizes is mremap
+ * is only touched under the heap's large lock. realloc between large sizes grows in place
+ * into kept memory right after the block's mapping (sf_grow_in_place), else is mremap
  * (MREMAP_MAYMOVE, no copy) done while holding that lock, and the entry is replaced in the
  * same critical section, so a free or usable_size racing on the old address from another
  * thread sees either the old block (before) or no block (after) -- never a half-moved one.
@@ -90,6 +91,15 @@ static int sf_missing(sf_heap_body_t *b, uintptr_t a) {   /* pre: large lock */
 
 static size_t sf_round_page(size_t n) { return (n + _sf_page_size - 1) & ~(_sf_page_size - 1); }
 
+/* A new name for the ranges of a mapping made by mmap or moved by mremap. Two ranges of one
+   origin that touch were never apart, so they lie in one kernel mapping, which mremap needs of
+   the range it resizes; the address would not do (a new mapping may start where an unmapped
+   part of an older one did, next to a range still kept of it). */
+static uint64_t sf_new_origin(void) {
+  static _Atomic(uint64_t) next = 1;
+  return atomic_fetch_add_explicit(&next, 1, memory_order_relaxed);
+}
+
 /* --- freed mappings kept for reuse ----------------------------------------------------------
    A non-debug heap with a purge delay keeps freed large mappings (still committed, pages still
    faulted) for up to the delay, at most SF_LARGE_CACHE of them and SF_LARGE_CACHE_BYTES in
@@ -123,7 +133,7 @@ static bool sf_cache_on(const sf_heap_t *heap) {
    it, the largest kept mapping, taken whole into *whole, for the caller to grow: its pages are
    already faulted, which saves that many page faults. */
 static uint8_t *sf_cache_take(sf_heap_body_t *b, size_t size, bool may_waste, size_t *taken,
-                              sf_large_cached_t *whole) {
+                              uint64_t *origin, sf_large_cached_t *whole) {
   sf_large_cached_t *best = NULL, *largest = NULL;
   for (unsigned i = 0; i < SF_LARGE_CACHE; i++) {
     sf_large_cached_t *c = &b->large_cache[i];
@@ -141,6 +151,7 @@ static uint8_t *sf_cache_take(sf_heap_body_t *b, size_t size, bool may_waste, si
     return NULL;
   }
   uint8_t *p = best->map;
+  *origin = best->origin;
   *taken = may_waste && best->size / 2 <= size ? best->size : size;
   best->map = best->size == *taken ? NULL : best->map + *taken;
   best->size -= *taken;
@@ -150,8 +161,10 @@ static uint8_t *sf_cache_take(sf_heap_body_t *b, size_t size, bool may_waste, si
 
 /* Keeps a freed mapping; false if it is too large to keep. Entries evicted to make room go to
    out[] (at most SF_LARGE_CACHE), for the caller to unmap after the lock. */
-static bool sf_cache_put(sf_heap_body_t *b, uint8_t *map, size_t size, uint64_t now,
+static bool sf_cache_put(sf_heap_body_t *b, const sf_large_entry_t *e, uint64_t now,
                          sf_large_cached_t *out, unsigned *nout) {
+  uint8_t *map = e->map;
+  size_t size = e->map_size;
   if (size > SF_LARGE_CACHE_BYTES) return false;
   for (;;) {
     sf_large_cached_t *slot = NULL, *oldest = NULL;
@@ -164,7 +177,7 @@ static bool sf_cache_put(sf_heap_body_t *b, uint8_t *map, size_t size, uint64_t 
       }
     }
     if (slot != NULL && b->large_cached_bytes + size <= SF_LARGE_CACHE_BYTES) {
-      *slot = (sf_large_cached_t){map, size, now};
+      *slot = (sf_large_cached_t){map, size, now, e->origin};
       b->large_cached_bytes += size;
       return true;
     }
@@ -233,10 +246,11 @@ static bool sf_large_record(sf_heap_body_t *b, const sf_large_entry_t *e) {
    and none could grow to it. */
 static void *sf_large_from_cache(sf_heap_t *heap, size_t usable) {
   sf_heap_body_t *b = heap->body;
-  sf_large_cached_t whole = {NULL, 0, 0};
+  sf_large_cached_t whole = {NULL, 0, 0, 0};
   size_t taken = usable;
+  uint64_t origin = 0;
   pthread_mutex_lock(&b->large_lock);
-  uint8_t *p = sf_cache_take(b, usable, b->opt.max_bytes == 0, &taken, &whole);
+  uint8_t *p = sf_cache_take(b, usable, b->opt.max_bytes == 0, &taken, &origin, &whole);
   sf_assert_internal(sf_cache_is_valid(b));
   pthread_mutex_unlock(&b->large_lock);
   if (p == NULL && whole.map != NULL) {
@@ -244,6 +258,7 @@ static void *sf_large_from_cache(sf_heap_t *heap, size_t usable) {
        the difference, or if the kernel refuses, the mapping goes back to the OS. */
     if (_sf_heap_commit(b, usable - whole.size)) {
       p = _sf_os_remap(whole.map, whole.size, usable);
+      origin = sf_new_origin();
       if (p == NULL) _sf_heap_uncommit(b, usable - whole.size);
     }
     if (p == NULL) {
@@ -252,7 +267,7 @@ static void *sf_large_from_cache(sf_heap_t *heap, size_t usable) {
       return NULL;
     }
   }
-  sf_large_entry_t e = {(uintptr_t)p, usable, p, taken};
+  sf_large_entry_t e = {(uintptr_t)p, usable, p, taken, origin};
   if (p != NULL && !sf_large_record(b, &e)) {
     /* No room in the table: the bytes were committed while kept. */
     _sf_os_unmap(p, taken);
@@ -299,7 +314,7 @@ void *_sf_large_alloc(sf_theap_t *th, size_t size, size_t alignment, bool zero, 
     _sf_os_protect_none(p - ps, ps);
     _sf_os_protect_none(p + usable, ps);
   }
-  sf_large_entry_t e = {(uintptr_t)p, usable, map, map_size};
+  sf_large_entry_t e = {(uintptr_t)p, usable, map, map_size, sf_new_origin()};
   if (!sf_large_record(b, &e)) {
     _sf_os_unmap(map, map_size);
     _sf_heap_uncommit(b, usable);
@@ -347,7 +362,7 @@ void _sf_large_release(sf_heap_t *heap, const sf_large_entry_t *e) {
   b->large_bytes -= e->usable;
   b->large_frees++;
   /* Non-debug: the mapping starts at the block and is all committed (map_size >= usable). */
-  if (sf_cache_on(heap)) kept = sf_cache_put(b, e->map, e->map_size, now, evicted, &nev);
+  if (sf_cache_on(heap)) kept = sf_cache_put(b, e, now, evicted, &nev);
   sf_assert_internal(sf_cache_is_valid(b));
   pthread_mutex_unlock(&b->large_lock);
   if (heap->debug) _sf_debug_guard_remove((const uint8_t *)e->addr);
@@ -374,6 +389,33 @@ int64_t _sf_large_usable(sf_heap_t *heap, const void *p) {
   return r;
 }
 
+/* Grows block e (non-debug: its mapping starts at it) to usable bytes, past its mapping's end,
+   without a system call: into the front of the kept range right after the mapping, if that
+   range is of the same origin (then the two are one kernel mapping, and the bytes, committed
+   while kept, stay committed). A block cut from the front of a kept mapping, as the copy of a
+   block outgrowing the small maximum often is, so grows through the rest of that mapping with
+   its pages already faulted. False if there is no such range or it is too small; a block that
+   fits its mapping is not grown here either: the mremap trims the tail it does not use. pre:
+   large lock. */
+static bool sf_grow_in_place(sf_heap_body_t *b, sf_large_entry_t *e, size_t usable) {
+  sf_assert(e->map == (uint8_t *)e->addr && usable > e->usable);
+  if (usable <= e->map_size) return false;
+  size_t need = usable - e->map_size;
+  sf_large_cached_t *c = NULL;
+  for (unsigned i = 0; i < SF_LARGE_CACHE && c == NULL; i++) {
+    sf_large_cached_t *k = &b->large_cache[i];
+    if (k->map == e->map + e->map_size && k->origin == e->origin && k->size >= need) c = k;
+  }
+  if (c == NULL) return false;
+  c->map = c->size == need ? NULL : c->map + need;
+  c->size -= need;
+  b->large_cached_bytes -= need;
+  sf_assert_internal(sf_cache_is_valid(b));
+  b->large_bytes += usable - e->usable;
+  e->usable = e->map_size = usable;
+  return true;
+}
+
 /* may_reclaim: at the limit, reclaim what the heap holds unused and try once more. */
 static void *sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err,
                               bool may_reclaim) {
@@ -390,7 +432,7 @@ static void *sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err,
   }
   sf_large_entry_t old = *e;
   size_t had = sf_committed(heap, &old);
-  if (usable == old.usable) {
+  if (usable == old.usable || (usable > old.usable && sf_grow_in_place(b, e, usable))) {
     pthread_mutex_unlock(&b->large_lock);
     if (th != NULL) _sf_count_inc(&th->reallocs_in_place);
     return p;
@@ -417,7 +459,7 @@ static void *sf_large_realloc(sf_op_t *op, void *p, size_t new_size, int *err,
   if (usable < had) _sf_heap_uncommit(b, had - usable);
   else if (b->opt.huge_pages) _sf_os_huge(q, usable);
   sf_remove(b, e);
-  sf_large_entry_t ne = {(uintptr_t)q, usable, q, usable};
+  sf_large_entry_t ne = {(uintptr_t)q, usable, q, usable, sf_new_origin()};
   bool ok = sf_insert(b, &ne);   /* the table just lost an entry: there is room */
   sf_assert(ok);
   (void)ok;

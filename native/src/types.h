@@ -334,6 +334,7 @@ typedef struct sf_large_cached_s {
   uint8_t *map;                     /* page-aligned; NULL: unused */
   size_t size;
   uint64_t stamp_ms;                /* freed at */
+  uint64_t origin;                  /* as sf_large_entry_t's */
 } sf_large_cached_t;
 
 
@@ -343,6 +344,8 @@ typedef struct sf_large_entry_s {
   size_t usable;                    /* page multiple */
   uint8_t *map;                     /* the mapping (guard pages included) */
   size_t map_size;
+  uint64_t origin;                  /* names the mapping it was cut from: ranges of one origin
+                                       that touch lie in one kernel mapping (large.c) */
 } sf_large_entry_t;
 typedef struct sf_heap_body_s {
   pthread_mutex_t lock;             /* segments, pools, abandoned lists, counters below */

@@ -819,6 +819,63 @@ TEST(kept_large_mappings_are_taken_whole_without_a_limit) {
   CHECK_EQ(segfit_heap_destroy(h), 0);
 }
 
+/* A large block cut from the front of a kept mapping grows by realloc into the rest of it in
+   place: no system call, its pages still those of the kept mapping, the bytes committed as they
+   were. A kept range that touches a block's end but was mapped apart from it is not joined to
+   it (mremap needs one kernel mapping): the block moves. */
+TEST(large_blocks_grow_in_place_into_the_kept_rest_of_their_mapping) {
+  segfit_heap_t *h = th_heap("grow-in-place", 60 * 1000);
+  segfit_stats_t st, before;
+  uint8_t *a = segfit_alloc(h, 8 * MiB);
+  CHECK(a != NULL);
+  memset(a, 1, 8 * MiB);
+  CHECK_EQ(segfit_free(h, a), 0);
+  uint8_t *b = segfit_alloc(h, 2 * MiB);           /* 8 MiB > 2 x 2 MiB: the front */
+  CHECK(b == a);
+  memset(b, 7, 2 * MiB);
+  CHECK(segfit_stats(h, &before) == 0);
+  uint8_t *g = segfit_realloc(h, b, 5 * MiB);
+  CHECK(g == a && g[2 * MiB - 1] == 7 && g[5 * MiB - 1] == 1);   /* the kept pages, in place */
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.reallocs_in_place, before.reallocs_in_place + 1);
+  CHECK_EQ(st.reallocs_remapped, before.reallocs_remapped);
+  CHECK_EQ(st.committed_bytes, 8 * MiB);
+  CHECK_EQ(st.large_bytes, 5 * MiB);
+  CHECK_EQ(segfit_usable_size(h, g), (int64_t)(5 * MiB));
+  uint8_t *c = segfit_alloc(h, 3 * MiB);           /* the rest, whole */
+  CHECK(c == a + 5 * MiB);
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.committed_bytes, 8 * MiB);
+  /* Grown past a live neighbour: moved by mremap, contents kept. */
+  g = segfit_realloc(h, g, 6 * MiB);
+  CHECK(g != NULL && g[2 * MiB - 1] == 7 && g[5 * MiB - 1] == 1);
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.reallocs_remapped, before.reallocs_remapped + 1);
+  CHECK_EQ(st.committed_bytes, 9 * MiB);
+  /* The rest of the same mapping, freed while its front is live, is joined again. */
+  CHECK_EQ(segfit_free(h, g), 0);
+  CHECK_EQ(segfit_trim(h), 0);                     /* nothing kept from here on */
+  uint8_t *x = segfit_alloc(h, 4 * MiB);
+  uint8_t *y = segfit_alloc(h, 4 * MiB);
+  CHECK(x != NULL && y != NULL);
+  memset(y, 9, 4 * MiB);
+  CHECK_EQ(segfit_free(h, x), 0);                  /* kept; mapped apart from y */
+  CHECK(segfit_stats(h, &before) == 0);
+  uint8_t *z = segfit_realloc(h, y, 6 * MiB);
+  CHECK(z != NULL && z[4 * MiB - 1] == 9);
+  CHECK(segfit_stats(h, &st) == 0);
+  if (y + 4 * MiB == x) {                          /* the kernel put them side by side */
+    CHECK(z != y);
+    CHECK_EQ(st.reallocs_remapped, before.reallocs_remapped + 1);
+  }
+  CHECK_EQ(segfit_free(h, z), 0);
+  CHECK_EQ(segfit_free(h, c), 0);
+  CHECK_EQ(segfit_trim(h), 0);
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.committed_bytes, 0);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
 /* A lent slab is the borrower's: native calls reject its blocks, it counts as committed, and
    given back its handed-out blocks are free (a stale free says ALREADY_FREE) and reusable. */
 TEST(lent_slabs_are_the_borrowers) {
@@ -1504,6 +1561,7 @@ int main(void) {
   RUN(limit_is_enforced);
   RUN(kept_large_mappings_are_reused);
   RUN(kept_large_mappings_are_taken_whole_without_a_limit);
+  RUN(large_blocks_grow_in_place_into_the_kept_rest_of_their_mapping);
   RUN(lent_slabs_are_the_borrowers);
   RUN(lending_respects_the_limit);
   RUN(options_are_validated);

@@ -64,7 +64,10 @@ public final class HeapStats {
     return get("frees");
   }
 
-  /** Counter: reallocations that kept the block where it was (same size class). */
+  /**
+   * Counter: reallocations that kept the block where it was (same size class, or a large block
+   * grown into kept memory after it).
+   */
   public long reallocationsInPlace() {
     return get("reallocs_in_place");
   }

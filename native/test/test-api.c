@@ -821,8 +821,9 @@ TEST(kept_large_mappings_are_taken_whole_without_a_limit) {
 
 /* A large block cut from the front of a kept mapping grows by realloc into the rest of it in
    place: no system call, its pages still those of the kept mapping, the bytes committed as they
-   were. A kept range that touches a block's end but was mapped apart from it is not joined to
-   it (mremap needs one kernel mapping): the block moves. */
+   were; so again once a block that took that rest is freed. A kept range that touches a
+   block's end but was mapped apart from it is not joined to it (mremap needs one kernel
+   mapping): the block moves. */
 TEST(large_blocks_grow_in_place_into_the_kept_rest_of_their_mapping) {
   segfit_heap_t *h = th_heap("grow-in-place", 60 * 1000);
   segfit_stats_t st, before;
@@ -830,11 +831,11 @@ TEST(large_blocks_grow_in_place_into_the_kept_rest_of_their_mapping) {
   CHECK(a != NULL);
   memset(a, 1, 8 * MiB);
   CHECK_EQ(segfit_free(h, a), 0);
-  uint8_t *b = segfit_alloc(h, 2 * MiB);           /* 8 MiB > 2 x 2 MiB: the front */
-  CHECK(b == a);
-  memset(b, 7, 2 * MiB);
+  uint8_t *g = segfit_alloc(h, 2 * MiB);           /* 8 MiB > 2 x 2 MiB: the front */
+  CHECK(g == a);
+  memset(g, 7, 2 * MiB);
   CHECK(segfit_stats(h, &before) == 0);
-  uint8_t *g = segfit_realloc(h, b, 5 * MiB);
+  g = segfit_realloc(h, g, 5 * MiB);
   CHECK(g == a && g[2 * MiB - 1] == 7 && g[5 * MiB - 1] == 1);   /* the kept pages, in place */
   CHECK(segfit_stats(h, &st) == 0);
   CHECK_EQ(st.reallocs_in_place, before.reallocs_in_place + 1);
@@ -844,16 +845,22 @@ TEST(large_blocks_grow_in_place_into_the_kept_rest_of_their_mapping) {
   CHECK_EQ(segfit_usable_size(h, g), (int64_t)(5 * MiB));
   uint8_t *c = segfit_alloc(h, 3 * MiB);           /* the rest, whole */
   CHECK(c == a + 5 * MiB);
-  CHECK(segfit_stats(h, &st) == 0);
-  CHECK_EQ(st.committed_bytes, 8 * MiB);
-  /* Grown past a live neighbour: moved by mremap, contents kept. */
+  CHECK_EQ(segfit_free(h, c), 0);                  /* kept again, still of a's mapping */
   g = segfit_realloc(h, g, 6 * MiB);
-  CHECK(g != NULL && g[2 * MiB - 1] == 7 && g[5 * MiB - 1] == 1);
+  CHECK(g == a && g[6 * MiB - 1] == 1);
+  CHECK(segfit_stats(h, &st) == 0);
+  CHECK_EQ(st.reallocs_in_place, before.reallocs_in_place + 2);
+  CHECK_EQ(st.committed_bytes, 8 * MiB);
+  uint8_t *d = segfit_alloc(h, 2 * MiB);           /* what is left of it */
+  CHECK(d == a + 6 * MiB);
+  /* Grown past a live neighbour: moved by mremap, contents kept. */
+  g = segfit_realloc(h, g, 7 * MiB);
+  CHECK(g != NULL && g != a && g[2 * MiB - 1] == 7 && g[6 * MiB - 1] == 1);
   CHECK(segfit_stats(h, &st) == 0);
   CHECK_EQ(st.reallocs_remapped, before.reallocs_remapped + 1);
   CHECK_EQ(st.committed_bytes, 9 * MiB);
-  /* The rest of the same mapping, freed while its front is live, is joined again. */
   CHECK_EQ(segfit_free(h, g), 0);
+  CHECK_EQ(segfit_free(h, d), 0);
   CHECK_EQ(segfit_trim(h), 0);                     /* nothing kept from here on */
   uint8_t *x = segfit_alloc(h, 4 * MiB);
   uint8_t *y = segfit_alloc(h, 4 * MiB);
@@ -869,7 +876,6 @@ TEST(large_blocks_grow_in_place_into_the_kept_rest_of_their_mapping) {
     CHECK_EQ(st.reallocs_remapped, before.reallocs_remapped + 1);
   }
   CHECK_EQ(segfit_free(h, z), 0);
-  CHECK_EQ(segfit_free(h, c), 0);
   CHECK_EQ(segfit_trim(h), 0);
   CHECK(segfit_stats(h, &st) == 0);
   CHECK_EQ(st.committed_bytes, 0);

@@ -1,20 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — checked free, remote free and usable size.
  *
- * A pointer is accepted only if it is the start of a live block of the heap named in the call:
- * its segment (from the map) belongs to that heap, its offset is an exact multiple of the
- * block size (multiplication by a reciprocal, no division), and its state byte says LIVE.
- * Otherwise the call returns NOT_A_BLOCK (foreign, interior, other heap, never handed out) or
- * ALREADY_FREE, and nothing is written. The owner's fast path flips the state byte with a
- * relaxed store and pushes on local_free; every other path flips it with a CAS (so of two
- * racing frees, or a free racing a realloc, one loses) and another thread pushes on the slab's
- * thread_free stack (from the fast path in chains: the outbox below); if the owner had parked
- * the slab as full it also leaves a hint byte in the owner's thread heap. The fast path (a
- * thread with a record, a non-debug heap) does both without re-entering: the owner's free
- * inline, another thread's as a tail call; anything it cannot accept goes to _sf_free_slow,
- * which finds the exact error (from _sf_free_else, the malloc shim's entry, to the shim's own
- * slow function, which calls it). Limitation: the owner's fast-path store is not a CAS, so a
- * double free racing between the owner's plain free and another thread is not caught.
+ * A pointer is accepted only if it is the start of a live block of the heap named in the call: its
+ * segment (from the map) belongs to that heap, its offset is an exact multiple of the block size
+ * (multiplication by a reciprocal, no division), and its state byte says LIVE. Otherwise the call
+ * returns NOT_A_BLOCK (foreign, interior, other heap, never handed out) or ALREADY_FREE, and
+ * nothing is written. The owner's fast path flips the state byte with a relaxed store and pushes on
+ * the allocation list (sf_push_own); every other path flips it with a CAS (so of two racing frees,
+ * or a free racing a realloc, one loses) and another thread pushes on the slab's thread_free stack
+ * (from the fast path in chains: the outbox below); if the owner had parked the slab as full it
+ * also leaves a hint byte in the owner's thread heap. The fast path (a thread with a record, a
+ * non-debug heap) does both without re-entering: the owner's free inline, another thread's as a
+ * tail call; anything it cannot accept goes to _sf_free_slow, which finds the exact error (from
+ * _sf_free_else, the malloc shim's entry, to the shim's own slow function, which calls it).
+ * Limitation: the owner's fast-path store is not a CAS, so a double free racing between the owner's
+ * plain free and another thread is not caught.
  */
 #include "internal.h"
 
@@ -35,6 +35,21 @@ int _sf_block_check(sf_heap_t *heap, const void *p, sf_slab_t **slabp, uint32_t 
   *slabp = slab;
   *idxp = idx;
   return 0;
+}
+
+/* The owner's free of block b of its slab: onto the allocation list, so that the class's next
+   allocation takes it back while its lines are in cache (the Java thread cache's stacks and
+   glibc's and jemalloc's thread caches reuse the last freed block too; a stale free of it is
+   then caught only until that allocation). Onto local_free instead while the allocation list
+   holds untouched memory (free_fresh: a zeroed allocation from it skips the memset). */
+SF_INLINE void sf_push_own(sf_slab_t *slab, sf_block_t *b) {
+  if (sf_likely(!slab->free_fresh)) {
+    b->next = slab->free;
+    slab->free = b;
+  } else {
+    b->next = slab->local_free;
+    slab->local_free = b;
+  }
 }
 
 /* Slow paths always CAS, the owner's included, so a realloc or checked free racing with a
@@ -95,8 +110,7 @@ void _sf_free_release(sf_op_t *op, sf_slab_t *slab, void *p) {
   if (atomic_load_explicit(&slab->owner_tld, memory_order_relaxed) == op->tld) {
     sf_theap_t *th = atomic_load_explicit(&slab->owner, memory_order_relaxed);
     sf_assert(th != NULL && th->tld == op->tld && slab->used > 0);
-    b->next = slab->local_free;
-    slab->local_free = b;
+    sf_push_own(slab, b);
     _sf_count_inc(&th->frees[_sf_slab_class(slab)]);
     sf_assert(slab->floor == _sf_slab_floor(th, slab));
     if ((int32_t)--slab->used <= slab->floor) sf_free_local_slow(th, slab);
@@ -281,7 +295,7 @@ SF_INLINE bool sf_size_is_class(size_t size, unsigned cls) {
   return size <= SF_SMALL_MAX && _sf_size_class(size) == cls;
 }
 
-/* The owner's free after the block went on local_free: the slab emptied or was parked full.
+/* The owner's free after the block went back on its slab: the slab emptied or was parked full.
    Then leave. A tail call from the fast path, so that one saves and restores no register. */
 static SF_NOINLINE int sf_free_local_slow_leave(sf_tld_t *tld, sf_theap_t *th, sf_slab_t *slab) {
   sf_free_local_slow(th, slab);
@@ -349,9 +363,7 @@ SF_INLINE int sf_free_entered(sf_tld_t *tld, sf_heap_t *heap, void *p, size_t si
                                  SF_BLOCK_LIVE)) {
         sf_assert(slab->used > 0 && idx < _sf_slab_capacity(slab));
         atomic_store_explicit(&slab->state[idx], SF_BLOCK_FREE, memory_order_relaxed);
-        sf_block_t *b = p;
-        b->next = slab->local_free;
-        slab->local_free = b;
+        sf_push_own(slab, p);
         _sf_count_inc(&th->frees[cls]);
         uint32_t used = --slab->used;   /* tested in a register: no reload of a fresh store */
         sf_assert(slab->floor == _sf_slab_floor(th, slab));

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* segfit — slabs: their free lists, lazy initialisation, collection and invariants.
  *
- * A slab has three free lists (mimalloc's sharding): `free` (the allocation list), `local_free`
- * (frees by the owner) and `thread_free` (a lock-free stack of frees by other threads, taken
+ * A slab has three free lists: `free` (the allocation list, onto which the owner frees),
+ * `local_free` (the owner's frees while `free` holds untouched memory, whose zero a used block
+ * would break) and `thread_free` (a lock-free stack of frees by other threads, taken
  * whole with one exchange). Blocks beyond `reserved` were never put on a list: the free list
  * is extended by at most one OS page of blocks at a time, so untouched memory stays
  * untouched. Invariant (owner's view): reserved == used + |free| + |local_free|, where `used`

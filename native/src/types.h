@@ -135,7 +135,7 @@ struct sf_slab_s {
   uint8_t free_fresh;               /* owner: every block on `free` is untouched (zero) memory */
   uint8_t kept;                     /* owner: empty, kept by its thread heap (keep_budget) */
   uint8_t where;                    /* SF_SLAB_* (lock or owner) */
-  sf_block_t *local_free;           /* owner: frees by the owner, not yet allocatable */
+  sf_block_t *local_free;           /* owner: its frees while `free` is fresh (free_fresh) */
   uint32_t reserved;                /* owner: blocks put on a free list so far (lazy init) */
   uint32_t touched;                 /* bytes from start counted as committed (page multiple) */
   uint64_t stamp_ms;                /* owned: empty since (0: not seen empty by a collection

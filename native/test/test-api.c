@@ -177,6 +177,49 @@ TEST(zeroed_allocation) {
   CHECK_EQ(segfit_heap_destroy(h), 0);
 }
 
+/* The owner's free goes back on the allocation list, so that its class's next allocation takes
+   that block again while it is in cache; on the local list instead while the allocation list
+   is untouched memory, whose zero a zeroed allocation relies on (sf_push_own). */
+TEST(an_owner_free_is_its_class_next_allocation) {
+  segfit_heap_t *h = th_heap("reuse", -1);
+  enum { N = 1 << 14 };
+  static void *kept[N];
+  void *a = segfit_alloc(h, 48);
+  CHECK(a != NULL);
+  memset(a, 0xAB, 48);
+  CHECK_EQ(segfit_free(h, a), 0);
+  /* A new slab's list is fresh: the freed block waits until that list runs out, and the blocks
+     before it read zero. */
+  int n = 0;
+  void *p;
+  while ((p = segfit_alloc_zeroed(h, 48)) != a) {
+    CHECK(p != NULL && n < N);
+    CHECK(all_zero(p, 48));
+    memset(p, 0xCD, 48);
+    kept[n++] = p;
+  }
+  CHECK(n > 20);
+  CHECK(all_zero(a, 48));   /* a dirty block: its zero is the memset's */
+  /* The list is not fresh any more. With blocks on it, each free is still the next allocation
+     of the class. */
+  for (int i = 0; i < 10; i++) CHECK_EQ(segfit_free(h, kept[i]), 0);
+  CHECK(segfit_alloc(h, 48) == kept[9]);
+  for (int i = 10; i < n; i += 7) {
+    CHECK_EQ(segfit_free(h, kept[i]), 0);
+    CHECK_EQ(segfit_free(h, kept[i]), SEGFIT_E_ALREADY_FREE);   /* caught until reused */
+    void *q = i % 2 ? segfit_alloc(h, 40) : segfit_alloc_zeroed(h, 48);
+    CHECK(q == kept[i]);
+    if (i % 2 == 0) CHECK(all_zero(q, 48));
+  }
+  /* Another class's allocation does not take it. */
+  CHECK_EQ(segfit_free(h, kept[10]), 0);
+  void *other = segfit_alloc(h, 200);
+  CHECK(other != NULL && other != kept[10]);
+  CHECK(segfit_alloc(h, 48) == kept[10]);
+  th_check_valid(h);
+  CHECK_EQ(segfit_heap_destroy(h), 0);
+}
+
 /* --- realloc ------------------------------------------------------------------------------ */
 TEST(realloc_in_place_moved_remapped) {
   segfit_heap_t *h = th_heap("realloc", -1);
@@ -1553,6 +1596,7 @@ int main(void) {
   RUN(zero_size_blocks_are_unique);
   RUN(aligned_allocation);
   RUN(zeroed_allocation);
+  RUN(an_owner_free_is_its_class_next_allocation);
   RUN(realloc_in_place_moved_remapped);
   RUN(realloc_moves_through_refills);
   RUN(checked_free_rejects_bad_pointers);

@@ -250,6 +250,32 @@ class ThreadCacheTest {
     }
   }
 
+  /**
+   * A current slab another thread freed only a few blocks into is collected after the owner's
+   * other slabs (so that an owner and a freeing thread do not trade the slab's lines every few
+   * blocks), but still before a new slab is borrowed.
+   */
+  @Test
+  void aFewBlocksOtherThreadsFreedComeBackBeforeANewSlab() throws Exception {
+    try (Heap heap = cached("remote-few")) {
+      long[] blocks = new long[SLAB / 64];   // the whole current slab
+      for (int i = 0; i < blocks.length; i++) blocks[i] = heap.allocateAddress(64);
+      Thread t = new Thread(() -> {
+        for (int i = 0; i < 3; i++) heap.freeAddress(blocks[i]);
+      });
+      t.start();
+      t.join();
+      long slabs = heap.stats().slabs();
+      Set<Long> again = new HashSet<>();
+      for (int i = 0; i < 3; i++) again.add(heap.allocateAddress(64));
+      assertEquals(Set.of(blocks[0], blocks[1], blocks[2]), again);
+      assertEquals(slabs, heap.stats().slabs());
+      for (long a : again) heap.freeAddress(a);
+      for (int i = 3; i < blocks.length; i++) heap.freeAddress(blocks[i]);
+      assertEquals(0, heap.stats().liveBlocks());
+    }
+  }
+
   @Test
   void deadThreadsSlabsGoBackOnceEmpty() throws Exception {
     try (Heap heap = Heap.builder().name("dead").purgeDelay(Duration.ofHours(1)).build()) {

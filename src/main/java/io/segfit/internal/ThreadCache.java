@@ -76,10 +76,15 @@ final class ThreadCache {
   }
 
   /**
-   * A slab of cls with a free block, made current: the current one's remote frees, the slabs
-   * other threads freed into (when hinted), another slab with free blocks, then a new slab from
-   * the core. Null when the core refuses one (the caller then takes the native path, which
-   * gives the precise error or a block of its own).
+   * A slab of cls with a free block, made current: the current one's remote frees if they are
+   * an eighth of it or more, the slabs other threads freed into (when hinted), another slab with
+   * free blocks, the current one's remote frees however few, then a new slab from the core. Null
+   * when the core refuses one (the caller then takes the native path, which gives the precise
+   * error or a block of its own). Taking a handful of remote frees at a time, while another
+   * thread keeps freeing into the slab, put the two threads on the remote stack's line and the
+   * blocks' state lines every few blocks: half the forks of the producer/consumer benchmark
+   * then ran three times slower throughout (docs/hot-path.md, "Cross-thread frees and cache
+   * lines").
    */
   LentSlab refill(int cls) {
     if (lastFreedClass == cls) {   // a buffer's allocation, which does not take it
@@ -87,7 +92,7 @@ final class ThreadCache {
       return cur[cls];
     }
     LentSlab s = cur[cls];
-    if (s.collect() > 0) return s;
+    if (s.remoteCount() >= s.capacity / 8 && s.collect() > 0) return s;
     if ((byte) SlabCache.HINT.getAndSet(hint, cls, (byte) 0) != (byte) 0) {
       ArrayList<LentSlab> all = slabs[cls];
       // Backwards: own and freedInto may remove the slab at k, and put the last one (seen)
@@ -107,6 +112,7 @@ final class ThreadCache {
       if (a.top > 0 || a.collect() > 0) return current(a);
       park(a);   // full: freedInto files it again once a block comes back
     }
+    if (s.collect() > 0) return s;
     LentSlab lent = heap.lend(this, cls);
     if (lent == null) return null;
     lent.place = slabs[cls].size();

@@ -256,22 +256,33 @@ class ThreadCacheTest {
    * blocks), but still before a new slab is borrowed.
    */
   @Test
-  void aFewBlocksOtherThreadsFreedComeBackBeforeANewSlab() throws Exception {
+  void aFewBlocksOtherThreadsFreedComeBackAfterOtherSlabsBeforeANewOne() throws Exception {
     try (Heap heap = cached("remote-few")) {
-      long[] blocks = new long[SLAB / 64];   // the whole current slab
-      for (int i = 0; i < blocks.length; i++) blocks[i] = heap.allocateAddress(64);
+      int perSlab = SLAB / 64;
+      long[] first = new long[perSlab];   // a whole slab, parked once the next is current
+      long[] current = new long[perSlab];   // the whole current slab
+      for (int i = 0; i < perSlab; i++) first[i] = heap.allocateAddress(64);
+      for (int i = 0; i < perSlab; i++) current[i] = heap.allocateAddress(64);
       Thread t = new Thread(() -> {
-        for (int i = 0; i < 3; i++) heap.freeAddress(blocks[i]);
+        for (long a : first) heap.freeAddress(a);
+        for (int i = 0; i < 3; i++) heap.freeAddress(current[i]);
       });
       t.start();
       t.join();
       long slabs = heap.stats().slabs();
+      Set<Long> firstSet = new HashSet<>();
+      for (long a : first) firstSet.add(a);
+      // The slab the other thread emptied serves first, not the three blocks of the current one.
+      for (int i = 0; i < perSlab; i++) {
+        assertTrue(firstSet.remove(heap.allocateAddress(64)), "a block of the emptied slab");
+      }
+      // Then the three, with no other slab left: still no new slab.
       Set<Long> again = new HashSet<>();
       for (int i = 0; i < 3; i++) again.add(heap.allocateAddress(64));
-      assertEquals(Set.of(blocks[0], blocks[1], blocks[2]), again);
+      assertEquals(Set.of(current[0], current[1], current[2]), again);
       assertEquals(slabs, heap.stats().slabs());
-      for (long a : again) heap.freeAddress(a);
-      for (int i = 3; i < blocks.length; i++) heap.freeAddress(blocks[i]);
+      for (long a : first) heap.freeAddress(a);
+      for (long a : current) heap.freeAddress(a);
       assertEquals(0, heap.stats().liveBlocks());
     }
   }

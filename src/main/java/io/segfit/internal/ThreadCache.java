@@ -120,12 +120,16 @@ final class ThreadCache {
     return current(lent);
   }
 
-  /** s, held (OWNED), becomes the current slab of its class; the one before is parked. */
+  /**
+   * s, held (OWNED), becomes the current slab of its class; the one before is parked, with the
+   * class's hint set if other threads' frees wait on its remote stack (refill may leave a few
+   * there), so that the next refill looks at it as at any slab other threads freed into.
+   */
   private LentSlab current(LentSlab s) {
     LentSlab old = cur[s.cls];
     if (old != LentSlab.EMPTY) {   // EMPTY is every cache's: never current, never parked
       old.current = false;
-      park(old);
+      if (park(old) && old.remoteCount() > 0) SlabCache.HINT.setRelease(hint, s.cls, (byte) 1);
     }
     s.current = true;
     cur[s.cls] = s;

@@ -11,6 +11,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.segfit.internal.Errors;
 import io.segfit.internal.NativeHeap;
 import java.lang.reflect.Field;
+import java.lang.reflect.Method;
+import java.lang.reflect.Modifier;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -20,8 +22,11 @@ import java.util.List;
 import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -285,6 +290,121 @@ class ThreadCacheTest {
       for (long a : current) heap.freeAddress(a);
       assertEquals(0, heap.stats().liveBlocks());
     }
+  }
+
+  /**
+   * Threads racing to free the same blocks of another thread: each block is freed exactly once,
+   * the other frees get "already freed", and the owner hands each block out once again.
+   */
+  @Test
+  void threadsRacingToFreeABlockLetExactlyOneWin() throws Exception {
+    try (Heap heap = cached("remote-race")) {
+      int n = 2 * SLAB / 64;
+      List<Long> blocks = new ArrayList<>();
+      for (int i = 0; i < n; i++) blocks.add(heap.allocateAddress(64));
+      AtomicIntegerArray wins = new AtomicIntegerArray(n);
+      CyclicBarrier start = new CyclicBarrier(3);
+      AtomicReference<Throwable> error = new AtomicReference<>();
+      List<Thread> threads = new ArrayList<>();
+      for (int k = 0; k < 3; k++) {
+        Thread t = new Thread(() -> {
+          try {
+            start.await();
+            for (int i = 0; i < n; i++) {
+              try {
+                heap.freeAddress(blocks.get(i));
+                wins.incrementAndGet(i);
+              } catch (IllegalStateException e) {
+                assertTrue(e.getMessage().contains("already freed"), e.getMessage());
+              }
+            }
+          } catch (Throwable e) {
+            error.set(e);
+          }
+        });
+        threads.add(t);
+        t.start();
+      }
+      for (Thread t : threads) t.join();
+      if (error.get() != null) throw new AssertionError(error.get());
+      for (int i = 0; i < n; i++) assertEquals(1, wins.get(i), "frees of block " + i);
+      assertEquals(0, heap.stats().liveBlocks());
+      assertEquals(n, heap.stats().remoteFrees());
+      Set<Long> again = new HashSet<>();
+      for (int i = 0; i < n; i++) again.add(heap.allocateAddress(64));
+      assertEquals(new HashSet<>(blocks), again, "each block handed out once");
+      for (long a : again) heap.freeAddress(a);
+    }
+  }
+
+  /**
+   * A block its owner moved by reallocation (a claim by the owner itself, which puts it on the
+   * free stack) is already freed for other threads, and theirs to free once handed out again.
+   */
+  @Test
+  void aBlockItsOwnerMovedIsAnotherThreadsToFreeOnceAllocatedAgain() throws Exception {
+    try (Heap heap = cached("owner-claim")) {
+      long a = heap.allocateAddress(64);
+      long moved = heap.reallocateAddress(a, 5000);
+      assertNotEquals(a, moved);
+      onAnotherThread(() -> assertThrows(IllegalStateException.class, () -> heap.freeAddress(a)));
+      assertEquals(a, heap.allocateAddress(64), "the moved block is the next one of its class");
+      onAnotherThread(() -> heap.freeAddress(a));
+      onAnotherThread(() -> assertThrows(IllegalStateException.class, () -> heap.freeAddress(a)));
+      heap.freeAddress(moved);
+      assertEquals(0, heap.stats().liveBlocks());
+    }
+  }
+
+  private static void onAnotherThread(Runnable r) throws InterruptedException {
+    AtomicReference<Throwable> error = new AtomicReference<>();
+    Thread t = new Thread(() -> {
+      try {
+        r.run();
+      } catch (Throwable e) {
+        error.set(e);
+      }
+    });
+    t.start();
+    t.join();
+    if (error.get() != null) throw new AssertionError(error.get());
+  }
+
+  /**
+   * A lent slab's fields that every freeing thread reads start a cache line after the object
+   * (the collector may put another thread's slab right before it) and end a line before the
+   * fields its owner writes on every call. HotSpot puts a subclass's field in a gap its
+   * superclass left, which once put the owner's top among the shared fields. Field offsets need
+   * sun.misc.Unsafe, which warns from JDK 24 on: checked on the JDKs before (the layout rules
+   * are the same in 25).
+   */
+  @Test
+  void aLentSlabsSharedFieldsAreACacheLineFromItsOwnersFields() throws Exception {
+    Assumptions.assumeTrue(Runtime.version().feature() < 24, "sun.misc.Unsafe warns");
+    Class<?> unsafeClass = Class.forName("sun.misc.Unsafe");
+    Field theUnsafe = unsafeClass.getDeclaredField("theUnsafe");
+    theUnsafe.setAccessible(true);
+    Method offsetOf = unsafeClass.getMethod("objectFieldOffset", Field.class);
+    Object unsafe = theUnsafe.get(null);
+    long sharedFrom = Long.MAX_VALUE;
+    long sharedTo = 0;
+    long ownFrom = Long.MAX_VALUE;
+    for (Class<?> c = Class.forName("io.segfit.internal.LentSlab"); c != Object.class;
+        c = c.getSuperclass()) {
+      for (Field f : c.getDeclaredFields()) {
+        if (Modifier.isStatic(f.getModifiers())) continue;
+        long at = (long) offsetOf.invoke(unsafe, f);
+        if (c.getSimpleName().equals("LentSlabFinals")) {
+          sharedFrom = Math.min(sharedFrom, at);
+          sharedTo = Math.max(sharedTo, at + (f.getType() == long.class ? 8 : 4));
+        } else if (c.getSimpleName().equals("LentSlab")) {
+          ownFrom = Math.min(ownFrom, at);
+        }
+      }
+    }
+    assertTrue(sharedFrom >= 64, "shared fields from offset " + sharedFrom);
+    assertTrue(ownFrom >= sharedTo + 64,
+        "owner's fields from offset " + ownFrom + ", shared fields end at " + sharedTo);
   }
 
   @Test

@@ -7,9 +7,10 @@
  * Owner-only fields (free, top, inAvail, place, availPlace, counted) are written by the owning
  * thread alone, or by a sweep once the owner has died (Thread.isAlive() false: everything it
  * did happens-before the sweep); sweeps also read top (below). Other threads touch only what
- * a free needs: a block's state, flipped from LIVE to FREE with a compare-and-set, and the
- * remote stack. The remote stack is a stack of block indices linked through remoteNext: anyone
- * pushes, only the holder of the slab takes the whole stack at once, so there is no ABA.
+ * a free needs: a block's state, read LIVE and then written FREE, its link, claimed with a
+ * compare-and-set (claim), and the remote stack. The remote stack is a stack of block indices
+ * linked through remoteNext: anyone pushes, only the holder of the slab takes the whole stack
+ * at once, so there is no ABA.
  * Invariant (owner's view): the blocks not on the free stack, capacity - top, are the LIVE
  * ones, those on the remote stack, those a reallocation claimed and has not pushed yet and,
  * for the current slab of its class, the owner's last freed block (ThreadCache.lastFreed).
@@ -44,6 +45,7 @@ package io.segfit.internal;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
+import java.util.Arrays;
 
 final class LentSlab extends LentSlabPad {
   /** Block states, this class's own (the core never reads them): never handed out, live, freed. */
@@ -80,6 +82,10 @@ final class LentSlab extends LentSlabPad {
   /** The remote stack's head word: the top's index + 1 in the low bits, the count above. */
   private static final int LINK_BITS = 16;
   private static final int LINK_MASK = (1 << LINK_BITS) - 1;
+  /** A block's link while no thread but the owner freed it (LIVE, or on the free stack)... */
+  private static final int UNCLAIMED = -1;
+  /** ...and from another thread's claim until its push links it (an index + 1, or 0). */
+  private static final int CLAIMED = -2;
 
   /** Owner: the next allocation takes free[top - 1]. Sweeps read it (allStacked). */
   int top;
@@ -156,6 +162,7 @@ final class LentSlab extends LentSlabPad {
   LentSlab(ThreadCache owner, long start, int size, int cls, int blockSize, int reserved) {
     super(owner, start, size, cls, blockSize, ((1L << RECIP_SHIFT) + blockSize - 1) / blockSize);
     for (int i = 0; i < capacity; i++) free[i] = capacity - 1 - i;   // lowest address first
+    Arrays.fill(remoteNext, 0, capacity, UNCLAIMED);
     this.top = capacity;
     assert capacity < 1 << LINK_BITS : capacity;
     for (int i = 0; i < reserved; i++) state[i] = FREE;
@@ -391,14 +398,27 @@ final class LentSlab extends LentSlabPad {
     return i >= 0 && state(i) == FREE ? Errors.ALREADY_FREE : Errors.NOT_A_BLOCK;
   }
 
-  /** Flips a block from LIVE to FREE from any thread: exactly one of racing calls wins. */
-  boolean claim(int i) {
-    short w;
-    do {
-      w = (short) STATE.getVolatile(state, i);
-      if ((w & STATE_MASK) != LIVE) return false;
-    } while (!STATE.compareAndSet(state, i, w, (short) (w ^ (LIVE ^ FREE))));
-    return true;
+  /**
+   * Any thread's free of LIVE block i but the owner's plain one: 0, and the caller pushes it,
+   * or the error code. Of racing calls exactly one wins the compare-and-set of the block's link
+   * (UNCLAIMED while no such free took it; the owner's collect or unclaim sets it back), and
+   * that one writes the state FREE. The compare-and-set is not on the state word because the
+   * owner writes the state of the blocks it hands out, and a neighbour's shares the line: with
+   * a thread freeing what the owner allocated a moment before, a locked instruction on that
+   * line cost the producer/consumer benchmark a factor of three (docs/hot-path.md, "Cross-thread
+   * frees and cache lines"); the link's line is the freeing threads' until the owner collects.
+   */
+  int claim(int i) {
+    short w = (short) STATE.getVolatile(state, i);
+    if ((w & STATE_MASK) != LIVE) return notLive(i);
+    if (!LINK.compareAndSet(remoteNext, i, UNCLAIMED, CLAIMED)) return Errors.ALREADY_FREE;
+    STATE.setOpaque(state, i, (short) (w & ~STATE_MASK | FREE));
+    return 0;
+  }
+
+  /** Owner: block i, which it claimed itself, goes on its free stack, not the remote one. */
+  void unclaim(int i) {
+    remoteNext[i] = UNCLAIMED;
   }
 
   /**
@@ -434,6 +454,7 @@ final class LentSlab extends LentSlabPad {
     while (next != 0) {
       int i = next - 1;
       next = remoteNext[i];
+      remoteNext[i] = UNCLAIMED;
       free[top++] = i;
       n++;
     }
@@ -483,9 +504,10 @@ abstract class LentSlabFinals extends LentSlabHead {
   /** Owner: free block indices, below LentSlab.top. */
   final int[] free;
   /**
-   * The remote stack: remoteNext[i] links block i to the one pushed before it (index + 1, 0 at
-   * the bottom); the top (index + 1, 0 when empty) is at head, padded off the links, so that
-   * other threads' pushes never wait for the owner's lines, nor the owner for theirs.
+   * The remote stack: remoteNext[i] links block i, once pushed, to the one pushed before it
+   * (index + 1, 0 at the bottom), and is otherwise LentSlab.UNCLAIMED, or CLAIMED between a
+   * claim and its push; the top (index + 1, 0 when empty) is at head, padded off the links, so
+   * that other threads' pushes never wait for the owner's lines, nor the owner for theirs.
    */
   final int[] remoteNext;
   final int head;
@@ -508,9 +530,16 @@ abstract class LentSlabFinals extends LentSlabHead {
   }
 }
 
-/** A cache line between LentSlabFinals' fields and LentSlab's. */
+/**
+ * A cache line between LentSlabFinals' fields and LentSlab's. HotSpot (JDK 15 on) puts a
+ * subclass's field in a gap a superclass left: LentSlabFinals' eleven 4-byte fields leave one
+ * after its longs, and LentSlab's top, written on every allocation, went there, among the fields
+ * every other thread's free reads. p fills it (ThreadCacheTest checks the layout); it cost the
+ * producer/consumer benchmark a factor of three in most forks on JDK 17 (docs/hot-path.md).
+ */
 @SuppressWarnings("unused")
 abstract class LentSlabPad extends LentSlabFinals {
+  int p;
   long p0, p1, p2, p3, p4, p5, p6, p7;
 
   LentSlabPad(ThreadCache owner, long start, int size, int cls, int blockSize, long recip) {

@@ -293,7 +293,8 @@ public final class SlabCache {
       s.free[s.top++] = i;
       return 0;
     }
-    if (!s.claim(i)) return s.notLive(i);
+    int rc = s.claim(i);
+    if (rc != 0) return rc;
     releaseRemote(s, i);
     return 0;
   }
@@ -317,6 +318,7 @@ public final class SlabCache {
       releaseRemote(s, i);
       return;
     }
+    s.unclaim(i);
     s.pushFreed(i);
     if (!s.current) s.owner.freedInto(s);
   }
@@ -344,9 +346,10 @@ public final class SlabCache {
     long q = allocateAddress(newSize);
     if (q == 0) q = Blocks.allocate(handle, newSize);
     if (q <= 0) return q;
-    if (!s.claim(i)) {   // freed meanwhile by another thread
+    int claimed = s.claim(i);
+    if (claimed != 0) {   // freed meanwhile by another thread
       freeNew(q);
-      return s.notLive(i);
+      return claimed;
     }
     int rc = NativeHeap.copy(handle, q, address, Math.min(s.blockSize, newSize));
     if (rc != 0) return rc;   // closed meanwhile: every block went with the heap

@@ -372,39 +372,50 @@ class ThreadCacheTest {
 
   /**
    * A lent slab's fields that every freeing thread reads start a cache line after the object
-   * (the collector may put another thread's slab right before it) and end a line before the
-   * fields its owner writes on every call. HotSpot puts a subclass's field in a gap its
-   * superclass left, which once put the owner's top among the shared fields. Field offsets need
-   * sun.misc.Unsafe, which warns from JDK 24 on: checked on the JDKs before (the layout rules
-   * are the same in 25).
+   * begins, and the fields its owner writes on every call are a line away from them and from
+   * the object's end: the collector may put anything beside a slab, another thread's slab or
+   * the slab's own arrays. HotSpot puts a subclass's field in a gap a superclass left, which
+   * once put the owner's top among the shared fields. Field offsets need sun.misc.Unsafe,
+   * which warns from JDK 24 on: checked on the JDKs before (the layout rules are the same in 25).
    */
   @Test
-  void aLentSlabsSharedFieldsAreACacheLineFromItsOwnersFields() throws Exception {
+  void aLentSlabsOwnerFieldsAreACacheLineFromWhatOtherThreadsRead() throws Exception {
     Assumptions.assumeTrue(Runtime.version().feature() < 24, "sun.misc.Unsafe warns");
     Class<?> unsafeClass = Class.forName("sun.misc.Unsafe");
     Field theUnsafe = unsafeClass.getDeclaredField("theUnsafe");
     theUnsafe.setAccessible(true);
-    Method offsetOf = unsafeClass.getMethod("objectFieldOffset", Field.class);
     Object unsafe = theUnsafe.get(null);
+    Method offsetOf = unsafeClass.getMethod("objectFieldOffset", Field.class);
+    int reference = (int) unsafeClass.getMethod("arrayIndexScale", Class.class)
+        .invoke(unsafe, Object[].class);
+    Class<?> slab = Class.forName("io.segfit.internal.LentSlab");
+    Class<?> tail = Class.forName("io.segfit.internal.LentSlab$Tail");
     long sharedFrom = Long.MAX_VALUE;
     long sharedTo = 0;
     long ownFrom = Long.MAX_VALUE;
-    for (Class<?> c = Class.forName("io.segfit.internal.LentSlab"); c != Object.class;
-        c = c.getSuperclass()) {
+    long ownTo = 0;
+    long end = 0;
+    for (Class<?> c = tail; c != Object.class; c = c.getSuperclass()) {
       for (Field f : c.getDeclaredFields()) {
         if (Modifier.isStatic(f.getModifiers())) continue;
         long at = (long) offsetOf.invoke(unsafe, f);
+        Class<?> t = f.getType();
+        long to = at + (!t.isPrimitive() ? reference : t == long.class || t == double.class ? 8
+            : t == int.class || t == float.class ? 4 : t == short.class || t == char.class ? 2 : 1);
+        end = Math.max(end, to);
         if (c.getSimpleName().equals("LentSlabFinals")) {
           sharedFrom = Math.min(sharedFrom, at);
-          sharedTo = Math.max(sharedTo, at + (f.getType() == long.class ? 8 : 4));
-        } else if (c.getSimpleName().equals("LentSlab")) {
+          sharedTo = Math.max(sharedTo, to);
+        } else if (c == slab) {
           ownFrom = Math.min(ownFrom, at);
+          ownTo = Math.max(ownTo, to);
         }
       }
     }
     assertTrue(sharedFrom >= 64, "shared fields from offset " + sharedFrom);
     assertTrue(ownFrom >= sharedTo + 64,
         "owner's fields from offset " + ownFrom + ", shared fields end at " + sharedTo);
+    assertTrue(end >= ownTo + 64, "owner's fields end at " + ownTo + ", the object at " + end);
   }
 
   @Test

@@ -47,7 +47,7 @@ import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 
-final class LentSlab extends LentSlabPad {
+abstract class LentSlab extends LentSlabPad {
   /** Block states, this class's own (the core never reads them): never handed out, live, freed. */
   static final int NEVER = 0;
   static final int LIVE = 1;
@@ -157,9 +157,16 @@ final class LentSlab extends LentSlabPad {
   long sweptFrees = -1;
   /** A slab with no block, so that the fast path needs no null check; every thread counts
       into it (countAllocation, then uncount), and nothing reads its counts. */
-  static final LentSlab EMPTY = new LentSlab(null, 0, UNIT, 0, 16, 0);
+  static final LentSlab EMPTY = new Tail(null, 0, UNIT, 0, 16, 0);
 
-  LentSlab(ThreadCache owner, long start, int size, int cls, int blockSize, int reserved) {
+  /** The slab of size bytes at start, for owner; its first reserved blocks are not its own. */
+  static LentSlab lent(ThreadCache owner, long start, int size, int cls, int blockSize,
+      int reserved) {
+    return new Tail(owner, start, size, cls, blockSize, reserved);
+  }
+
+  private LentSlab(ThreadCache owner, long start, int size, int cls, int blockSize,
+      int reserved) {
     super(owner, start, size, cls, blockSize, ((1L << RECIP_SHIFT) + blockSize - 1) / blockSize);
     for (int i = 0; i < capacity; i++) free[i] = capacity - 1 - i;   // lowest address first
     Arrays.fill(remoteNext, 0, capacity, UNCLAIMED);
@@ -461,13 +468,26 @@ final class LentSlab extends LentSlabPad {
     COLLECTED.setRelease(this, collected + n);
     return n;
   }
+
+  /**
+   * A cache line after LentSlab's fields, which the owner writes on every call: whatever comes
+   * next in memory is read by other threads too, at first the slab's state array (made right
+   * after it), whose length every free reads.
+   */
+  @SuppressWarnings("unused")
+  private static final class Tail extends LentSlab {
+    long t0, t1, t2, t3, t4, t5, t6, t7;
+
+    Tail(ThreadCache owner, long start, int size, int cls, int blockSize, int reserved) {
+      super(owner, start, size, cls, blockSize, reserved);
+    }
+  }
 }
 
 /**
- * A cache line before LentSlabFinals' fields. The collector may copy the slabs a table holds
- * (SlabCache's) one after another, so that one thread's slab ends where another's begins:
- * without it, each owner's writes of its slab's last line (LentSlab's fields) on every call
- * would take the line the other owner reads its own slab's first fields from.
+ * A cache line before LentSlabFinals' fields: the collector may put any object right before a
+ * slab (it may copy the slabs a table holds, SlabCache's, one after another), and another
+ * thread's writes of that object's last line would take the line this slab's readers need.
  */
 @SuppressWarnings("unused")
 abstract class LentSlabHead {

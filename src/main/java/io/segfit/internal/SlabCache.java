@@ -412,7 +412,7 @@ public final class SlabCache {
     long r = NativeHeap.lendSlab(handle, classSize[cls]);
     if (r < 0) return null;
     long start = r & -LentSlab.UNIT;
-    LentSlab s = new LentSlab(owner, start, slabSize[cls], cls, classSize[cls],
+    LentSlab s = LentSlab.lent(owner, start, slabSize[cls], cls, classSize[cls],
         (int) (r & (LentSlab.UNIT - 1)));
     synchronized (this) {
       if (closed) return null;   // its memory went with the heap; close() emptied the tables
